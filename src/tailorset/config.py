@@ -1,0 +1,53 @@
+"""Every TAILORSET_* setting in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TAILORSET_", extra="ignore")
+
+    data_dir: Path = Field(Path("./tailorset-data"), description="Where the SQLite file and images live.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; PostgreSQL e.g. postgresql://user@host/db. Default: SQLite in data_dir."
+    )
+    public_url: str | None = Field(
+        None,
+        description="Base URL clients reach the service at; image URLs are built from it. "
+        "Default: taken from each request.",
+    )
+    captioner: str = Field("local", description="Captioner backend: local.")
+    model_dir: Path | None = Field(None, description="Where model files are cached. Default: data_dir/models.")
+    redis_url: str | None = Field(None, description="Redis for shared rate limits across processes.")
+    rate_limit_default: str = Field("60/minute", description="Per organization and endpoint, for the default plan.")
+    rate_limits_enabled: bool = True
+
+    max_upload_bytes: int = Field(25 * 1024 * 1024, description="Largest image accepted, in bytes.")
+    max_image_pixels: int = Field(80_000_000, description="Largest decoded image (width × height) accepted.")
+    min_image_side: int = Field(256, description="Smallest width or height accepted when increase_resolution.")
+    training_image_side: int = Field(1024, description="Smallest side required when increase_resolution=false.")
+    thumbnail_size: int = Field(256, description="Longest side of a thumbnail, in pixels.")
+    max_caption_chars: int = Field(20_000, description="Longest caption accepted.")
+    max_images_per_dataset: int = Field(200, description="Image limit of a basic dataset (Bria: 200).")
+    fetch_timeout_seconds: float = Field(15.0, description="Timeout for downloading an image_url.")
+    allow_private_image_urls: bool = Field(
+        False, description="Let image_url point at loopback/private addresses (off: SSRF protection)."
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tailorset.db').resolve()}"
+
+    @property
+    def resolved_model_dir(self) -> Path:
+        return self.model_dir or self.data_dir / "models"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"

@@ -1,0 +1,91 @@
+"""Engines, sessions and migrations for SQLite (default) and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+
+def sync_url(url: str) -> str:
+    """The URL for blocking drivers (Alembic, CLI): psycopg 3 for PostgreSQL, sqlite3 for SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
+    raise ValueError(f"Unsupported database URL {parsed.render_as_string()!r}: use sqlite:// or postgresql://.")
+
+
+def async_url(url: str) -> str:
+    parsed = make_url(sync_url(url))
+    driver = "sqlite+aiosqlite" if parsed.get_backend_name() == "sqlite" else "postgresql+psycopg"
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def migrate(url: str) -> None:
+    """Bring the schema to the newest revision (Alembic `upgrade head`)."""
+    config = Config()
+    config.set_main_option("script_location", str(files("tailorset.db") / "migrations"))
+    config.attributes["database_url"] = sync_url(url)
+    command.upgrade(config, "head")
+
+
+def _tune_sqlite(sync_engine) -> None:
+    """Make SQLite safe under concurrent requests.
+
+    WAL lets readers run beside one writer; busy_timeout makes writers queue instead of failing.
+    Write transactions start with BEGIN IMMEDIATE: a deferred transaction that reads and then writes
+    can fail with SQLITE_BUSY no matter the timeout if another writer committed in between.
+    """
+
+    @event.listens_for(sync_engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def on_begin(connection):
+        writing = connection.get_execution_options().get("tailorset_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+
+
+class Database:
+    """One async engine; `read()` and `write()` hand out a session inside one transaction."""
+
+    def __init__(self, url: str):
+        self.url = async_url(url)
+        self.backend = make_url(self.url).get_backend_name()
+        options = {"pool_pre_ping": True}
+        if self.backend == "postgresql":
+            options.update(pool_size=10, max_overflow=10)
+        self.engine = create_async_engine(self.url, **options)
+        if self.backend == "sqlite":
+            _tune_sqlite(self.engine.sync_engine)
+        self._read = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write = async_sessionmaker(self.engine.execution_options(tailorset_write=True), expire_on_commit=False)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._read() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that commits when the block ends and rolls back if it raises."""
+        async with self._write() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,172 @@
+"""Every query the service runs. Lookups are scoped to an organization and know about tombstones:
+a row of another organization is NotFound, a deleted row of this one is Gone."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tailorset.db.models import ApiToken, Dataset, Image, Organization, Project, ServerSecret, UTCDateTime, utcnow
+from tailorset.domain.errors import Gone, NotFound
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _deleted(kind: str, ident: int, when: datetime) -> Gone:
+    return Gone(f"{kind} {ident} was deleted on {when:%Y-%m-%d %H:%M} UTC.")
+
+
+# --- organizations and tokens -------------------------------------------------------------
+
+
+async def organization_for_token(session: AsyncSession, token: str) -> Organization | None:
+    """The organization a live token belongs to. Looked up by hash, so no token is ever compared
+    character by character."""
+    query = (
+        select(Organization)
+        .join(ApiToken, ApiToken.organization_id == Organization.id)
+        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def url_signing_key(session: AsyncSession) -> str:
+    return (
+        await session.execute(select(ServerSecret.value).where(ServerSecret.name == "url_signing_key"))
+    ).scalar_one()
+
+
+# --- projects ------------------------------------------------------------------------------
+
+
+async def get_project(session: AsyncSession, org_id: int, project_id: int, *, for_update=False) -> Project:
+    query = select(Project).where(Project.id == project_id)
+    if for_update:
+        query = query.with_for_update()
+    project = (await session.execute(query)).scalar_one_or_none()
+    if project is None or project.organization_id != org_id:
+        raise NotFound(f"Project {project_id} not found.")
+    if project.deleted_at is not None:
+        raise _deleted("Project", project_id, project.deleted_at)
+    return project
+
+
+async def list_projects(session: AsyncSession, org_id: int) -> Sequence[Project]:
+    query = select(Project).where(Project.organization_id == org_id, Project.deleted_at.is_(None)).order_by(Project.id)
+    return (await session.execute(query)).scalars().all()
+
+
+# --- datasets ------------------------------------------------------------------------------
+
+
+async def get_dataset(
+    session: AsyncSession, org_id: int, dataset_id: int, *, lock: Literal["share", "update"] | None = None
+) -> Dataset:
+    """The dataset, row-locked on PostgreSQL when asked (SQLite serialises writers anyway).
+
+    Changes to the dataset itself take the "update" lock; changes to its images take "share",
+    so they run side by side but never overlap a status change."""
+    query = select(Dataset).where(Dataset.id == dataset_id)
+    if lock:
+        query = query.with_for_update(read=lock == "share")
+    dataset = (await session.execute(query)).scalar_one_or_none()
+    if dataset is None or dataset.organization_id != org_id:
+        raise NotFound(f"Dataset {dataset_id} not found.")
+    if dataset.deleted_at is not None:
+        raise _deleted("Dataset", dataset_id, dataset.deleted_at)
+    return dataset
+
+
+async def list_datasets(session: AsyncSession, org_id: int, project_id: int | None = None) -> Sequence[Dataset]:
+    query = select(Dataset).where(Dataset.organization_id == org_id, Dataset.deleted_at.is_(None))
+    if project_id is not None:
+        query = query.where(Dataset.project_id == project_id)
+    return (await session.execute(query.order_by(Dataset.id))).scalars().all()
+
+
+async def count_images(session: AsyncSession, dataset_ids: Sequence[int]) -> dict[int, int]:
+    """Live images per dataset, in one query for any number of datasets."""
+    if not dataset_ids:
+        return {}
+    query = (
+        select(Image.dataset_id, func.count())
+        .where(Image.dataset_id.in_(dataset_ids), Image.deleted_at.is_(None))
+        .group_by(Image.dataset_id)
+    )
+    counts = dict((await session.execute(query)).all())
+    return {dataset_id: counts.get(dataset_id, 0) for dataset_id in dataset_ids}
+
+
+# --- images --------------------------------------------------------------------------------
+
+
+async def get_image(session: AsyncSession, dataset: Dataset, image_id: int) -> Image:
+    image = (await session.execute(select(Image).where(Image.id == image_id))).scalar_one_or_none()
+    if image is None or image.dataset_id != dataset.id:
+        raise NotFound(f"Image {image_id} not found in dataset {dataset.id}.")
+    if image.deleted_at is not None:
+        raise _deleted("Image", image_id, image.deleted_at)
+    return image
+
+
+async def list_images(
+    session: AsyncSession, dataset_id: int, *, limit: int | None = None, after_id: int | None = None
+) -> Sequence[Image]:
+    """Live images in upload order; `after_id` continues a keyset page."""
+    query = select(Image).where(Image.dataset_id == dataset_id, Image.deleted_at.is_(None))
+    if after_id is not None:
+        query = query.where(Image.id > after_id)
+    query = query.order_by(Image.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return (await session.execute(query)).scalars().all()
+
+
+async def clone_images(session: AsyncSession, source_id: int, target_id: int) -> None:
+    """Copy every live image row (captions, sources and file keys) in one INSERT … SELECT."""
+    now = utcnow()
+    copied = [
+        "organization_id", "image_name", "caption", "caption_source", "file_key", "thumbnail_key",
+        "content_type", "width", "height", "byte_size", "sha256", "upload_source_url",
+    ]  # fmt: skip
+    source = (
+        select(
+            *[getattr(Image, name) for name in copied],
+            literal(target_id, Image.dataset_id.type).label("dataset_id"),
+            literal(now, UTCDateTime()).label("created_at"),
+            literal(now, UTCDateTime()).label("updated_at"),
+        )
+        .where(Image.dataset_id == source_id, Image.deleted_at.is_(None))
+        .order_by(Image.id)
+    )
+    await session.execute(insert(Image).from_select([*copied, "dataset_id", "created_at", "updated_at"], source))
+
+
+FileKeys = tuple[str, str]  # (original, thumbnail)
+
+
+async def tombstone_images(session: AsyncSession, dataset_ids: Sequence[int], now: datetime) -> list[FileKeys]:
+    """Mark the datasets' live images deleted; returns their files."""
+    if not dataset_ids:
+        return []
+    live = (Image.dataset_id.in_(dataset_ids), Image.deleted_at.is_(None))
+    files = (await session.execute(select(Image.file_key, Image.thumbnail_key).where(*live))).all()
+    await session.execute(update(Image).where(*live).values(deleted_at=now))
+    return [(original, thumbnail) for original, thumbnail in files]
+
+
+async def unreferenced(session: AsyncSession, files: Sequence[FileKeys]) -> list[str]:
+    """The keys of those `files` that no live image uses any more (a clone shares its source's files)."""
+    if not files:
+        return []
+    originals = list({original for original, _ in files})
+    query = select(Image.file_key).where(Image.deleted_at.is_(None), Image.file_key.in_(originals))
+    used = set((await session.execute(query)).scalars())
+    return [key for original, thumb in dict.fromkeys(files) if original not in used for key in (original, thumb)]
