@@ -1,0 +1,81 @@
+"""Caption rules: manual versus automatic, the prefix applied exactly once, FIBO captions canonical."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tailorset.domain.errors import Invalid
+from tailorset.domain.lifecycle import FIBO
+
+MANUAL, AUTOMATIC = "manual", "automatic"
+
+# A prefix ending in one of these reads as the start of a noun phrase ("A photo of" + "a cat").
+_OPEN_ENDINGS = ("of", "a", "an", "the", "with", "featuring", "showing", "depicting", "and")
+
+
+@dataclass(frozen=True)
+class ManualCaption:
+    text: str
+
+
+@dataclass(frozen=True)
+class Regenerate:
+    pass
+
+
+def decide(caption: str | None, regenerate_caption: bool | None) -> ManualCaption | Regenerate:
+    """Exactly one of the two ways to update a caption."""
+    if caption is not None and regenerate_caption:
+        raise Invalid("Provide either caption or regenerate_caption, not both.")
+    if caption is not None:
+        return ManualCaption(caption)
+    if regenerate_caption:
+        return Regenerate()
+    raise Invalid("Provide a caption, or set regenerate_caption to true.")
+
+
+@dataclass(frozen=True)
+class CheckedCaption:
+    text: str
+    corrections: list[str] = field(default_factory=list)  # names of the FIBO repair rules applied
+
+
+def check_caption(text: str, training_version: str, max_chars: int) -> CheckedCaption:
+    """Validate a caption for its dataset; FIBO captions come back repaired and canonical."""
+    if len(text) > max_chars:
+        raise Invalid(f"caption is {len(text):,} characters long; the limit is {max_chars:,}.")
+    if training_version != FIBO:
+        if not text.strip():
+            raise Invalid("caption must not be empty.")
+        return CheckedCaption(text)
+    from tailorset.fibo import check_caption as check_fibo
+
+    result = check_fibo(text)
+    if not result.valid:
+        raise Invalid(result.error_message())
+    rules = list(dict.fromkeys(c.rule for c in result.corrections))
+    return CheckedCaption(result.caption, rules)
+
+
+def apply_prefix(prefix: str | None, text: str) -> str:
+    """Begin `text` with `prefix` exactly once, joined so that it reads as one caption."""
+    text = text.strip()
+    prefix = (prefix or "").strip()
+    if not prefix:
+        return text
+    if text.lower().startswith(prefix.lower()):
+        return prefix + text[len(prefix) :]
+    if text[:1].isupper() and not text[1:2].isupper():
+        text = text[0].lower() + text[1:]  # "A tabby cat" continues a prefix as "a tabby cat"
+    last_word = prefix.rstrip(",").rsplit(maxsplit=1)[-1].lower()
+    if prefix.endswith(",") or last_word in _OPEN_ENDINGS:
+        return f"{prefix} {text}"
+    return f"{prefix}, {text}"
+
+
+def default_prefix(ip_medium: str, ip_type: str, ip_name: str | None) -> str:
+    """The prefix a new legacy dataset starts with, from its project's medium and subject."""
+    medium = "A photo" if ip_medium == "photography" else "An illustration"
+    if ip_type == "defined_character" and ip_name:
+        return f"{medium} of {ip_name},"
+    return f"{medium} of"

@@ -1,0 +1,81 @@
+"""Checking uploaded images and deriving what the service keeps from them (pure Pillow, no I/O)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from tailorset.domain.errors import Invalid, PreconditionFailed, TooLarge, UnsupportedMedia
+
+# Judged by content, never by file name or declared type.
+FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp")}
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    data: bytes
+    content_type: str
+    extension: str
+    width: int
+    height: int
+    sha256: str
+
+
+def check_upload(
+    data: bytes, *, max_bytes: int, max_pixels: int, min_side: int, what: str = "The image"
+) -> CheckedImage:
+    """Accept a JPEG, PNG or WebP that decodes fully, is not a decompression bomb and is big enough."""
+    if len(data) > max_bytes:
+        raise TooLarge(f"{what} is {len(data):,} bytes; the limit is {max_bytes:,} bytes.")
+    if not data:
+        raise Invalid(f"{what} is empty.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            kind = FORMATS.get(image.format or "")
+            if kind is None:
+                raise UnsupportedMedia(f"{what} is {image.format or 'not an image'}; upload a JPEG, PNG or WebP.")
+            width, height = image.size
+            # Checked from the header, before decoding: a tiny file can claim gigapixels.
+            if width * height > max_pixels:
+                raise TooLarge(f"{what} is {width}×{height} pixels; the limit is {max_pixels:,} pixels.")
+            image.load()
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UnsupportedMedia(f"{what} is not a JPEG, PNG or WebP image.") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise Invalid(f"{what} could not be decoded ({exc}).") from None
+    if min(width, height) < min_side:
+        raise PreconditionFailed(f"{what} is {width}×{height} pixels; both sides must be at least {min_side} pixels.")
+    return CheckedImage(
+        data=data,
+        content_type=kind[0],
+        extension=kind[1],
+        width=width,
+        height=height,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def open_rgb(data: bytes) -> Image.Image:
+    """The image as a captioner should see it: upright, RGB, transparency on black (as Bria does)."""
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (0, 0, 0))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def thumbnail(data: bytes, size: int) -> bytes:
+    """A JPEG whose longest side is `size` pixels (never upscaled)."""
+    image = open_rgb(data)
+    image.thumbnail((size, size), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=85, optimize=True)
+    return out.getvalue()
