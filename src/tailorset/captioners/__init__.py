@@ -1,5 +1,5 @@
 """Captioner backends, chosen by configuration (`TAILORSET_CAPTIONER`)."""
 
-from tailorset.captioners.base import Captioner, CaptionContext, CaptionerError
+from tailorset.captioners.base import CaptionContext, Captioner, CaptionerError
 
 __all__ = ["Captioner", "CaptionContext", "CaptionerError"]

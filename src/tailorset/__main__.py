@@ -1,0 +1,3 @@
+from tailorset.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""/tailored-gen/datasets and /tailored-gen/projects/{project_id}/datasets"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Request, Response
+
+from tailorset.api.deps import Org, Svc
+from tailorset.api.present import Presenter, errors
+from tailorset.schemas import DatasetClone, DatasetCreate, DatasetOut, DatasetUpdate, DatasetWithImagesOut
+from tailorset.services import datasets
+
+router = APIRouter(prefix="/tailored-gen", tags=["Datasets"])
+
+
+@router.post(
+    "/datasets", status_code=201, response_model=DatasetOut, responses=errors(400, 404, 409, 410),
+    summary="Create Dataset",
+    description="Creates a draft dataset. Legacy datasets get a default caption_prefix from their project; "
+    "409 if the project is locked to the other training family (FIBO vs legacy).",
+)  # fmt: skip
+async def create_dataset(body: DatasetCreate, org: Org, services: Svc, request: Request):
+    return Presenter(request).dataset(await datasets.create(services, org, body))
+
+
+@router.get("/datasets", response_model=list[DatasetOut], responses=errors(), summary="Get Datasets")
+async def list_datasets(org: Org, services: Svc, request: Request):
+    present = Presenter(request)
+    return [present.dataset(view) for view in await datasets.list_all(services, org)]
+
+
+@router.get(
+    "/projects/{project_id}/datasets", response_model=list[DatasetOut], responses=errors(400, 404, 410),
+    summary="Get Datasets by Project",
+)  # fmt: skip
+async def list_project_datasets(project_id: int, org: Org, services: Svc, request: Request):
+    present = Presenter(request)
+    return [present.dataset(view) for view in await datasets.list_all(services, org, project_id)]
+
+
+@router.get(
+    "/datasets/{dataset_id}", response_model=DatasetWithImagesOut, responses=errors(400, 404, 410),
+    summary="Get Dataset by ID",
+)  # fmt: skip
+async def get_dataset(
+    dataset_id: int,
+    org: Org,
+    services: Svc,
+    request: Request,
+    max_images: Annotated[int, Query(ge=1, le=200, description="How many images to include.")] = 200,
+):
+    return Presenter(request).dataset(await datasets.get(services, org, dataset_id, max_images))
+
+
+@router.put(
+    "/datasets/{dataset_id}", response_model=DatasetOut, responses=errors(400, 404, 409, 410),
+    summary="Update Dataset",
+    description="Rename, set caption_prefix (legacy) or visual_schema (FIBO) while draft, or complete it with "
+    '`{"status": "completed"}` (needs ≥ 1 image, ≥ 5 for FIBO). A completed dataset is frozen: 409.',
+)  # fmt: skip
+async def update_dataset(dataset_id: int, body: DatasetUpdate, org: Org, services: Svc, request: Request):
+    return Presenter(request).dataset(await datasets.change(services, org, dataset_id, body))
+
+
+@router.delete("/datasets/{dataset_id}", status_code=204, responses=errors(400, 404, 410), summary="Delete Dataset")
+async def delete_dataset(dataset_id: int, org: Org, services: Svc):
+    await datasets.delete(services, org, dataset_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/datasets/{dataset_id}/clone", status_code=201, response_model=DatasetWithImagesOut,
+    responses=errors(400, 404, 410), summary="Clone Dataset As Draft",
+    description="A new draft dataset with the same settings, images, captions and caption sources.",
+)  # fmt: skip
+async def clone_dataset(
+    dataset_id: int, org: Org, services: Svc, request: Request, body: Annotated[DatasetClone | None, Body()] = None
+):
+    return Presenter(request).dataset(await datasets.clone(services, org, dataset_id, body))

@@ -1,0 +1,81 @@
+"""Every error leaves as `{"error": "<one sentence>"}`, with its status code chosen here, in one table."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from tailorset.captioners import CaptionerError
+from tailorset.domain import errors
+
+log = logging.getLogger("tailorset")
+
+STATUS = {
+    errors.Invalid: 400,
+    errors.Unauthorized: 401,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Gone: 410,
+    errors.PreconditionFailed: 412,
+    errors.TooLarge: 413,
+    errors.UnsupportedMedia: 415,
+    errors.Unprocessable: 422,
+    errors.RateLimited: 429,
+}
+
+HTTP_MESSAGES = {404: "No such endpoint.", 405: "This endpoint does not accept that HTTP method."}
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def describe_validation_error(exc: ValidationError | RequestValidationError) -> str:
+    """One sentence naming the first offending field, e.g. "caption must be a string."."""
+    problem = exc.errors()[0]
+    kind = problem.get("type", "")
+    location = [str(part) for part in problem.get("loc", ()) if part not in ("body", "query", "path", "header")]
+    if kind in ("json_invalid", "json_type") or (kind == "model_attributes_type" and not location):
+        return "The request body must be a JSON object."
+    if kind == "missing" and not location:
+        return "The request body is missing."
+    field = ".".join(location) or "The request body"
+    if kind == "missing":
+        return f"{field} is required."
+    message = problem.get("msg", "is invalid").rstrip(".")
+    message = message[0].lower() + message[1:] if message else "is invalid"
+    message = message.replace("input should be", "must be").replace("value should be", "must be")
+    return f"{field} {message}."
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(errors.DomainError)
+    async def domain_error(_request: Request, exc: errors.DomainError):
+        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.RateLimited) else None
+        return error_response(status, exc.message, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError):
+        return error_response(400, describe_validation_error(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException):
+        message = HTTP_MESSAGES.get(exc.status_code) or str(exc.detail)
+        return error_response(exc.status_code, message, getattr(exc, "headers", None))
+
+    @app.exception_handler(CaptionerError)
+    async def captioner_error(request: Request, exc: CaptionerError):
+        log.error("Captioner failed on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(500, "The captioner failed on this image; nothing was changed.")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        # The details go to the log, never to the client.
+        log.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(500, "Internal server error; the request changed nothing.")

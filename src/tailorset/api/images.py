@@ -1,0 +1,142 @@
+"""/tailored-gen/datasets/{dataset_id}/images"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request, Response
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from tailorset.api.deps import Org, Svc
+from tailorset.api.errors import describe_validation_error
+from tailorset.api.present import Presenter, errors
+from tailorset.domain.errors import Invalid, TooLarge
+from tailorset.schemas import CaptionUpdate, ImageOut, ImageUpload
+from tailorset.services import Services, images
+
+router = APIRouter(prefix="/tailored-gen/datasets/{dataset_id}/images", tags=["Images"])
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ImageUpload"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "image_url": {"type": "string"},
+                        "image_name": {"type": "string", "maxLength": 255},
+                        "increase_resolution": {"type": "boolean"},
+                        "content_moderation": {"type": "boolean"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+def _decode_base64(text: str) -> bytes:
+    if text.startswith("data:") and "," in text:
+        text = text.split(",", 1)[1]  # a data: URL, as browsers produce
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise Invalid("file is not valid base64.") from None
+
+
+async def _read_upload(request: Request, services: Services) -> images.Upload:
+    """The image from a JSON body (base64 `file` or `image_url`) or from multipart/form-data."""
+    settings = services.settings
+    # base64 is 4/3 of the bytes; refuse before reading a body that cannot fit.
+    if int(request.headers.get("content-length") or 0) > settings.max_upload_bytes * 4 // 3 + 64 * 1024:
+        raise TooLarge(f"The request body is larger than the upload limit of {settings.max_upload_bytes:,} bytes.")
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=10, max_part_size=settings.max_upload_bytes)
+        fields = {k: v for k, v in form.items() if not isinstance(v, UploadFile)}
+        upload = form.get("file")
+        data = await upload.read() if isinstance(upload, UploadFile) else None
+        for flag in ("increase_resolution", "content_moderation"):
+            if flag in fields:
+                fields[flag] = {"true": True, "1": True, "false": False, "0": False}.get(fields[flag].lower())
+        if data is not None:
+            fields.pop("file", None)
+        try:
+            body = ImageUpload.model_validate(fields)
+        except ValidationError as exc:
+            raise Invalid(describe_validation_error(exc)) from None
+        name = body.image_name or (upload.filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1] if data else None)
+        if data is None and body.file is not None:
+            data = _decode_base64(body.file)
+    else:
+        try:
+            body = ImageUpload.model_validate_json(await request.body() or b"null")
+        except ValidationError as exc:
+            raise Invalid(describe_validation_error(exc)) from None
+        data = _decode_base64(body.file) if body.file is not None else None
+        name = body.image_name
+    if data is not None and body.image_url:
+        raise Invalid("Provide either file or image_url, not both.")
+    if data is None and not body.image_url:
+        raise Invalid("Provide the image as file (base64 or a multipart file) or as image_url.")
+    if data is None:
+        name = name or body.image_url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or None
+    return images.Upload(data, (name or "").strip()[:255] or None, body.image_url, body.increase_resolution)
+
+
+@router.post(
+    "", status_code=201, response_model=ImageOut, responses=errors(400, 404, 409, 410, 412, 413, 415, 422),
+    summary="Upload Image", openapi_extra=UPLOAD_BODY,
+    description="Adds one image (base64 `file` or `image_url` in JSON, or a multipart `file`) and captions it "
+    "automatically: text continuing the dataset's caption_prefix, or a FIBO JSON caption.",
+)  # fmt: skip
+async def upload_image(dataset_id: int, org: Org, services: Svc, request: Request):
+    upload = await _read_upload(request, services)
+    return Presenter(request).image(await images.upload(services, org, dataset_id, upload))
+
+
+@router.get("", response_model=list[ImageOut], responses=errors(400, 404, 410), summary="Get Images")
+async def list_images(dataset_id: int, org: Org, services: Svc, request: Request):
+    present = Presenter(request)
+    return [present.image(image) for image in await images.list_all(services, org, dataset_id)]
+
+
+@router.get("/{image_id}", response_model=ImageOut, responses=errors(400, 404, 410), summary="Get Image")
+async def get_image(dataset_id: int, image_id: int, org: Org, services: Svc, request: Request):
+    return Presenter(request).image(await images.get(services, org, dataset_id, image_id))
+
+
+@router.put(
+    "/{image_id}", response_model=ImageOut, responses=errors(400, 404, 409, 410), summary="Update Image Caption",
+    description='Either `caption` (sets caption_source "manual") or `regenerate_caption: true` (the captioner '
+    'writes a new caption from the image and the caption_prefix, or the visual_schema for FIBO; caption_source '
+    '"automatic"), never both. FIBO captions must be a JSON object matching the caption schema; minor faults are '
+    "corrected (the response header X-Caption-Corrected lists the rules applied), the rest is a 400. "
+    "A completed dataset answers 409.",
+)  # fmt: skip
+async def update_image_caption(
+    dataset_id: int,
+    image_id: int,
+    org: Org,
+    services: Svc,
+    request: Request,
+    response: Response,
+    body: Annotated[CaptionUpdate | None, Body()] = None,
+):
+    body = body or CaptionUpdate()
+    result = await images.update_caption(services, org, dataset_id, image_id, body.caption, body.regenerate_caption)
+    if result.corrections:
+        response.headers["X-Caption-Corrected"] = ", ".join(result.corrections)
+    return Presenter(request).image(result.image)
+
+
+@router.delete("/{image_id}", status_code=204, responses=errors(400, 404, 409, 410), summary="Delete Image")
+async def delete_image(dataset_id: int, image_id: int, org: Org, services: Svc):
+    await images.delete(services, org, dataset_id, image_id)
+    return Response(status_code=204)

@@ -1,0 +1,81 @@
+"""Rows → response bodies, with absolute, signed file URLs."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from tailorset.db.models import Image, Project
+from tailorset.schemas import ErrorBody
+from tailorset.services.datasets import DatasetView
+
+ERROR_DESCRIPTIONS = {
+    400: "The request is malformed; the message names the field.",
+    401: "The api_token header is missing or not valid.",
+    404: "No such resource in your organization.",
+    409: "The resource's state forbids this, e.g. the dataset is completed.",
+    410: "The resource existed and was deleted.",
+    412: "The image is too small.",
+    413: "The image is larger than the limit.",
+    415: "The image is not a JPEG, PNG or WebP.",
+    422: "The image_url could not be fetched.",
+    429: "Too many requests; see Retry-After.",
+    500: "Internal error; nothing was changed.",
+}
+
+
+def errors(*codes: int) -> dict:
+    """OpenAPI `responses` for these status codes plus those every authenticated route can give."""
+    return {
+        code: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[code]} for code in sorted({*codes, 401, 429, 500})
+    }
+
+
+class Presenter:
+    def __init__(self, request: Request):
+        services = request.app.state.services
+        self.base_url = services.settings.public_url or str(request.base_url)
+        self.signer = services.signer
+
+    def image(self, image: Image) -> dict:
+        return {
+            "id": image.id,
+            "dataset_id": image.dataset_id,
+            "caption": image.caption,
+            "caption_source": image.caption_source,
+            "image_name": image.image_name,
+            "image_url": self.signer.url(self.base_url, image.file_key),
+            "thumbnail_url": self.signer.url(self.base_url, image.thumbnail_key),
+            "created_at": image.created_at,
+            "updated_at": image.updated_at,
+        }
+
+    def dataset_image(self, image: Image) -> dict:
+        return {**self.image(image), "upload_source_url": image.upload_source_url}
+
+    def dataset(self, view: DatasetView) -> dict:
+        d = view.dataset
+        body = {
+            "id": d.id,
+            "project_id": d.project_id,
+            "name": d.name,
+            "training_version": d.training_version,
+            "caption_prefix": d.caption_prefix,
+            "visual_schema": d.visual_schema,
+            "status": d.status,
+            "captions_update_status": d.captions_update_status,
+            "upload_type": d.upload_type,
+            "images_count": view.images_count,
+            "created_at": d.created_at,
+            "updated_at": d.updated_at,
+        }
+        if view.images is not None:
+            body["images"] = [self.dataset_image(image) for image in view.images]
+        return body
+
+    @staticmethod
+    def project(project: Project) -> dict:
+        fields = (
+            "id", "project_name", "project_description", "ip_name", "ip_description", "ip_medium", "ip_type",
+            "training_version", "status", "created_at", "updated_at",
+        )  # fmt: skip
+        return {name: getattr(project, name) for name in fields}

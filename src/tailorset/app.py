@@ -1,0 +1,86 @@
+"""create_app(settings): wiring only — routes, middleware, error mapping."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+import anyio
+from fastapi import FastAPI
+
+from tailorset.api import datasets, errors, files, images, projects
+from tailorset.config import Settings
+from tailorset.db import repository as repo
+from tailorset.db.engine import Database, migrate
+from tailorset.ratelimit import RateLimiter
+from tailorset.services import Services
+from tailorset.storage import LocalStorage
+from tailorset.urls import UrlSigner
+
+DESCRIPTION = """\
+Image datasets and their captions for fine-tuning text-to-image models, speaking Bria's Tailored
+Generation dataset API. Authenticate every call with the `api_token` header. Every path is served
+both at the root and under `/v1`. Errors are `{"error": "<one sentence>"}`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await anyio.to_thread.run_sync(migrate, settings.resolved_database_url)
+        db = Database(settings.resolved_database_url)
+        async with db.read() as session:
+            signer = UrlSigner(await repo.url_signing_key(session))
+        app.state.services = Services(settings, db, LocalStorage(settings.files_dir), signer)
+        app.state.rate_limiter = RateLimiter(settings.rate_limit_default, settings.redis_url)
+        yield
+        await db.dispose()
+
+    app = FastAPI(
+        title="tailorset",
+        version=version("tailorset"),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        servers=[{"url": "/"}, {"url": "/v1"}],
+    )
+    errors.install(app)
+    for router in (projects.router, datasets.router, images.router):
+        app.include_router(router)
+        app.include_router(router, prefix="/v1", include_in_schema=False)
+    app.include_router(files.router)
+    app.openapi = lambda: _openapi(app)
+    return app
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI documents request validation as 422; this service answers 400 `{"error": …}`."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes, servers=app.servers
+    )
+    error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    for path in schema["paths"].values():
+        for operation in path.values():
+            responses = operation.get("responses", {})
+            generated = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            if generated.get("$ref", "").endswith("/HTTPValidationError"):
+                del responses["422"]
+                responses.setdefault(
+                    "400",
+                    {"description": "The request is malformed; the message names the field.",
+                     "content": {"application/json": {"schema": error_ref}}},
+                )  # fmt: skip
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    components.setdefault("ErrorBody", {
+        "title": "ErrorBody", "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "string", "title": "Error"}},
+    })  # fmt: skip
+    app.openapi_schema = schema
+    return schema

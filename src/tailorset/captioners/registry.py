@@ -1,0 +1,32 @@
+"""Choose the captioner backend named by `TAILORSET_CAPTIONER`.
+
+Built-in backends are listed here; a separate package can add one through the
+`tailorset.captioners` entry-point group (name → a factory taking Settings)."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from tailorset.captioners.base import Captioner, CaptionerError
+from tailorset.config import Settings
+
+
+def _local(settings: Settings) -> Captioner:
+    from tailorset.captioners.local import LocalCaptioner
+
+    return LocalCaptioner(cache_dir=settings.resolved_model_dir)
+
+
+BUILTIN = {"local": _local}
+
+
+def load_captioner(settings: Settings) -> Captioner:
+    name = settings.captioner
+    factory = BUILTIN.get(name)
+    if factory is None:
+        plugins = {ep.name: ep for ep in entry_points(group="tailorset.captioners")}
+        if name not in plugins:
+            known = ", ".join(sorted({*BUILTIN, *plugins}))
+            raise CaptionerError(f"Unknown captioner {name!r}; available: {known}.")
+        factory = plugins[name].load()
+    return factory(settings)

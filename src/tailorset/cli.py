@@ -1,0 +1,107 @@
+"""The `tailorset` command: serve, token create/revoke, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+
+from sqlalchemy import create_engine, select, update
+from sqlalchemy.orm import Session
+
+from tailorset.config import Settings
+from tailorset.db.engine import migrate, sync_url
+from tailorset.db.models import ApiToken, Organization, utcnow
+from tailorset.db.repository import hash_token
+from tailorset.ratelimit import parse_limit
+
+
+def _session(settings: Settings) -> Session:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(settings.resolved_database_url)
+    return Session(create_engine(sync_url(settings.resolved_database_url)))
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "tailorset.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+        proxy_headers=True, log_level=args.log_level,
+    )  # fmt: skip
+    return 0
+
+
+def token_create(args: argparse.Namespace) -> int:
+    if args.rate_limit:
+        parse_limit(args.rate_limit)
+    with _session(Settings()) as session, session.begin():
+        org = session.execute(select(Organization).where(Organization.name == args.org)).scalar_one_or_none()
+        if org is None:
+            org = Organization(name=args.org)
+            session.add(org)
+            session.flush()
+            print(f"Created organization {args.org!r}.")
+        if args.rate_limit:
+            org.rate_limit = args.rate_limit
+        token = "ts_" + secrets.token_urlsafe(32)
+        session.add(ApiToken(organization_id=org.id, token_hash=hash_token(token), token_prefix=token[:10]))
+    print(f"New API token for {args.org!r} (shown once; send it in the api_token header):")
+    print(token)
+    return 0
+
+
+def token_revoke(args: argparse.Namespace) -> int:
+    with _session(Settings()) as session, session.begin():
+        revoked = session.execute(
+            update(ApiToken)
+            .where(ApiToken.token_hash == hash_token(args.token), ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        ).rowcount
+    if not revoked:
+        print("No live token matches.", file=sys.stderr)
+        return 1
+    print("Token revoked.")
+    return 0
+
+
+def migrate_command(_args: argparse.Namespace) -> int:
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(settings.resolved_database_url)
+    print("Database is at the newest schema.")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="tailorset", description="Image datasets and captions for fine-tuning.")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("serve", help="start the API server")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="API processes (share state through the database)")
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(run=serve)
+
+    token = commands.add_parser("token", help="manage API tokens").add_subparsers(dest="action", required=True)
+    p = token.add_parser("create", help="create a token (and its organization if new); prints it last")
+    p.add_argument("--org", required=True, help="organization name")
+    p.add_argument("--rate-limit", help="plan (free, default, enterprise) or e.g. '120/minute'")
+    p.set_defaults(run=token_create)
+    p = token.add_parser("revoke", help="revoke a token")
+    p.add_argument("token")
+    p.set_defaults(run=token_revoke)
+
+    p = commands.add_parser("migrate", help="apply database migrations (serve does this too)")
+    p.set_defaults(run=migrate_command)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Request and response bodies, field for field as in Bria's Tailored Generation API (Gen B)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+IpMedium = Literal["photography", "illustration"]
+IpType = Literal[
+    "multi_object_set", "object_variants", "icons", "defined_character", "character_variants", "stylized_scene", "other"
+]
+TrainingVersion = Literal["max", "light", "3.2", "2.3", "fibo"]
+DatasetStatus = Literal["draft", "completed"]
+CaptionSource = Literal["automatic", "manual"]
+
+Name = Annotated[StrictStr, Field(min_length=1, max_length=500)]
+Text = Annotated[StrictStr, Field(max_length=5000)]
+
+
+class Body(BaseModel):
+    """Request bodies: strict types (no "yes" → true), unknown fields ignored for forward compatibility."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="One sentence that says what was wrong.")
+
+
+# --- projects ------------------------------------------------------------------------------
+
+
+class ProjectCreate(Body):
+    project_name: Name
+    project_description: Text | None = None
+    ip_name: Name | None = None
+    ip_description: Text | None = None
+    ip_medium: IpMedium
+    ip_type: IpType
+    training_version: TrainingVersion | None = Field(
+        None, description="Lock the project to the FIBO or legacy family now; otherwise its first dataset does."
+    )
+
+
+class ProjectUpdate(Body):
+    project_name: Name | None = None
+    project_description: Text | None = None
+    ip_name: Name | None = None
+    ip_description: Text | None = None
+    # Declared only to refuse them with a clear message rather than ignore them silently.
+    ip_medium: object = Field(None, description="Cannot be changed after creation.")
+    ip_type: object = Field(None, description="Cannot be changed after creation.")
+
+
+class ProjectOut(BaseModel):
+    id: int
+    project_name: str
+    project_description: str | None
+    ip_name: str | None
+    ip_description: str | None
+    ip_medium: IpMedium
+    ip_type: IpType
+    training_version: TrainingVersion | None
+    status: Literal["active"]
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- images --------------------------------------------------------------------------------
+
+
+class ImageOut(BaseModel):
+    """The image object; exactly the fields of the Update Image Caption response."""
+
+    id: int
+    dataset_id: int
+    caption: str | None = Field(description="Text for legacy datasets; a JSON object as a string for FIBO datasets.")
+    caption_source: CaptionSource | None
+    image_name: str | None
+    image_url: str = Field(description="URL of the original image file.")
+    thumbnail_url: str = Field(description="URL of the image thumbnail.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class DatasetImageOut(ImageOut):
+    upload_source_url: str | None = Field(description="The image_url the image was imported from, if any.")
+
+
+class ImageUpload(Body):
+    file: StrictStr | None = Field(None, description="The image, base64-encoded (a data: URL prefix is accepted).")
+    image_url: Annotated[StrictStr, Field(max_length=4000)] | None = Field(
+        None, description="A public http(s) URL to fetch the image from."
+    )
+    image_name: Annotated[StrictStr, Field(max_length=255)] | None = None
+    increase_resolution: StrictBool = Field(
+        True, description="Accept images from 256 px on each side; when false, both sides must be ≥ 1024 px."
+    )
+    content_moderation: StrictBool = Field(False, description="Accepted for compatibility; no moderation is run.")
+
+
+class CaptionUpdate(Body):
+    caption: StrictStr | None = Field(
+        None, description='New caption text; sets caption_source to "manual". FIBO datasets: a JSON object string.'
+    )
+    regenerate_caption: StrictBool | None = Field(
+        None, description='When true, the captioner writes a new caption and caption_source becomes "automatic".'
+    )
+
+
+# --- datasets ------------------------------------------------------------------------------
+
+
+class DatasetCreate(Body):
+    project_id: int
+    name: Name
+    upload_type: Literal["basic", "advanced"] = "basic"
+    training_version: TrainingVersion = "max"
+
+
+class DatasetUpdate(Body):
+    name: Name | None = None
+    caption_prefix: Annotated[StrictStr, Field(max_length=1000)] | None = None
+    visual_schema: Annotated[StrictStr, Field(max_length=20000)] | None = None
+    status: DatasetStatus | None = None
+
+
+class DatasetClone(Body):
+    name: Name | None = Field(None, description='Default: "Copy of <original name>".')
+    description: Text | None = Field(None, description="Accepted for compatibility; datasets keep no description.")
+
+
+class DatasetOut(BaseModel):
+    id: int
+    project_id: int
+    name: str
+    training_version: TrainingVersion
+    caption_prefix: str | None
+    visual_schema: str | None
+    status: DatasetStatus
+    captions_update_status: Literal["empty", "in_progress", "completed"]
+    upload_type: Literal["basic", "advanced"]
+    images_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class DatasetWithImagesOut(DatasetOut):
+    images: list[DatasetImageOut]

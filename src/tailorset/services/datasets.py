@@ -1,0 +1,116 @@
+"""Datasets: create in a project, read with their images, update and complete, clone, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tailorset.db import repository as repo
+from tailorset.db.models import Dataset, Image, utcnow
+from tailorset.domain import captions, lifecycle
+from tailorset.domain.errors import Invalid
+from tailorset.schemas import DatasetClone, DatasetCreate, DatasetUpdate
+from tailorset.services import Services
+from tailorset.services.files import delete_unreferenced
+
+
+@dataclass
+class DatasetView:
+    dataset: Dataset
+    images_count: int
+    images: Sequence[Image] | None = None
+
+
+async def create(services: Services, org_id: int, body: DatasetCreate) -> DatasetView:
+    async with services.db.write() as session:
+        project = await repo.get_project(session, org_id, body.project_id, for_update=True)
+        lifecycle.check_family(project.id, project.training_version, body.training_version)
+        if project.training_version is None:
+            project.training_version = body.training_version  # the first dataset locks the project's family
+        prefix = None
+        if body.training_version != lifecycle.FIBO:
+            prefix = captions.default_prefix(project.ip_medium, project.ip_type, project.ip_name)
+        dataset = Dataset(organization_id=org_id, caption_prefix=prefix, **body.model_dump())
+        session.add(dataset)
+    return DatasetView(dataset, 0)
+
+
+async def get(services: Services, org_id: int, dataset_id: int, max_images: int) -> DatasetView:
+    async with services.db.read() as session:
+        dataset = await repo.get_dataset(session, org_id, dataset_id)
+        count = (await repo.count_images(session, [dataset.id]))[dataset.id]
+        images = await repo.list_images(session, dataset.id, limit=max_images)
+    return DatasetView(dataset, count, images)
+
+
+async def list_all(services: Services, org_id: int, project_id: int | None = None) -> list[DatasetView]:
+    async with services.db.read() as session:
+        if project_id is not None:
+            await repo.get_project(session, org_id, project_id)
+        datasets = await repo.list_datasets(session, org_id, project_id)
+        counts = await repo.count_images(session, [d.id for d in datasets])
+    return [DatasetView(d, counts[d.id]) for d in datasets]
+
+
+async def change(services: Services, org_id: int, dataset_id: int, body: DatasetUpdate) -> DatasetView:
+    changes = body.model_dump(exclude_unset=True)
+    async with services.db.write() as session:
+        dataset = await repo.get_dataset(session, org_id, dataset_id, lock="update")
+        count = (await repo.count_images(session, [dataset.id]))[dataset.id]
+        if changes.get("name") is not None:
+            dataset.name = changes["name"]
+        if "caption_prefix" in changes:
+            lifecycle.check_field_for_version("caption_prefix", dataset.training_version)
+            lifecycle.ensure_draft(dataset.id, dataset.status, "change its caption_prefix")
+            dataset.caption_prefix = (changes["caption_prefix"] or "").strip() or None
+        if "visual_schema" in changes:
+            lifecycle.check_field_for_version("visual_schema", dataset.training_version)
+            lifecycle.ensure_draft(dataset.id, dataset.status, "change its visual_schema")
+            dataset.visual_schema = _checked_visual_schema(changes["visual_schema"])
+        if changes.get("status") is not None and lifecycle.check_status_change(
+            dataset.id, dataset.status, changes["status"], count, dataset.training_version
+        ):
+            dataset.status = changes["status"]
+        dataset.updated_at = utcnow()
+    return DatasetView(dataset, count)
+
+
+def _checked_visual_schema(text: str | None) -> str | None:
+    if text is None or not text.strip():
+        return None
+    from tailorset.fibo import check_visual_schema
+
+    result = check_visual_schema(text)
+    if not result.valid:
+        raise Invalid(result.error_message().replace("caption", "visual_schema", 1))
+    return result.caption
+
+
+async def clone(services: Services, org_id: int, dataset_id: int, body: DatasetClone | None) -> DatasetView:
+    """A new draft with the same settings, images, captions and caption sources."""
+    async with services.db.write() as session:
+        source = await repo.get_dataset(session, org_id, dataset_id)
+        copy = Dataset(
+            organization_id=org_id,
+            project_id=source.project_id,
+            name=(body.name if body and body.name else f"Copy of {source.name}")[:500],
+            training_version=source.training_version,
+            caption_prefix=source.caption_prefix,
+            visual_schema=source.visual_schema,
+            upload_type=source.upload_type,
+        )
+        session.add(copy)
+        await session.flush()
+        await repo.clone_images(session, source.id, copy.id)
+        images = await repo.list_images(session, copy.id)
+    return DatasetView(copy, len(images), images)
+
+
+async def delete(services: Services, org_id: int, dataset_id: int) -> None:
+    now = utcnow()
+    async with services.db.write() as session:
+        dataset = await repo.get_dataset(session, org_id, dataset_id, lock="update")
+        dataset.deleted_at = now
+        files = await repo.tombstone_images(session, [dataset.id], now)
+        orphans = await repo.unreferenced(session, files)
+    await delete_unreferenced(services, orphans)

@@ -1,0 +1,156 @@
+"""Images: upload (checked, captioned, stored), read, caption updates, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import anyio
+
+from tailorset import fetch, imaging
+from tailorset.captioners import CaptionContext, CaptionerError
+from tailorset.db import repository as repo
+from tailorset.db.models import Dataset, Image, utcnow
+from tailorset.domain import captions, lifecycle
+from tailorset.domain.errors import Conflict
+from tailorset.services import Services, files
+
+
+@dataclass(frozen=True)
+class Upload:
+    """The image's bytes, or the URL to fetch them from."""
+
+    data: bytes | None
+    image_name: str | None = None
+    source_url: str | None = None
+    increase_resolution: bool = True
+
+
+def _check_can_add(dataset: Dataset, images_count: int, limit: int) -> None:
+    lifecycle.ensure_draft(dataset.id, dataset.status, "add images to it")
+    if dataset.upload_type == "advanced":
+        raise Conflict(f"Dataset {dataset.id} is an advanced dataset; add its images with a bulk upload.")
+    if images_count >= limit:
+        raise Conflict(f"Dataset {dataset.id} already holds {images_count} images, the maximum.")
+
+
+async def automatic_caption(services: Services, dataset: Dataset, data: bytes) -> str:
+    """Ask the captioner, then hold its answer to the same rules as a person's: the prefix exactly
+    once for legacy datasets, a valid canonical JSON caption for FIBO datasets."""
+    context = CaptionContext(dataset.training_version, dataset.caption_prefix, dataset.visual_schema)
+
+    def work() -> str:
+        return services.captioner.caption(imaging.open_rgb(data), context)
+
+    raw = await anyio.to_thread.run_sync(work, limiter=services.caption_limiter)
+    if not context.wants_json:
+        return captions.apply_prefix(dataset.caption_prefix, raw)
+    try:
+        return captions.check_caption(raw, dataset.training_version, max_chars=10**6).text
+    except Exception as exc:
+        raise CaptionerError(f"The {services.captioner.name} captioner wrote an invalid FIBO caption: {exc}") from exc
+
+
+async def upload(services: Services, org_id: int, dataset_id: int, upload: Upload) -> Image:
+    settings = services.settings
+    async with services.db.read() as session:  # cheap checks before the expensive work
+        dataset = await repo.get_dataset(session, org_id, dataset_id)
+        count = (await repo.count_images(session, [dataset.id]))[dataset.id]
+    _check_can_add(dataset, count, settings.max_images_per_dataset)
+
+    data = upload.data
+    if data is None:
+        data = await fetch.fetch(
+            upload.source_url,
+            max_bytes=settings.max_upload_bytes,
+            timeout=settings.fetch_timeout_seconds,
+            allow_private=settings.allow_private_image_urls,
+        )
+    min_side = settings.min_image_side if upload.increase_resolution else settings.training_image_side
+    checked = imaging.check_upload(
+        data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels, min_side=min_side
+    )
+    caption = await automatic_caption(services, dataset, checked.data)
+    thumbnail = await anyio.to_thread.run_sync(imaging.thumbnail, checked.data, settings.thumbnail_size)
+
+    file_key, thumbnail_key = await files.store(services, checked, thumbnail)
+    try:
+        async with services.db.write() as session:
+            dataset = await repo.get_dataset(session, org_id, dataset_id, lock="update")
+            count = (await repo.count_images(session, [dataset.id]))[dataset.id]
+            _check_can_add(dataset, count, settings.max_images_per_dataset)
+            image = Image(
+                organization_id=org_id,
+                dataset_id=dataset.id,
+                image_name=upload.image_name or f"{checked.sha256[:16]}.{checked.extension}",
+                caption=caption,
+                caption_source=captions.AUTOMATIC,
+                file_key=file_key,
+                thumbnail_key=thumbnail_key,
+                content_type=checked.content_type,
+                width=checked.width,
+                height=checked.height,
+                byte_size=len(checked.data),
+                sha256=checked.sha256,
+                upload_source_url=upload.source_url,
+            )
+            session.add(image)
+    except BaseException:
+        await files.delete_unreferenced(services, [file_key, thumbnail_key])
+        raise
+    return image
+
+
+async def list_all(services: Services, org_id: int, dataset_id: int) -> Sequence[Image]:
+    async with services.db.read() as session:
+        dataset = await repo.get_dataset(session, org_id, dataset_id)
+        return await repo.list_images(session, dataset.id)
+
+
+async def get(services: Services, org_id: int, dataset_id: int, image_id: int) -> Image:
+    async with services.db.read() as session:
+        dataset = await repo.get_dataset(session, org_id, dataset_id)
+        return await repo.get_image(session, dataset, image_id)
+
+
+@dataclass(frozen=True)
+class CaptionUpdated:
+    image: Image
+    corrections: list[str]  # FIBO repair rules applied to a manual caption
+
+
+async def update_caption(
+    services: Services, org_id: int, dataset_id: int, image_id: int, caption: str | None, regenerate: bool | None
+) -> CaptionUpdated:
+    """Update Image Caption: a person's text (manual) or the captioner's (automatic)."""
+    decision = captions.decide(caption, regenerate)
+    async with services.db.read() as session:
+        dataset = await repo.get_dataset(session, org_id, dataset_id)
+        image = await repo.get_image(session, dataset, image_id)
+    lifecycle.ensure_draft(dataset.id, dataset.status, "edit its captions")
+
+    corrections: list[str] = []
+    if isinstance(decision, captions.ManualCaption):
+        checked = captions.check_caption(decision.text, dataset.training_version, services.settings.max_caption_chars)
+        text, source, corrections = checked.text, captions.MANUAL, checked.corrections
+    else:
+        data = await services.storage.get(image.file_key)
+        text, source = await automatic_caption(services, dataset, data), captions.AUTOMATIC
+
+    async with services.db.write() as session:
+        # Checked again under a lock that completion also takes, so no edit lands after completion.
+        dataset = await repo.get_dataset(session, org_id, dataset_id, lock="share")
+        lifecycle.ensure_draft(dataset.id, dataset.status, "edit its captions")
+        image = await repo.get_image(session, dataset, image_id)
+        image.caption, image.caption_source, image.updated_at = text, source, utcnow()
+    return CaptionUpdated(image, corrections)
+
+
+async def delete(services: Services, org_id: int, dataset_id: int, image_id: int) -> None:
+    async with services.db.write() as session:
+        dataset = await repo.get_dataset(session, org_id, dataset_id, lock="share")
+        image = await repo.get_image(session, dataset, image_id)
+        lifecycle.ensure_draft(dataset.id, dataset.status, "delete its images")
+        image.deleted_at = utcnow()
+        orphans = await repo.unreferenced(session, [(image.file_key, image.thumbnail_key)])
+    await files.delete_unreferenced(services, orphans)

@@ -1,0 +1,72 @@
+"""Projects: create, read, update, delete (with everything under them)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import update
+
+from tailorset.db import repository as repo
+from tailorset.db.models import Dataset, Project, utcnow
+from tailorset.domain.errors import Invalid
+from tailorset.schemas import ProjectCreate, ProjectUpdate
+from tailorset.services import Services
+from tailorset.services.files import delete_unreferenced
+
+# Bria documents these project types as available only for illustrations.
+ILLUSTRATION_ONLY = {"object_variants", "multi_object_set", "icons", "character_variants"}
+
+
+def _check_ip_fields(ip_medium: str, ip_type: str, ip_name: str | None, ip_description: str | None) -> None:
+    if ip_type in ILLUSTRATION_ONLY and ip_medium != "illustration":
+        raise Invalid(f"ip_type {ip_type!r} is available only with ip_medium 'illustration'.")
+    if ip_type == "defined_character" and not ip_name:
+        raise Invalid("ip_name is required when ip_type is 'defined_character'.")
+    if ip_type in ("defined_character", "object_variants") and not ip_description:
+        raise Invalid(f"ip_description is required when ip_type is {ip_type!r}.")
+
+
+async def create(services: Services, org_id: int, body: ProjectCreate) -> Project:
+    _check_ip_fields(body.ip_medium, body.ip_type, body.ip_name, body.ip_description)
+    async with services.db.write() as session:
+        project = Project(organization_id=org_id, **body.model_dump())
+        session.add(project)
+    return project
+
+
+async def get(services: Services, org_id: int, project_id: int) -> Project:
+    async with services.db.read() as session:
+        return await repo.get_project(session, org_id, project_id)
+
+
+async def list_all(services: Services, org_id: int) -> Sequence[Project]:
+    async with services.db.read() as session:
+        return await repo.list_projects(session, org_id)
+
+
+async def change(services: Services, org_id: int, project_id: int, body: ProjectUpdate) -> Project:
+    changes = body.model_dump(exclude_unset=True)
+    for fixed in ("ip_medium", "ip_type"):
+        if changes.pop(fixed, None) is not None:
+            raise Invalid(f"{fixed} cannot be changed after the project is created.")
+    async with services.db.write() as session:
+        project = await repo.get_project(session, org_id, project_id, for_update=True)
+        merged = {"ip_name": project.ip_name, "ip_description": project.ip_description, **changes}
+        _check_ip_fields(project.ip_medium, project.ip_type, merged["ip_name"], merged["ip_description"])
+        for name, value in changes.items():
+            setattr(project, name, value)
+        project.updated_at = utcnow()
+    return project
+
+
+async def delete(services: Services, org_id: int, project_id: int) -> None:
+    """Tombstone the project, its datasets and their images; then remove files nobody uses."""
+    now = utcnow()
+    async with services.db.write() as session:
+        project = await repo.get_project(session, org_id, project_id, for_update=True)
+        project.deleted_at = now
+        datasets = [d.id for d in await repo.list_datasets(session, org_id, project_id)]
+        await session.execute(update(Dataset).where(Dataset.id.in_(datasets)).values(deleted_at=now))
+        files = await repo.tombstone_images(session, datasets, now)
+        orphans = await repo.unreferenced(session, files)
+    await delete_unreferenced(services, orphans)
