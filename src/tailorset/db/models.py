@@ -31,6 +31,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def same_as_created(context) -> datetime:
+    """A new row's updated_at equals its created_at, to the microsecond."""
+    return context.get_current_parameters()["created_at"]
+
+
 class UTCDateTime(TypeDecorator):
     """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
 
@@ -94,7 +99,7 @@ class Project(Base):
     training_version: Mapped[str | None] = mapped_column(String(10))
     status: Mapped[str] = mapped_column(String(20), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=same_as_created)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -112,7 +117,7 @@ class Dataset(Base):
     captions_update_status: Mapped[str] = mapped_column(String(20), default="empty")
     upload_type: Mapped[str] = mapped_column(String(20), default="basic")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=same_as_created)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -140,7 +145,7 @@ class Image(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     upload_source_url: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=same_as_created)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

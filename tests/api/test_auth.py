@@ -1,0 +1,75 @@
+"""api_token authentication, and organizations that cannot see each other's resources."""
+
+import pytest
+
+from tests.conftest import create_token
+
+
+def _operations(client):
+    for path, item in client.get("/openapi.json").json()["paths"].items():
+        for method in item:
+            if not path.startswith("/files/"):
+                yield method, path.replace("{project_id}", "1").replace("{dataset_id}", "1").replace("{image_id}", "1")
+
+
+def test_every_endpoint_needs_a_token(client):
+    operations = list(_operations(client))
+    assert len(operations) >= 17
+    for method, path in operations:
+        for headers in ({}, {"api_token": "ts_not-a-real-token"}):
+            response = client.request(method.upper(), path, headers=headers, json={})
+            assert response.status_code == 401, (method, path, headers)
+            assert response.json()["error"] in ("The api_token header is missing.", "The api_token is not valid.")
+
+
+def test_a_revoked_token_stops_working(client, env):
+    from tailorset.cli import main as cli
+
+    token = create_token("initech")
+    assert client.get("/tailored-gen/projects", headers={"api_token": token}).status_code == 200
+    assert cli(["token", "revoke", token]) == 0
+    assert client.get("/tailored-gen/projects", headers={"api_token": token}).status_code == 401
+
+
+def test_tokens_are_stored_hashed(client, settings):
+    from sqlalchemy import create_engine, text
+
+    from tailorset.db.engine import sync_url
+
+    token = create_token("hooli")
+    engine = create_engine(sync_url(settings.resolved_database_url))
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT token_hash FROM api_tokens")).scalars().all()
+    engine.dispose()
+    assert stored and token not in stored and all(len(h) == 64 for h in stored)
+
+
+@pytest.mark.parametrize("v1", ["", "/v1"])
+def test_another_organizations_resources_are_invisible(api, other_api, v1):
+    dataset = api.dataset()
+    image = api.upload(dataset["id"])
+    project_id, dataset_id, image_id = dataset["project_id"], dataset["id"], image["id"]
+    calls = [
+        ("get", f"/tailored-gen/projects/{project_id}", None),
+        ("put", f"/tailored-gen/projects/{project_id}", {"project_name": "stolen"}),
+        ("delete", f"/tailored-gen/projects/{project_id}", None),
+        ("get", f"/tailored-gen/projects/{project_id}/datasets", None),
+        ("post", "/tailored-gen/datasets", {"project_id": project_id, "name": "mine now"}),
+        ("get", f"/tailored-gen/datasets/{dataset_id}", None),
+        ("put", f"/tailored-gen/datasets/{dataset_id}", {"name": "stolen"}),
+        ("post", f"/tailored-gen/datasets/{dataset_id}/clone", None),
+        ("delete", f"/tailored-gen/datasets/{dataset_id}", None),
+        ("get", f"/tailored-gen/datasets/{dataset_id}/images", None),
+        ("post", f"/tailored-gen/datasets/{dataset_id}/images", {"file": "aGVsbG8="}),
+        ("get", f"/tailored-gen/datasets/{dataset_id}/images/{image_id}", None),
+        ("put", f"/tailored-gen/datasets/{dataset_id}/images/{image_id}", {"caption": "stolen"}),
+        ("delete", f"/tailored-gen/datasets/{dataset_id}/images/{image_id}", None),
+    ]
+    for method, path, body in calls:
+        response = getattr(other_api, method)(v1 + path, **({"json": body} if body else {}))
+        assert response.status_code == 404, (method, path, response.text)
+    assert other_api.get(v1 + "/tailored-gen/projects").json() == []
+    assert other_api.get(v1 + "/tailored-gen/datasets").json() == []
+    # …and nothing changed for the owner.
+    assert api.get(f"/tailored-gen/datasets/{dataset_id}/images/{image_id}").json() == image
+    assert api.get(f"/tailored-gen/projects/{project_id}").json()["project_name"] == "Cats"

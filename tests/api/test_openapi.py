@@ -1,0 +1,44 @@
+"""The published OpenAPI document describes every endpoint and the status codes it really gives."""
+
+
+def test_openapi_documents_every_endpoint(client):
+    doc = client.get("/openapi.json").json()
+    operations = {(method.upper(), path) for path, item in doc["paths"].items() for method in item}
+    expected = {
+        ("POST", "/tailored-gen/projects"), ("GET", "/tailored-gen/projects"),
+        ("GET", "/tailored-gen/projects/{project_id}"), ("PUT", "/tailored-gen/projects/{project_id}"),
+        ("DELETE", "/tailored-gen/projects/{project_id}"),
+        ("POST", "/tailored-gen/datasets"), ("GET", "/tailored-gen/datasets"),
+        ("GET", "/tailored-gen/projects/{project_id}/datasets"), ("GET", "/tailored-gen/datasets/{dataset_id}"),
+        ("PUT", "/tailored-gen/datasets/{dataset_id}"), ("DELETE", "/tailored-gen/datasets/{dataset_id}"),
+        ("POST", "/tailored-gen/datasets/{dataset_id}/clone"),
+        ("POST", "/tailored-gen/datasets/{dataset_id}/images"), ("GET", "/tailored-gen/datasets/{dataset_id}/images"),
+        ("GET", "/tailored-gen/datasets/{dataset_id}/images/{image_id}"),
+        ("PUT", "/tailored-gen/datasets/{dataset_id}/images/{image_id}"),
+        ("DELETE", "/tailored-gen/datasets/{dataset_id}/images/{image_id}"),
+    }  # fmt: skip
+    assert expected <= operations
+    assert [server["url"] for server in doc["servers"]] == ["/", "/v1"]
+    assert doc["components"]["securitySchemes"]["APIKeyHeader"] == {
+        "type": "apiKey", "in": "header", "name": "api_token",
+        "description": "Your organization's API token (`tailorset token create`).",
+    }  # fmt: skip
+
+
+def test_update_image_caption_documents_the_spec(client):
+    operation = client.get("/openapi.json").json()["paths"]["/tailored-gen/datasets/{dataset_id}/images/{image_id}"]["put"]
+    assert set(operation["responses"]) == {"200", "400", "401", "404", "409", "410", "429", "500"}
+    assert operation["responses"]["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"
+    }
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert "CaptionUpdate" in str(body)
+
+
+def test_no_endpoint_documents_fastapis_422(client):
+    doc = client.get("/openapi.json").json()
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            if "422" in operation["responses"]:
+                assert (method, path) == ("post", "/tailored-gen/datasets/{dataset_id}/images")
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
