@@ -149,3 +149,31 @@ class DatasetOut(BaseModel):
 
 class DatasetWithImagesOut(DatasetOut):
     images: list[DatasetImageOut]
+
+
+# --- caption lint --------------------------------------------------------------------------
+
+
+class CaptionLint(Body):
+    caption: StrictStr
+    training_version: TrainingVersion = "fibo"
+
+
+class LintCorrection(BaseModel):
+    rule: str = Field(description="Name of the repair rule, e.g. trailing_commas.")
+    path: str = Field(description="Where it applied, e.g. caption.objects[0].number_of_objects.")
+    detail: str
+
+
+class LintProblem(BaseModel):
+    rule: str
+    path: str
+    message: str = Field(description="One sentence naming the JSON path.")
+
+
+class CaptionLintOut(BaseModel):
+    valid: bool
+    caption: str | None = Field(description="The caption as it would be stored (repaired and canonical), if valid.")
+    corrections: list[LintCorrection]
+    errors: list[LintProblem]
+    warnings: list[LintProblem] = Field(description="Soft limits (object count, word counts, token budget).")

@@ -57,6 +57,33 @@ def check_caption(text: str, training_version: str, max_chars: int) -> CheckedCa
     return CheckedCaption(result.caption, rules)
 
 
+LINT_LIST_LIMIT = 100  # a caption with thousands of unknown keys still gets a readable answer
+
+
+def lint(text: str, training_version: str, max_chars: int) -> dict:
+    """What saving this caption would do, without saving it: the stored form, the repairs, the
+    errors that would make it a 400, and the soft-limit warnings."""
+    if training_version == FIBO:
+        from tailorset.fibo import check_caption as check_fibo
+
+        result = check_fibo(text) if len(text) <= max_chars else None
+        if result is not None:
+            return {
+                "valid": result.valid,
+                "caption": result.caption,
+                "corrections": [vars(c) for c in result.corrections[:LINT_LIST_LIMIT]],
+                "errors": [vars(p) for p in result.errors[:LINT_LIST_LIMIT]],
+                "warnings": [vars(p) for p in result.warnings[:LINT_LIST_LIMIT]],
+            }
+    try:
+        checked = check_caption(text, training_version, max_chars)
+    except Invalid as exc:
+        rule = "too_large" if len(text) > max_chars else "empty_text"
+        error = {"rule": rule, "path": "caption", "message": exc.message}
+        return {"valid": False, "caption": None, "corrections": [], "errors": [error], "warnings": []}
+    return {"valid": True, "caption": checked.text, "corrections": [], "errors": [], "warnings": []}
+
+
 def apply_prefix(prefix: str | None, text: str) -> str:
     """Begin `text` with `prefix` exactly once, joined so that it reads as one caption."""
     text = text.strip()
