@@ -20,7 +20,16 @@ class Settings(BaseSettings):
         description="Base URL clients reach the service at; image URLs are built from it. "
         "Default: taken from each request.",
     )
-    captioner: str = Field("local", description="Captioner backend: local.")
+    captioner: str = Field("local", description="Captioner backend: local, openai or transformers.")
+    captioner_model: str | None = Field(
+        None, description="openai: the model name; transformers: the path of a local model directory."
+    )
+    openai_base_url: str = Field(
+        "http://127.0.0.1:11434/v1", description="Any OpenAI-compatible endpoint: vLLM, Ollama, LM Studio, OpenAI."
+    )
+    openai_api_key: str | None = Field(None, description="Sent as a Bearer token, if set.")
+    captioner_timeout_seconds: float = Field(60.0, description="Per request to a remote captioner.")
+    captioner_max_retries: int = Field(3, description="Retries on timeouts, 429 and 5xx.")
     model_dir: Path | None = Field(None, description="Where model files are cached. Default: data_dir/models.")
     redis_url: str | None = Field(None, description="Redis for shared rate limits across processes.")
     rate_limit_default: str = Field("60/minute", description="Per organization and endpoint, for the default plan.")
