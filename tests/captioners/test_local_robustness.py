@@ -1,0 +1,186 @@
+"""Odd images, model-file failures and the process boundaries of the local captioner."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import textwrap
+
+import captioner_support as support
+import numpy as np
+import pytest
+from PIL import Image
+
+from tailorset.captioners import imagenet, pixels
+from tailorset.captioners.base import CaptionContext, CaptionerError
+from tailorset.captioners.local import MODEL_FILE, LocalCaptioner
+
+FIBO = CaptionContext(training_version="fibo")
+
+
+@pytest.fixture(scope="module")
+def captioner():
+    return support.new_captioner()
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return support.photos()
+
+
+@pytest.fixture(scope="module")
+def validator():
+    return support.fibo_validator()
+
+
+def odd_images(photo: Image.Image) -> dict[str, Image.Image]:
+    rgb = photo.convert("RGB")
+    rgba = rgb.convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize(rgb.size))
+    gray16 = np.asarray(rgb.convert("L"), dtype=np.uint16) * 257
+    return {
+        "RGBA": rgba,
+        "LA": rgba.convert("LA"),
+        "P": rgb.convert("P", palette=Image.Palette.ADAPTIVE),
+        "P+transparency": _with_transparency(rgb.convert("P", palette=Image.Palette.ADAPTIVE)),
+        "L": rgb.convert("L"),
+        "1": rgb.convert("1"),
+        "CMYK": rgb.convert("CMYK"),
+        "YCbCr": rgb.convert("YCbCr"),
+        "LAB": rgb.convert("LAB"),
+        "La": rgba.convert("LA").convert("La"),
+        "RGBa": rgba.convert("RGBa"),
+        "I;16": Image.fromarray(gray16),
+        "I": Image.fromarray(gray16.astype(np.int32) * 2),
+        "F": Image.fromarray(np.asarray(rgb.convert("L"), dtype=np.float32) / 255.0),
+        "1x1": rgb.resize((1, 1)),
+        "7x5": rgb.resize((7, 5)),
+        "wide 4000x12": rgb.resize((4000, 12)),
+        "tall 9x3000": rgb.resize((9, 3000)),
+        "panorama 3000x400": rgb.resize((3000, 400)),
+        "large 4000x3000": rgb.resize((4000, 3000)),
+    }
+
+
+def _with_transparency(image: Image.Image) -> Image.Image:
+    image.info["transparency"] = 0
+    return image
+
+
+def test_odd_modes_and_sizes_caption(captioner, photos, validator):
+    for label, image in odd_images(photos["chelsea.png"]).items():
+        text = captioner.caption(image, CaptionContext(caption_prefix="sks"))
+        assert text.startswith("sks, a "), (label, text)
+        if label in ("RGBA", "I;16", "CMYK", "1x1", "wide 4000x12", "tall 9x3000"):
+            validator.validate(json.loads(captioner.caption(image, FIBO)))
+
+
+def test_transparent_pixels_become_black():
+    clear = Image.new("RGBA", (64, 48), (255, 255, 255, 0))
+    assert pixels.to_rgb(clear).getextrema() == ((0, 0), (0, 0), (0, 0))
+    half = Image.new("LA", (10, 10), (200, 255))
+    assert pixels.to_rgb(half).getpixel((0, 0)) == (200, 200, 200)
+
+
+def test_sixteen_bit_is_scaled_not_clipped(captioner, photos):
+    gray = photos["camera.png"].convert("L")
+    wide = Image.fromarray(np.asarray(gray, dtype=np.uint16) * 257)
+    assert wide.mode == "I;16"
+    assert np.abs(np.asarray(pixels.to_rgb(wide).convert("L"), int) - np.asarray(gray, int)).max() <= 1
+    assert captioner.caption(wide, FIBO) == captioner.caption(gray, FIBO)
+
+
+def test_fully_transparent_image_is_dark(captioner):
+    caption = captioner.caption(Image.new("RGBA", (320, 240), (250, 250, 250, 0)), CaptionContext())
+    assert caption == "A black and white photo, dark low-key lighting"
+
+
+def test_missing_model_that_cannot_be_produced(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the model directory should be")
+    captioner = LocalCaptioner(cache_dir=blocker / "models")
+    with pytest.raises(CaptionerError, match="could not export the classifier model"):
+        captioner.load()
+    with pytest.raises(CaptionerError):  # the failure is not cached as success
+        captioner.caption(Image.new("RGB", (32, 32)), CaptionContext())
+
+
+def test_damaged_model_file_is_produced_again(tmp_path, photos):
+    (tmp_path / MODEL_FILE).write_bytes(b"not an onnx model")
+    captioner = LocalCaptioner(cache_dir=tmp_path)
+    assert "cat" in captioner.caption(photos["chelsea.png"], CaptionContext())
+    assert (tmp_path / MODEL_FILE).stat().st_size > 10_000_000
+    assert [p.name for p in tmp_path.iterdir()] == [MODEL_FILE]  # no temporary files left behind
+
+
+def test_unknown_face_detector(tmp_path):
+    with pytest.raises(CaptionerError, match="unknown face detector"):
+        LocalCaptioner(cache_dir=tmp_path, faces="magic").load()
+    assert not list(tmp_path.iterdir())
+
+
+def test_without_face_detector(photos):
+    captioner = support.new_captioner(faces="none")
+    assert captioner.describe(photos["astronaut.png"]).faces == ()
+
+
+def test_export_is_atomic_and_readable(captioner):
+    model_dir = captioner.cache_dir
+    model = model_dir / MODEL_FILE
+    assert model.stat().st_mode & 0o644 == 0o644
+    assert not [p for p in model_dir.iterdir() if p.name != MODEL_FILE]
+
+
+def test_torch_never_enters_the_captioning_process(captioner):
+    photo_dir = support.photo_dir()
+    script = textwrap.dedent(f"""
+        import sys
+        from PIL import Image
+        from tailorset.captioners.base import CaptionContext
+        from tailorset.captioners.local import LocalCaptioner
+        c = LocalCaptioner(cache_dir={str(captioner.cache_dir)!r})
+        c.caption(Image.open({str(photo_dir / "coffee.png")!r}), CaptionContext())
+        print(sorted(m for m in ("torch", "torchvision", "efficientnet_lite_pytorch") if m in sys.modules))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_imagenet_table():
+    names = imagenet.class_names()
+    assert len(names) == 1000 and names[281] == "tabby" and names[967] == "espresso"
+    probabilities = np.zeros(1000)
+    probabilities[[281, 282, 285]] = [0.17, 0.39, 0.36]
+    assert imagenet.labels(probabilities)[0].phrase == "a tabby cat"
+    probabilities[:] = 0
+    probabilities[[151, 207, 281]] = [0.3, 0.3, 0.2]  # two breeds outweigh one cat
+    best = imagenet.labels(probabilities)[0]
+    assert (best.phrase, best.noun, round(best.probability, 2)) == ("a dog", "dog", 0.6)
+
+
+@pytest.mark.parametrize(
+    "noun, expected",
+    [
+        ("espresso maker", "an espresso maker"),
+        ("tripod", "a tripod"),
+        ("umbrella", "an umbrella"),
+        ("unicycle", "a unicycle"),
+        ("hourglass", "an hourglass"),
+        ("iPod", "an iPod"),
+        ("European", "a European"),
+    ],
+)
+def test_articles(noun, expected):
+    assert imagenet.with_article(noun) == expected
+
+
+def test_exif_orientation_is_applied(captioner):
+    image = Image.new("RGB", (300, 200), (10, 100, 200))
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotated 90°: displayed as 200×300
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif)
+    signals = captioner.describe(Image.open(buffer))
+    assert (signals.width, signals.height, signals.orientation) == (200, 300, "portrait")
