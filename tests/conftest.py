@@ -57,7 +57,9 @@ def postgres_url() -> str:
 def _truncate_postgres(url: str) -> None:
     engine = create_engine(sync_url(url))
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE organizations, api_tokens, projects, datasets, images RESTART IDENTITY CASCADE"))
+        connection.execute(
+            text("TRUNCATE organizations, api_tokens, projects, datasets, images RESTART IDENTITY CASCADE")
+        )
     engine.dispose()
 
 

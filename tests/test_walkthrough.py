@@ -56,15 +56,17 @@ def test_from_token_to_frozen_dataset(server):
             json={"project_name": "Studio photos", "ip_medium": "photography", "ip_type": "stylized_scene"},
         )
         assert project.status_code == 201
-        dataset = http.post(
-            "/tailored-gen/datasets", json={"project_id": project.json()["id"], "name": "First set"}
-        )
+        dataset = http.post("/tailored-gen/datasets", json={"project_id": project.json()["id"], "name": "First set"})
         assert dataset.status_code == 201
         dataset_id = dataset.json()["id"]
         assert http.put(f"/tailored-gen/datasets/{dataset_id}", json={"caption_prefix": "sks style"}).status_code == 200
 
         images = {}
-        for name, expected in (("astronaut.png", ("person", "woman", "man")), ("coffee.png", ("espresso", "coffee", "cup")), ("chelsea.png", ("cat",))):
+        for name, expected in (
+            ("astronaut.png", ("person", "woman", "man")),
+            ("coffee.png", ("espresso", "coffee", "cup")),
+            ("chelsea.png", ("cat",)),
+        ):
             response = http.post(
                 f"/tailored-gen/datasets/{dataset_id}/images",
                 json={"file": base64.b64encode(photo(name)).decode(), "image_name": name},
@@ -82,7 +84,8 @@ def test_from_token_to_frozen_dataset(server):
         )
         assert edit.status_code == 200 and edit.json()["caption_source"] == "manual"
         regenerate = http.put(
-            f"/tailored-gen/datasets/{dataset_id}/images/{images['chelsea.png']['id']}", json={"regenerate_caption": True}
+            f"/tailored-gen/datasets/{dataset_id}/images/{images['chelsea.png']['id']}",
+            json={"regenerate_caption": True},
         )
         assert regenerate.status_code == 200 and regenerate.json()["caption"] == images["chelsea.png"]["caption"]
 

@@ -20,7 +20,9 @@ def test_a_fibo_dataset_has_no_prefix_and_locks_its_project(api):
     assert fibo["caption_prefix"] is None and fibo["training_version"] == "fibo"
     assert api.get(f"/tailored-gen/projects/{project['id']}").json()["training_version"] == "fibo"
 
-    response = api.post("/tailored-gen/datasets", json={"project_id": project["id"], "name": "x", "training_version": "max"})
+    response = api.post(
+        "/tailored-gen/datasets", json={"project_id": project["id"], "name": "x", "training_version": "max"}
+    )
     assert response.status_code == 409
     assert "locked to fibo" in response.json()["error"]
     # Legacy versions mix freely inside a legacy project.
@@ -64,7 +66,9 @@ def test_get_includes_images_up_to_max_images(api):
 
 def test_update_name_and_prefix(api):
     dataset = api.dataset()
-    response = api.put(f"/tailored-gen/datasets/{dataset['id']}", json={"name": "renamed", "caption_prefix": "sks style"})
+    response = api.put(
+        f"/tailored-gen/datasets/{dataset['id']}", json={"name": "renamed", "caption_prefix": "sks style"}
+    )
     assert response.status_code == 200
     assert response.json()["name"] == "renamed" and response.json()["caption_prefix"] == "sks style"
     image = api.upload(dataset["id"])
@@ -83,7 +87,9 @@ def test_visual_schema_must_be_a_json_object(api):
     fibo = api.dataset(training_version="fibo")
     response = api.put(f"/tailored-gen/datasets/{fibo['id']}", json={"visual_schema": '{"style": "flat",'})
     assert response.status_code == 400 and "visual_schema" in response.json()["error"]
-    response = api.put(f"/tailored-gen/datasets/{fibo['id']}", json={"visual_schema": '{"style": "flat", "colors": "red"}'})
+    response = api.put(
+        f"/tailored-gen/datasets/{fibo['id']}", json={"visual_schema": '{"style": "flat", "colors": "red"}'}
+    )
     assert response.status_code == 200
     assert response.json()["visual_schema"] == '{"style":"flat","colors":"red"}'
 
@@ -134,7 +140,8 @@ def test_clone_is_a_draft_copy_with_images_captions_and_sources(api):
     assert clone["status"] == "draft" and clone["name"] == "Copy of Set" and clone["id"] != dataset["id"]
     assert clone["images_count"] == 2 and clone["caption_prefix"] == dataset["caption_prefix"]
     assert [(i["caption"], i["caption_source"]) for i in clone["images"]] == [
-        ("a cat, edited by hand", "manual"), (second["caption"], "automatic")
+        ("a cat, edited by hand", "manual"),
+        (second["caption"], "automatic"),
     ]
     # The clone is editable and independent of its completed source.
     clone_image = clone["images"][0]

@@ -55,7 +55,8 @@ REPAIRS = [
 # (name, caption text, the one-sentence message must contain this)
 REFUSALS = [
     ("truncated", CANONICAL[:-40], "truncated"),
-    ("missing required key", json.dumps({k: v for k, v in CAPTION.items() if k != "context"}), "caption.context is required"),
+    ("missing required key", json.dumps({k: v for k, v in CAPTION.items() if k != "context"}),
+     "caption.context is required"),
     ("missing nested key", json.dumps(with_(lighting={"conditions": "soft daylight"})),
      "caption.lighting.direction is required"),
     ("block as a string", json.dumps(with_(lighting="bright daylight")), "caption.lighting"),

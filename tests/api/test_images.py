@@ -91,7 +91,9 @@ def test_upload_from_image_url(env, photo_server):
         assert response.json()["image_name"] == "chelsea.png"
         listed = api.get(f"/tailored-gen/datasets/{dataset['id']}").json()["images"]
         assert listed[0]["upload_source_url"] == url
-        missing = api.post(f"/tailored-gen/datasets/{dataset['id']}/images", json={"image_url": f"{photo_server}/nope.png"})
+        missing = api.post(
+            f"/tailored-gen/datasets/{dataset['id']}/images", json={"image_url": f"{photo_server}/nope.png"}
+        )
         assert missing.status_code == 422 and "HTTP 404" in missing.json()["error"]
 
 

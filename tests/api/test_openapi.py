@@ -26,7 +26,9 @@ def test_openapi_documents_every_endpoint(client):
 
 
 def test_update_image_caption_documents_the_spec(client):
-    operation = client.get("/openapi.json").json()["paths"]["/tailored-gen/datasets/{dataset_id}/images/{image_id}"]["put"]
+    operation = client.get("/openapi.json").json()["paths"]["/tailored-gen/datasets/{dataset_id}/images/{image_id}"][
+        "put"
+    ]
     assert set(operation["responses"]) == {"200", "400", "401", "404", "409", "410", "429", "500"}
     assert operation["responses"]["400"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorBody"

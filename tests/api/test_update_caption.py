@@ -25,6 +25,7 @@ def url_of(image: dict) -> str:
 
 # --- 200 -----------------------------------------------------------------------------------
 
+
 def test_manual_caption(api, image):
     response = api.put(url_of(image), json={"caption": "a tabby cat looking at the camera"})
     assert response.status_code == 200
@@ -69,6 +70,7 @@ def test_v1_prefix(api, image):
 
 # --- 400 -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -102,6 +104,7 @@ def test_non_integer_ids(api, image):
 
 # --- 401 -----------------------------------------------------------------------------------
 
+
 def test_without_a_valid_token(client, image):
     for headers in ({}, {"api_token": "wrong"}):
         response = client.put(url_of(image), json={"caption": "x"}, headers=headers)
@@ -109,6 +112,7 @@ def test_without_a_valid_token(client, image):
 
 
 # --- 404 -----------------------------------------------------------------------------------
+
 
 def test_unknown_or_foreign_image_or_dataset(api, other_api, image):
     other_dataset = api.dataset()
@@ -129,6 +133,7 @@ def test_unknown_or_foreign_image_or_dataset(api, other_api, image):
 
 # --- 409 -----------------------------------------------------------------------------------
 
+
 def test_completed_dataset_is_frozen(api, image):
     api.put(f"/tailored-gen/datasets/{image['dataset_id']}", json={"status": "completed"})
     for body in ({"caption": "x"}, {"regenerate_caption": True}):
@@ -143,6 +148,7 @@ def test_completed_dataset_is_frozen(api, image):
 
 # --- 410 -----------------------------------------------------------------------------------
 
+
 def test_deleted_image_or_dataset_is_gone(api, image):
     sibling = api.upload(image["dataset_id"], "coffee.png")
     assert api.delete(url_of(image)).status_code == 204
@@ -156,6 +162,7 @@ def test_deleted_image_or_dataset_is_gone(api, image):
 
 
 # --- 429 -----------------------------------------------------------------------------------
+
 
 def test_rate_limit_per_organization_and_endpoint(client, env):
     limited = Api(client, create_token("tiny", "--rate-limit", "3/minute"))
@@ -175,6 +182,7 @@ def test_rate_limit_per_organization_and_endpoint(client, env):
 
 
 # --- 500 -----------------------------------------------------------------------------------
+
 
 def test_internal_errors_say_nothing_and_change_nothing(api, image, settings):
     # The original file vanishes from the store behind the service's back.
@@ -220,7 +228,7 @@ def test_fibo_manual_caption_is_stored_canonical(api, fibo_image):
 
 
 def test_fibo_minor_faults_are_corrected_and_reported(api, fibo_image):
-    faulty = "```json\n" + json.dumps(FIBO_CAPTION)[:-1] + ',}\n```'
+    faulty = "```json\n" + json.dumps(FIBO_CAPTION)[:-1] + ",}\n```"
     response = api.put(url_of(fibo_image), json={"caption": faulty})
     assert response.status_code == 200
     assert json.loads(response.json()["caption"]) == FIBO_CAPTION
