@@ -17,7 +17,19 @@ def _local(settings: Settings) -> Captioner:
     return LocalCaptioner(cache_dir=settings.resolved_model_dir)
 
 
-BUILTIN = {"local": _local}
+def _openai(settings: Settings) -> Captioner:
+    from tailorset.captioners.openai import OpenAICaptioner
+
+    return OpenAICaptioner.from_settings(settings)
+
+
+def _transformers(settings: Settings) -> Captioner:
+    from tailorset.captioners.transformers import TransformersCaptioner
+
+    return TransformersCaptioner.from_settings(settings)
+
+
+BUILTIN = {"local": _local, "openai": _openai, "transformers": _transformers}
 
 
 def load_captioner(settings: Settings) -> Captioner:
