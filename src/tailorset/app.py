@@ -10,12 +10,9 @@ from fastapi import FastAPI
 
 from tailorset.api import captions, datasets, errors, files, images, projects
 from tailorset.config import Settings
-from tailorset.db import repository as repo
-from tailorset.db.engine import Database, migrate
 from tailorset.ratelimit import RateLimiter
 from tailorset.services import Services
-from tailorset.storage import LocalStorage
-from tailorset.urls import UrlSigner
+from tailorset.worker import Worker
 
 DESCRIPTION = """\
 Image datasets and their captions for fine-tuning text-to-image models, speaking Bria's Tailored
@@ -28,15 +25,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        await anyio.to_thread.run_sync(migrate, settings.resolved_database_url)
-        db = Database(settings.resolved_database_url)
-        async with db.read() as session:
-            signer = UrlSigner(await repo.url_signing_key(session))
-        app.state.services = Services(settings, db, LocalStorage(settings.files_dir), signer)
-        app.state.rate_limiter = RateLimiter(settings.rate_limit_default, settings.redis_url)
-        yield
-        await db.dispose()
+        async with Services.open(settings) as services, anyio.create_task_group() as background:
+            app.state.services = services
+            app.state.rate_limiter = RateLimiter(settings.rate_limit_default, settings.redis_url)
+            worker = Worker(services) if settings.embedded_worker else None
+            if worker:
+                background.start_soon(worker.run)
+            yield
+            if worker:
+                worker.stop()
+                with anyio.move_on_after(10):  # a batch in flight finishes; after that, it would be redone
+                    await worker.stopped.wait()
+            background.cancel_scope.cancel()
 
     app = FastAPI(
         title="tailorset",

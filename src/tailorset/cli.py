@@ -45,7 +45,9 @@ def token_create(args: argparse.Namespace) -> int:
         if args.rate_limit:
             org.rate_limit = args.rate_limit
         token = "ts_" + secrets.token_urlsafe(32)
-        session.add(ApiToken(organization_id=org.id, token_hash=hash_token(token), token_prefix=token[:10]))
+        session.add(
+            ApiToken(organization_id=org.id, token_hash=hash_token(token), token_prefix=token[:10], name=args.name)
+        )
     print(f"New API token for {args.org!r} (shown once; send it in the api_token header):")
     print(token)
     return 0
@@ -62,6 +64,33 @@ def token_revoke(args: argparse.Namespace) -> int:
         print("No live token matches.", file=sys.stderr)
         return 1
     print("Token revoked.")
+    return 0
+
+
+def worker(args: argparse.Namespace) -> int:
+    """Run background jobs until SIGINT/SIGTERM (then finish the batch in flight and hand the job back)."""
+    import logging
+    import signal
+
+    import anyio
+
+    from tailorset.services import Services
+    from tailorset.worker import Worker
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def main() -> None:
+        async with Services.open(Settings()) as services, anyio.create_task_group() as tasks:
+            runner = Worker(services, poll_seconds=args.poll_seconds)
+            tasks.start_soon(runner.run)
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    runner.stop()
+                    break
+            await runner.stopped.wait()
+
+    print("Worker started; waiting for jobs.", flush=True)
+    anyio.run(main)
     return 0
 
 
@@ -87,11 +116,17 @@ def parser() -> argparse.ArgumentParser:
     token = commands.add_parser("token", help="manage API tokens").add_subparsers(dest="action", required=True)
     p = token.add_parser("create", help="create a token (and its organization if new); prints it last")
     p.add_argument("--org", required=True, help="organization name")
+    p.add_argument("--name", help="who holds the token; caption history records it")
     p.add_argument("--rate-limit", help="plan (free, default, enterprise) or e.g. '120/minute'")
     p.set_defaults(run=token_create)
     p = token.add_parser("revoke", help="revoke a token")
     p.add_argument("token")
     p.set_defaults(run=token_revoke)
+
+    p = commands.add_parser("worker", help="run background jobs (for API processes started with embedded workers off)")
+    p.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for new jobs")
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(run=worker)
 
     p = commands.add_parser("migrate", help="apply database migrations (serve does this too)")
     p.set_defaults(run=migrate_command)

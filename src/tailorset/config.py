@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field
@@ -52,6 +53,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'tailorset.db').resolve()}"
+
+    embedded_worker: bool = Field(True, description="Run background jobs inside the API process.")
+    job_lease_seconds: float = Field(30.0, description="How long a worker may go silent before its job is retried.")
+
+    @property
+    def job_lease(self) -> timedelta:
+        return timedelta(seconds=self.job_lease_seconds)
 
     @property
     def resolved_model_dir(self) -> Path:

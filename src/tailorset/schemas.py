@@ -132,6 +132,30 @@ class DatasetClone(Body):
     description: Text | None = Field(None, description="Accepted for compatibility; datasets keep no description.")
 
 
+class CaptionsUpdate(BaseModel):
+    """Progress of the latest Regenerate All Captions job."""
+
+    job_id: int
+    status: Literal["queued", "running", "completed", "failed", "cancelled"]
+    done: int = Field(description="Images handled so far.")
+    failed: int = Field(description="Images the captioner could not caption (their captions are unchanged).")
+    total: int = Field(description="Images the job set out to caption.")
+    include_manual: bool
+
+
+class RegenerateAll(Body):
+    include_manual: StrictBool = Field(False, description="Also replace manual captions (kept by default).")
+
+
+class CaptionRevisionOut(BaseModel):
+    id: int
+    caption: str | None
+    caption_source: CaptionSource | None
+    actor: str = Field(description='Who or what wrote it: "token:<name>", "captioner:local for token:<name>"…')
+    job_id: int | None
+    created_at: datetime
+
+
 class DatasetOut(BaseModel):
     id: int
     project_id: int
@@ -143,6 +167,9 @@ class DatasetOut(BaseModel):
     captions_update_status: Literal["empty", "in_progress", "completed"]
     upload_type: Literal["basic", "advanced"]
     images_count: int
+    captions_update: CaptionsUpdate | None = Field(
+        description="Progress of the latest Regenerate All Captions job; null if there never was one."
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
-from tailorset.api.deps import Org, Svc
+from tailorset.api.deps import Org, Svc, Who
 from tailorset.api.present import Presenter, errors
 from tailorset.schemas import DatasetClone, DatasetCreate, DatasetOut, DatasetUpdate, DatasetWithImagesOut
 from tailorset.services import datasets
@@ -73,6 +73,7 @@ async def delete_dataset(dataset_id: int, org: Org, services: Svc):
     description="A new draft dataset with the same settings, images, captions and caption sources.",
 )  # fmt: skip
 async def clone_dataset(
-    dataset_id: int, org: Org, services: Svc, request: Request, body: Annotated[DatasetClone | None, Body()] = None
+    dataset_id: int, caller: Who, services: Svc, request: Request, body: Annotated[DatasetClone | None, Body()] = None
 ):
-    return Presenter(request).dataset(await datasets.clone(services, org, dataset_id, body))
+    view = await datasets.clone(services, caller.org_id, dataset_id, body, caller.actor)
+    return Presenter(request).dataset(view)

@@ -10,12 +10,12 @@ from fastapi import APIRouter, Body, Request, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from tailorset.api.deps import Org, Svc
+from tailorset.api.deps import Org, Svc, Who
 from tailorset.api.errors import describe_validation_error
 from tailorset.api.present import Presenter, errors
 from tailorset.domain.errors import Invalid, TooLarge
-from tailorset.schemas import CaptionUpdate, ImageOut, ImageUpload
-from tailorset.services import Services, images
+from tailorset.schemas import CaptionRevisionOut, CaptionUpdate, DatasetOut, ImageOut, ImageUpload, RegenerateAll
+from tailorset.services import Services, captioning, datasets, images
 
 router = APIRouter(prefix="/tailored-gen/datasets/{dataset_id}/images", tags=["Images"])
 
@@ -96,9 +96,28 @@ async def _read_upload(request: Request, services: Services) -> images.Upload:
     description="Adds one image (base64 `file` or `image_url` in JSON, or a multipart `file`) and captions it "
     "automatically: text continuing the dataset's caption_prefix, or a FIBO JSON caption.",
 )  # fmt: skip
-async def upload_image(dataset_id: int, org: Org, services: Svc, request: Request):
+async def upload_image(dataset_id: int, caller: Who, services: Svc, request: Request):
     upload = await _read_upload(request, services)
-    return Presenter(request).image(await images.upload(services, org, dataset_id, upload))
+    return Presenter(request).image(await images.upload(services, caller.org_id, dataset_id, upload, caller.actor))
+
+
+@router.put(
+    "", status_code=202, response_model=DatasetOut, responses=errors(400, 404, 409, 410),
+    summary="Regenerate All Captions",
+    description="Queues a background job that writes every automatic caption anew (manual captions are kept "
+    'unless `{"include_manual": true}`). captions_update_status becomes in_progress, then completed; '
+    "captions_update shows done/total. Survives restarts; a caption changed after the request is never "
+    "overwritten.",
+)  # fmt: skip
+async def regenerate_all_captions(
+    dataset_id: int,
+    org: Org,
+    services: Svc,
+    request: Request,
+    body: Annotated[RegenerateAll | None, Body()] = None,
+):
+    await captioning.request_regeneration(services, org, dataset_id, bool(body and body.include_manual))
+    return Presenter(request).dataset(await datasets.get(services, org, dataset_id, max_images=0))
 
 
 @router.get("", response_model=list[ImageOut], responses=errors(400, 404, 410), summary="Get Images")
@@ -123,14 +142,16 @@ async def get_image(dataset_id: int, image_id: int, org: Org, services: Svc, req
 async def update_image_caption(
     dataset_id: int,
     image_id: int,
-    org: Org,
+    caller: Who,
     services: Svc,
     request: Request,
     response: Response,
     body: Annotated[CaptionUpdate | None, Body()] = None,
 ):
     body = body or CaptionUpdate()
-    result = await images.update_caption(services, org, dataset_id, image_id, body.caption, body.regenerate_caption)
+    result = await images.update_caption(
+        services, caller.org_id, dataset_id, image_id, body.caption, body.regenerate_caption, caller.actor
+    )
     if result.corrections:
         response.headers["X-Caption-Corrected"] = ", ".join(result.corrections)
     return Presenter(request).image(result.image)
@@ -140,3 +161,23 @@ async def update_image_caption(
 async def delete_image(dataset_id: int, image_id: int, org: Org, services: Svc):
     await images.delete(services, org, dataset_id, image_id)
     return Response(status_code=204)
+
+
+@router.get(
+    "/{image_id}/captions", response_model=list[CaptionRevisionOut], responses=errors(400, 404, 410),
+    summary="Caption History", description="Every caption the image has had, oldest first.",
+)  # fmt: skip
+async def caption_history(dataset_id: int, image_id: int, org: Org, services: Svc):
+    return [Presenter.revision(r) for r in await images.history(services, org, dataset_id, image_id)]
+
+
+@router.post(
+    "/{image_id}/captions/{revision_id}/restore", response_model=ImageOut, responses=errors(400, 404, 409, 410),
+    summary="Restore Caption",
+    description="Makes an earlier caption (and its source) current again, as a new revision.",
+)  # fmt: skip
+async def restore_caption(
+    dataset_id: int, image_id: int, revision_id: int, caller: Who, services: Svc, request: Request
+):
+    image = await images.restore(services, caller.org_id, dataset_id, image_id, revision_id, caller.actor)
+    return Presenter(request).image(image)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi import Request
 
-from tailorset.db.models import Image, Project
+from tailorset.db.models import CaptionRevision, Image, Job, Project
 from tailorset.schemas import ErrorBody
 from tailorset.services.datasets import DatasetView
 
@@ -65,12 +67,31 @@ class Presenter:
             "captions_update_status": d.captions_update_status,
             "upload_type": d.upload_type,
             "images_count": view.images_count,
+            "captions_update": self.captions_update(view.captions_job),
             "created_at": d.created_at,
             "updated_at": d.updated_at,
         }
         if view.images is not None:
             body["images"] = [self.dataset_image(image) for image in view.images]
         return body
+
+    @staticmethod
+    def captions_update(job: Job | None) -> dict | None:
+        if job is None:
+            return None
+        return {
+            "job_id": job.id,
+            "status": job.status,
+            "done": job.done,
+            "failed": job.failed,
+            "total": job.total,
+            "include_manual": json.loads(job.options).get("include_manual", False),
+        }
+
+    @staticmethod
+    def revision(revision: CaptionRevision) -> dict:
+        fields = ("id", "caption", "caption_source", "actor", "job_id", "created_at")
+        return {name: getattr(revision, name) for name in fields}
 
     @staticmethod
     def project(project: Project) -> dict:

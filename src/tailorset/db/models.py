@@ -16,7 +16,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Stable constraint names, so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING = {
@@ -80,6 +80,7 @@ class ApiToken(Base):
     # SHA-256 of the token: a stolen database does not hand out working tokens.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     token_prefix: Mapped[str] = mapped_column(String(16))  # the first characters, to tell tokens apart
+    name: Mapped[str | None] = mapped_column(String(200))  # who holds it; recorded with each caption change
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -149,6 +150,49 @@ class Image(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class CaptionRevision(Base):
+    """Every caption an image ever had, newest last: who or what wrote it, and when."""
+
+    __tablename__ = "caption_revisions"
+    __table_args__ = (Index("ix_caption_revisions_image_id_id", "image_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    image: Mapped[Image] = relationship()
+    caption: Mapped[str | None] = mapped_column(Text)
+    caption_source: Mapped[str | None] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(200))  # "token:alice", "captioner:local", "job:12 captioner:local"
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Job(Base):
+    """Background work, persisted so it survives restarts. Workers claim a job with a lease they
+    renew as they go; a job whose lease ran out (its worker died) is claimed again and resumes
+    after `cursor`, the last item it finished."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_id", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued, running, completed, failed, cancelled
+    options: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    cursor: Mapped[int | None] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=same_as_created)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class ServerSecret(Base):
     """Secrets every API process must share (e.g. the key that signs image URLs).
 
@@ -170,5 +214,7 @@ __all__ = [
     "Dataset",
     "Image",
     "ServerSecret",
+    "CaptionRevision",
+    "Job",
     "utcnow",
 ]

@@ -11,7 +11,18 @@ from typing import Literal
 from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tailorset.db.models import ApiToken, Dataset, Image, Organization, Project, ServerSecret, UTCDateTime, utcnow
+from tailorset.db.models import (
+    ApiToken,
+    CaptionRevision,
+    Dataset,
+    Image,
+    Job,
+    Organization,
+    Project,
+    ServerSecret,
+    UTCDateTime,
+    utcnow,
+)
 from tailorset.domain.errors import Gone, NotFound
 
 
@@ -26,15 +37,16 @@ def _deleted(kind: str, ident: int, when: datetime) -> Gone:
 # --- organizations and tokens -------------------------------------------------------------
 
 
-async def organization_for_token(session: AsyncSession, token: str) -> Organization | None:
-    """The organization a live token belongs to. Looked up by hash, so no token is ever compared
+async def token_owner(session: AsyncSession, token: str) -> tuple[Organization, ApiToken] | None:
+    """A live token and its organization. Looked up by hash, so no token is ever compared
     character by character."""
     query = (
-        select(Organization)
+        select(Organization, ApiToken)
         .join(ApiToken, ApiToken.organization_id == Organization.id)
         .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
     )
-    return (await session.execute(query)).scalar_one_or_none()
+    row = (await session.execute(query)).one_or_none()
+    return (row[0], row[1]) if row else None
 
 
 async def url_signing_key(session: AsyncSession) -> str:
@@ -170,3 +182,48 @@ async def unreferenced(session: AsyncSession, files: Sequence[FileKeys]) -> list
     query = select(Image.file_key).where(Image.deleted_at.is_(None), Image.file_key.in_(originals))
     used = set((await session.execute(query)).scalars())
     return [key for original, thumb in dict.fromkeys(files) if original not in used for key in (original, thumb)]
+
+
+# --- caption history -------------------------------------------------------------------------
+
+
+def record_caption(session: AsyncSession, image: Image, actor: str, job_id: int | None = None) -> None:
+    """Keep the image's current caption as a revision (call after changing it)."""
+    session.add(
+        CaptionRevision(
+            image=image, caption=image.caption, caption_source=image.caption_source, actor=actor, job_id=job_id
+        )
+    )
+
+
+async def record_captions_of(session: AsyncSession, dataset_id: int, actor: str) -> None:
+    """One revision per live image of the dataset, in one INSERT … SELECT (after a clone)."""
+    source = select(
+        Image.id, Image.caption, Image.caption_source, literal(actor), literal(utcnow(), UTCDateTime())
+    ).where(Image.dataset_id == dataset_id, Image.deleted_at.is_(None))
+    columns = ["image_id", "caption", "caption_source", "actor", "created_at"]
+    await session.execute(insert(CaptionRevision).from_select(columns, source))
+
+
+async def caption_history(session: AsyncSession, image_id: int) -> Sequence[CaptionRevision]:
+    query = select(CaptionRevision).where(CaptionRevision.image_id == image_id).order_by(CaptionRevision.id)
+    return (await session.execute(query)).scalars().all()
+
+
+# --- jobs ----------------------------------------------------------------------------------
+
+ACTIVE = ("queued", "running")
+
+
+async def active_job(session: AsyncSession, dataset_id: int, kind: str) -> Job | None:
+    query = select(Job).where(Job.dataset_id == dataset_id, Job.kind == kind, Job.status.in_(ACTIVE))
+    return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
+async def latest_jobs(session: AsyncSession, dataset_ids: Sequence[int], kind: str) -> dict[int, Job]:
+    """The newest job of this kind for each dataset, in one query."""
+    if not dataset_ids:
+        return {}
+    newest = select(func.max(Job.id)).where(Job.dataset_id.in_(dataset_ids), Job.kind == kind).group_by(Job.dataset_id)
+    jobs = (await session.execute(select(Job).where(Job.id.in_(newest)))).scalars().all()
+    return {job.dataset_id: job for job in jobs}

@@ -4,28 +4,46 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import anyio
 
 from tailorset.captioners import Captioner
 from tailorset.config import Settings
-from tailorset.db.engine import Database
-from tailorset.storage import Storage
+from tailorset.db import repository as repo
+from tailorset.db.engine import Database, migrate
+from tailorset.storage import LocalStorage, Storage
 from tailorset.urls import UrlSigner
 
 
 @dataclass
 class Services:
-    """What every operation may use, built once per process by `create_app`."""
+    """What every operation may use, built once per process by `Services.open`."""
 
     settings: Settings
     db: Database
     storage: Storage
     signer: UrlSigner
     _captioner: Captioner | None = field(default=None, repr=False)
-    _caption_limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
     _captioner_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _caption_limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
+    _wakeup: anyio.Event | None = field(default=None, repr=False)
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings) -> AsyncIterator[Services]:
+        """Migrate the database, connect, and close everything on the way out."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await anyio.to_thread.run_sync(migrate, settings.resolved_database_url)
+        db = Database(settings.resolved_database_url)
+        try:
+            async with db.read() as session:
+                signer = UrlSigner(await repo.url_signing_key(session))
+            yield cls(settings, db, LocalStorage(settings.files_dir), signer)
+        finally:
+            await db.dispose()
 
     @property
     def captioner(self) -> Captioner:
@@ -40,7 +58,18 @@ class Services:
 
     @property
     def caption_limiter(self) -> anyio.CapacityLimiter:
-        """Captioning is CPU-bound: more threads than cores only adds latency."""
+        """Captioning is CPU-bound and each caption already runs on two threads: on a small machine,
+        captions side by side only add latency."""
         if self._caption_limiter is None:
-            self._caption_limiter = anyio.CapacityLimiter(os.cpu_count() or 1)
+            self._caption_limiter = anyio.CapacityLimiter(max(1, (os.cpu_count() or 1) // 2))
         return self._caption_limiter
+
+    def wake_workers(self) -> None:
+        """Tell this process's worker, if any, that a job is waiting (others poll)."""
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    async def wait_for_work(self, timeout: float) -> None:
+        self._wakeup = anyio.Event()
+        with anyio.move_on_after(timeout):
+            await self._wakeup.wait()

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tailorset.db import repository as repo
-from tailorset.db.models import Dataset, Image, utcnow
+from tailorset.db.models import Dataset, Image, Job, utcnow
 from tailorset.domain import captions, lifecycle
-from tailorset.domain.errors import Invalid
+from tailorset.domain.errors import Conflict, Invalid
 from tailorset.schemas import DatasetClone, DatasetCreate, DatasetUpdate
-from tailorset.services import Services
+from tailorset.services import Services, captioning
 from tailorset.services.files import delete_unreferenced
 
 
@@ -19,6 +19,7 @@ class DatasetView:
     dataset: Dataset
     images_count: int
     images: Sequence[Image] | None = None
+    captions_job: Job | None = None  # the latest Regenerate All Captions job, for its progress
 
 
 async def create(services: Services, org_id: int, body: DatasetCreate) -> DatasetView:
@@ -40,7 +41,8 @@ async def get(services: Services, org_id: int, dataset_id: int, max_images: int)
         dataset = await repo.get_dataset(session, org_id, dataset_id)
         count = (await repo.count_images(session, [dataset.id]))[dataset.id]
         images = await repo.list_images(session, dataset.id, limit=max_images)
-    return DatasetView(dataset, count, images)
+        job = (await repo.latest_jobs(session, [dataset.id], captioning.KIND)).get(dataset.id)
+    return DatasetView(dataset, count, images, job)
 
 
 async def list_all(services: Services, org_id: int, project_id: int | None = None) -> list[DatasetView]:
@@ -48,8 +50,10 @@ async def list_all(services: Services, org_id: int, project_id: int | None = Non
         if project_id is not None:
             await repo.get_project(session, org_id, project_id)
         datasets = await repo.list_datasets(session, org_id, project_id)
-        counts = await repo.count_images(session, [d.id for d in datasets])
-    return [DatasetView(d, counts[d.id]) for d in datasets]
+        ids = [d.id for d in datasets]
+        counts = await repo.count_images(session, ids)
+        jobs = await repo.latest_jobs(session, ids, captioning.KIND)
+    return [DatasetView(d, counts[d.id], captions_job=jobs.get(d.id)) for d in datasets]
 
 
 async def change(services: Services, org_id: int, dataset_id: int, body: DatasetUpdate) -> DatasetView:
@@ -70,9 +74,15 @@ async def change(services: Services, org_id: int, dataset_id: int, body: Dataset
         if changes.get("status") is not None and lifecycle.check_status_change(
             dataset.id, dataset.status, changes["status"], count, dataset.training_version
         ):
+            if await repo.active_job(session, dataset.id, captioning.KIND):
+                raise Conflict(
+                    f"The captions of dataset {dataset.id} are being regenerated; complete it once "
+                    "captions_update_status is completed."
+                )
             dataset.status = changes["status"]
         dataset.updated_at = utcnow()
-    return DatasetView(dataset, count)
+        job = (await repo.latest_jobs(session, [dataset.id], captioning.KIND)).get(dataset.id)
+    return DatasetView(dataset, count, captions_job=job)
 
 
 def _checked_visual_schema(text: str | None) -> str | None:
@@ -86,7 +96,7 @@ def _checked_visual_schema(text: str | None) -> str | None:
     return result.caption
 
 
-async def clone(services: Services, org_id: int, dataset_id: int, body: DatasetClone | None) -> DatasetView:
+async def clone(services: Services, org_id: int, dataset_id: int, body: DatasetClone | None, actor: str) -> DatasetView:
     """A new draft with the same settings, images, captions and caption sources."""
     async with services.db.write() as session:
         source = await repo.get_dataset(session, org_id, dataset_id)
@@ -102,6 +112,7 @@ async def clone(services: Services, org_id: int, dataset_id: int, body: DatasetC
         session.add(copy)
         await session.flush()
         await repo.clone_images(session, source.id, copy.id)
+        await repo.record_captions_of(session, copy.id, f"{actor} cloned dataset {source.id}")
         images = await repo.list_images(session, copy.id)
     return DatasetView(copy, len(images), images)
 

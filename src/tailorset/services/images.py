@@ -10,9 +10,9 @@ import anyio
 from tailorset import fetch, imaging
 from tailorset.captioners import CaptionContext, CaptionerError
 from tailorset.db import repository as repo
-from tailorset.db.models import Dataset, Image, utcnow
+from tailorset.db.models import CaptionRevision, Dataset, Image, utcnow
 from tailorset.domain import captions, lifecycle
-from tailorset.domain.errors import Conflict
+from tailorset.domain.errors import Conflict, NotFound
 from tailorset.services import Services, files
 
 
@@ -51,7 +51,11 @@ async def automatic_caption(services: Services, dataset: Dataset, data: bytes) -
         raise CaptionerError(f"The {services.captioner.name} captioner wrote an invalid FIBO caption: {exc}") from exc
 
 
-async def upload(services: Services, org_id: int, dataset_id: int, upload: Upload) -> Image:
+def captioner_actor(services: Services, requested_by: str) -> str:
+    return f"captioner:{services.captioner.name} for {requested_by}"
+
+
+async def upload(services: Services, org_id: int, dataset_id: int, upload: Upload, actor: str) -> Image:
     settings = services.settings
     async with services.db.read() as session:  # cheap checks before the expensive work
         dataset = await repo.get_dataset(session, org_id, dataset_id)
@@ -95,6 +99,7 @@ async def upload(services: Services, org_id: int, dataset_id: int, upload: Uploa
                 upload_source_url=upload.source_url,
             )
             session.add(image)
+            repo.record_caption(session, image, captioner_actor(services, actor))
     except BaseException:
         await files.delete_unreferenced(services, [file_key, thumbnail_key])
         raise
@@ -120,7 +125,13 @@ class CaptionUpdated:
 
 
 async def update_caption(
-    services: Services, org_id: int, dataset_id: int, image_id: int, caption: str | None, regenerate: bool | None
+    services: Services,
+    org_id: int,
+    dataset_id: int,
+    image_id: int,
+    caption: str | None,
+    regenerate: bool | None,
+    actor: str,
 ) -> CaptionUpdated:
     """Update Image Caption: a person's text (manual) or the captioner's (automatic)."""
     decision = captions.decide(caption, regenerate)
@@ -136,6 +147,7 @@ async def update_caption(
     else:
         data = await services.storage.get(image.file_key)
         text, source = await automatic_caption(services, dataset, data), captions.AUTOMATIC
+        actor = captioner_actor(services, actor)
 
     async with services.db.write() as session:
         # Checked again under a lock that completion also takes, so no edit lands after completion.
@@ -143,7 +155,31 @@ async def update_caption(
         lifecycle.ensure_draft(dataset.id, dataset.status, "edit its captions")
         image = await repo.get_image(session, dataset, image_id)
         image.caption, image.caption_source, image.updated_at = text, source, utcnow()
+        repo.record_caption(session, image, actor)
     return CaptionUpdated(image, corrections)
+
+
+async def history(services: Services, org_id: int, dataset_id: int, image_id: int) -> Sequence[CaptionRevision]:
+    async with services.db.read() as session:
+        dataset = await repo.get_dataset(session, org_id, dataset_id)
+        image = await repo.get_image(session, dataset, image_id)
+        return await repo.caption_history(session, image.id)
+
+
+async def restore(
+    services: Services, org_id: int, dataset_id: int, image_id: int, revision_id: int, actor: str
+) -> Image:
+    """Bring back an earlier caption, with its source, as a new revision."""
+    async with services.db.write() as session:
+        dataset = await repo.get_dataset(session, org_id, dataset_id, lock="share")
+        image = await repo.get_image(session, dataset, image_id)
+        lifecycle.ensure_draft(dataset.id, dataset.status, "edit its captions")
+        revision = await session.get(CaptionRevision, revision_id)
+        if revision is None or revision.image_id != image.id:
+            raise NotFound(f"Caption revision {revision_id} not found for image {image.id}.")
+        image.caption, image.caption_source, image.updated_at = revision.caption, revision.caption_source, utcnow()
+        repo.record_caption(session, image, f"{actor} restored revision {revision.id}")
+    return image
 
 
 async def delete(services: Services, org_id: int, dataset_id: int, image_id: int) -> None:

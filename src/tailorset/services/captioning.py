@@ -1,0 +1,137 @@
+"""Regenerate All Captions: a background job that re-captions a dataset image by image.
+
+The job survives restarts and worker crashes: each batch's captions and the job's cursor (the last
+image handled) commit in one transaction, so a worker that dies loses at most the batch it was
+working on, and the next worker starts right after the cursor. Manual captions are kept unless
+the request asked for them, and a caption someone changed after the request is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from sqlalchemy import func, select, true
+
+from tailorset.captioners import CaptionerError
+from tailorset.db import repository as repo
+from tailorset.db.models import Dataset, Image, Job, utcnow
+from tailorset.domain import captions, lifecycle
+from tailorset.domain.errors import Conflict
+from tailorset.services import Services
+from tailorset.services.images import automatic_caption
+
+log = logging.getLogger(__name__)
+
+KIND = "regenerate_captions"
+BATCH = 4  # images captioned between commits: small, so a crash repeats little and progress moves smoothly
+
+
+def _eligible(include_manual: bool):
+    return true() if include_manual else Image.caption_source.is_distinct_from(captions.MANUAL)
+
+
+async def request_regeneration(services: Services, org_id: int, dataset_id: int, include_manual: bool) -> Job:
+    """Queue the job (202). The dataset's captions_update_status becomes in_progress."""
+    async with services.db.write() as session:
+        dataset = await repo.get_dataset(session, org_id, dataset_id, lock="update")
+        lifecycle.ensure_draft(dataset.id, dataset.status, "regenerate its captions")
+        if await repo.active_job(session, dataset.id, KIND):
+            raise Conflict(f"The captions of dataset {dataset.id} are already being regenerated.")
+        live = (Image.dataset_id == dataset.id, Image.deleted_at.is_(None), _eligible(include_manual))
+        total, last_id = (await session.execute(select(func.count(), func.max(Image.id)).where(*live))).one()
+        job = Job(
+            organization_id=org_id,
+            dataset_id=dataset.id,
+            kind=KIND,
+            # Images uploaded after this moment are captioned on upload; the job stops at last_id.
+            options=json.dumps({"include_manual": include_manual, "last_image_id": last_id or 0}),
+            total=total,
+        )
+        session.add(job)
+        dataset.captions_update_status = "in_progress"
+        dataset.updated_at = utcnow()
+    services.wake_workers()
+    return job
+
+
+async def run_batch(services: Services, job: Job, worker: str) -> bool:
+    """Caption the next few images of a claimed job. Returns False once the job has ended."""
+    options = json.loads(job.options)
+    include_manual = options["include_manual"]
+    async with services.db.read() as session:
+        try:
+            dataset = await repo.get_dataset(session, job.organization_id, job.dataset_id)
+        except Exception:
+            return await _finish(services, job, worker, "cancelled", "The dataset was deleted.")
+        if dataset.status == lifecycle.COMPLETED:
+            return await _finish(services, job, worker, "cancelled", "The dataset was completed.")
+        query = (
+            select(Image)
+            .where(
+                Image.dataset_id == job.dataset_id,
+                Image.deleted_at.is_(None),
+                Image.id > (job.cursor or 0),
+                Image.id <= options["last_image_id"],
+                _eligible(include_manual),
+            )
+            .order_by(Image.id)
+            .limit(BATCH)
+        )
+        batch = (await session.execute(query)).scalars().all()
+    if not batch:
+        return await _finish(services, job, worker, "completed")
+
+    written: dict[int, str] = {}
+    failures = 0
+    for image in batch:
+        try:
+            data = await services.storage.get(image.file_key)
+            written[image.id] = await automatic_caption(services, dataset, data)
+        except (CaptionerError, OSError) as exc:
+            failures += 1
+            log.warning("Job %s: image %s could not be captioned: %s", job.id, image.id, exc)
+
+    actor = f"job:{job.id} captioner:{services.captioner.name}"
+    async with services.db.write() as session:
+        current = await session.get(Job, job.id, with_for_update=True)
+        if current is None or current.lease_owner != worker or current.status != "running":
+            return False  # our lease ran out and another worker took over: its work, not ours
+        locked = await repo.get_dataset(session, job.organization_id, job.dataset_id, lock="share")
+        if locked.status == lifecycle.COMPLETED:
+            return await _finish(services, current, worker, "cancelled", "The dataset was completed.", session)
+        for image in batch:
+            fresh = await session.get(Image, image.id)
+            # A caption changed since the request (by a person, or a single regenerate) is newer than
+            # what this job would write; manual captions are only replaced when the request asked.
+            if (
+                image.id in written
+                and fresh.deleted_at is None
+                and fresh.updated_at <= current.created_at
+                and (include_manual or fresh.caption_source != captions.MANUAL)
+            ):
+                fresh.caption, fresh.caption_source, fresh.updated_at = written[image.id], captions.AUTOMATIC, utcnow()
+                repo.record_caption(session, fresh, actor, job.id)
+        current.cursor = batch[-1].id
+        current.done += len(batch) - failures
+        current.failed += failures
+        current.lease_expires_at = utcnow() + services.settings.job_lease
+        current.updated_at = utcnow()
+    job.cursor, job.done, job.failed = current.cursor, current.done, current.failed
+    return True
+
+
+async def _finish(services: Services, job: Job, worker: str, status: str, error: str | None = None, session=None):
+    """End the job (if we still hold it) and mark the dataset's captions update completed."""
+    if session is None:
+        async with services.db.write() as session:
+            return await _finish(services, job, worker, status, error, session)
+    current = await session.get(Job, job.id, with_for_update=True)
+    if current is None or current.lease_owner != worker:
+        return False
+    current.status, current.error, current.finished_at = status, error, utcnow()
+    current.lease_owner = current.lease_expires_at = None
+    dataset = await session.get(Dataset, job.dataset_id)
+    if dataset is not None and dataset.deleted_at is None:
+        dataset.captions_update_status = "completed"
+    return False
