@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-from importlib.resources import files
 from pathlib import Path
 
 import pytest
@@ -13,17 +10,11 @@ from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
 from tailorset.app import create_app
-from tailorset.cli import main as cli
 from tailorset.config import Settings
 from tailorset.db.engine import migrate, sync_url
+from tests.support import Api, create_token
 
 POSTGRES_URL = os.environ.get("TAILORSET_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-PHOTOS = files("skimage") / "data"
-
-
-def photo(name: str) -> bytes:
-    """A real photo shipped with scikit-image: astronaut.png, coffee.png, chelsea.png, camera.png…"""
-    return (PHOTOS / name).read_bytes()
 
 
 @pytest.fixture(scope="session")
@@ -88,45 +79,6 @@ def env(monkeypatch, tmp_path, database_url, model_dir) -> dict[str, str]:
 @pytest.fixture
 def settings(env) -> Settings:
     return Settings()
-
-
-def create_token(org: str, *extra: str) -> str:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert cli(["token", "create", "--org", org, *extra]) == 0
-    return out.getvalue().strip().splitlines()[-1]
-
-
-class Api:
-    """A client for one organization: every call carries its api_token."""
-
-    def __init__(self, client: TestClient, token: str):
-        self.client, self.token = client, token
-
-    def __getattr__(self, method: str):
-        call = getattr(self.client, method)
-        return lambda url, **kwargs: call(url, headers={"api_token": self.token, **kwargs.pop("headers", {})}, **kwargs)
-
-    # Shortcuts for the set-up most tests need.
-    def project(self, **fields) -> dict:
-        body = {"project_name": "Cats", "ip_medium": "photography", "ip_type": "other", **fields}
-        response = self.post("/tailored-gen/projects", json=body)
-        assert response.status_code == 201, response.text
-        return response.json()
-
-    def dataset(self, project_id: int | None = None, **fields) -> dict:
-        project_id = project_id or self.project(training_version=fields.get("training_version"))["id"]
-        response = self.post("/tailored-gen/datasets", json={"project_id": project_id, "name": "Set", **fields})
-        assert response.status_code == 201, response.text
-        return response.json()
-
-    def upload(self, dataset_id: int, name: str = "chelsea.png", **fields) -> dict:
-        import base64
-
-        body = {"file": base64.b64encode(photo(name)).decode(), "image_name": name, **fields}
-        response = self.post(f"/tailored-gen/datasets/{dataset_id}/images", json=body)
-        assert response.status_code == 201, response.text
-        return response.json()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import photo
+from tests.support import photo
 
 
 def free_port() -> int:

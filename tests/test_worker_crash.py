@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from tailorset.app import create_app
 from tailorset.config import Settings
-from tests.conftest import Api, create_token
+from tests.support import Api, create_token
 
 PHOTOS = ["chelsea.png", "coffee.png", "astronaut.png", "motorcycle_left.png", "rocket.jpg", "camera.png"]
 

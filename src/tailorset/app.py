@@ -8,7 +8,7 @@ from importlib.metadata import version
 import anyio
 from fastapi import FastAPI
 
-from tailorset.api import captions, datasets, errors, files, images, projects
+from tailorset.api import captions, datasets, errors, files, helpers, images, projects
 from tailorset.config import Settings
 from tailorset.ratelimit import RateLimiter
 from tailorset.services import Services
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         servers=[{"url": "/"}, {"url": "/v1"}],
     )
     errors.install(app)
-    for router in (projects.router, datasets.router, images.router, captions.router):
+    for router in (projects.router, datasets.router, images.router, captions.router, helpers.router):
         app.include_router(router)
         app.include_router(router, prefix="/v1", include_in_schema=False)
     app.include_router(files.router)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import io
 import warnings
@@ -23,6 +25,16 @@ class CheckedImage:
     width: int
     height: int
     sha256: str
+
+
+def decode_base64(text: str, field: str) -> bytes:
+    """Image bytes from base64, also accepting the data: URLs browsers produce."""
+    if text.startswith("data:") and "," in text:
+        text = text.split(",", 1)[1]
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise Invalid(f"{field} is not valid base64.") from None
 
 
 def check_upload(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import create_token
+from tests.support import create_token
 
 
 def _operations(client):

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from tailorset.app import create_app
 from tailorset.config import Settings
-from tests.conftest import PHOTOS, Api, create_token, photo
+from tests.support import PHOTOS, Api, create_token, photo
 
 
 def b64(data: bytes) -> str:

@@ -10,7 +10,7 @@ from tailorset.app import create_app
 from tailorset.config import Settings
 from tailorset.services import Services
 from tailorset.worker import Worker
-from tests.conftest import Api, create_token
+from tests.support import Api, create_token
 
 
 def wait_until_done(api: Api, dataset_id: int, timeout: float = 60) -> dict:

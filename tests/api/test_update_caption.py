@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import Api, create_token
+from tests.support import Api, create_token
 
 SPEC_FIELDS = {
     "id", "dataset_id", "caption", "caption_source", "image_name", "image_url", "thumbnail_url", "created_at",

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from tailorset import imaging
 from tailorset.api.deps import Org, Svc, Who
 from tailorset.api.errors import describe_validation_error
 from tailorset.api.present import Presenter, errors
@@ -41,15 +40,6 @@ UPLOAD_BODY = {
 }
 
 
-def _decode_base64(text: str) -> bytes:
-    if text.startswith("data:") and "," in text:
-        text = text.split(",", 1)[1]  # a data: URL, as browsers produce
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise Invalid("file is not valid base64.") from None
-
-
 async def _read_upload(request: Request, services: Services) -> images.Upload:
     """The image from a JSON body (base64 `file` or `image_url`) or from multipart/form-data."""
     settings = services.settings
@@ -73,13 +63,13 @@ async def _read_upload(request: Request, services: Services) -> images.Upload:
             raise Invalid(describe_validation_error(exc)) from None
         name = body.image_name or (upload.filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1] if data else None)
         if data is None and body.file is not None:
-            data = _decode_base64(body.file)
+            data = imaging.decode_base64(body.file, "file")
     else:
         try:
             body = ImageUpload.model_validate_json(await request.body() or b"null")
         except ValidationError as exc:
             raise Invalid(describe_validation_error(exc)) from None
-        data = _decode_base64(body.file) if body.file is not None else None
+        data = imaging.decode_base64(body.file, "file") if body.file is not None else None
         name = body.image_name
     if data is not None and body.image_url:
         raise Invalid("Provide either file or image_url, not both.")

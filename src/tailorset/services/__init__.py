@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import AsyncIterator
@@ -55,6 +56,15 @@ class Services:
                 if self._captioner is None:
                     self._captioner = load_captioner(self.settings)
         return self._captioner
+
+    @functools.cached_property
+    def local_captioner(self) -> Captioner:
+        """The offline captioner, whatever the configured backend (for the suggestion endpoints)."""
+        if self.captioner.name == "local":
+            return self.captioner
+        from tailorset.captioners.local import LocalCaptioner
+
+        return LocalCaptioner(cache_dir=self.settings.resolved_model_dir)
 
     @property
     def caption_limiter(self) -> anyio.CapacityLimiter:

@@ -1,0 +1,63 @@
+"""/tailored-gen/generate_prefix and /tailored-gen/generate_visual_schema"""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, StrictStr
+
+from tailorset.api.deps import Org, Svc
+from tailorset.api.present import errors
+from tailorset.domain.errors import Invalid
+from tailorset.schemas import Body, IpMedium
+from tailorset.services import suggestions
+
+router = APIRouter(prefix="/tailored-gen", tags=["Captioning helpers"])
+
+ImageSource = Annotated[StrictStr, Field(max_length=40_000_000)]
+
+
+class PrefixRequest(Body):
+    image_urls: list[ImageSource] | None = Field(None, description="1–6 public image URLs.")
+    images: list[ImageSource] | None = Field(None, description="1–6 base64-encoded images.")
+    ip_type: Literal["stylized_scene", "defined_character", "object_variants"]
+    ip_medium: IpMedium
+    ip_name: Annotated[StrictStr, Field(max_length=200)] | None = Field(None, description="For defined_character.")
+    content_moderation: bool = Field(False, description="Accepted for compatibility; no moderation is run.")
+
+
+class PrefixOut(BaseModel):
+    prefix: str
+
+
+class VisualSchemaRequest(Body):
+    images: list[ImageSource] = Field(description="5–10 images, each base64-encoded or a public URL.")
+    content_moderation: bool = Field(False, description="Accepted for compatibility; no moderation is run.")
+
+
+class VisualSchemaOut(BaseModel):
+    visual_schema: str = Field(description="A JSON object as a string; save it with PUT /datasets/{id}.")
+
+
+@router.post(
+    "/generate_prefix", response_model=PrefixOut, responses=errors(400, 413, 415, 422),
+    summary="Generate Prefix",
+    description="Suggests a caption_prefix for a legacy dataset from 1–6 representative images. Save it with "
+    "PUT /tailored-gen/datasets/{id} before uploading, or run Regenerate All Captions afterwards.",
+)  # fmt: skip
+async def generate_prefix(body: PrefixRequest, org: Org, services: Svc):
+    if (body.images is None) == (body.image_urls is None):
+        raise Invalid("Provide either images (base64) or image_urls, not both and not neither.")
+    field, sources = ("images", body.images) if body.images is not None else ("image_urls", body.image_urls)
+    images = await suggestions.load_images(services, sources, field, 1, 6)
+    return {"prefix": await suggestions.prefix(services, images, body.ip_type, body.ip_medium, body.ip_name)}
+
+
+@router.post(
+    "/generate_visual_schema", response_model=VisualSchemaOut, responses=errors(400, 413, 415, 422),
+    summary="Generate Visual Schema",
+    description="Suggests a FIBO dataset's visual_schema (what its images share: medium, style, colours, "
+    "lighting, composition) from 5–10 representative images. Automatic captions of the dataset follow it.",
+)  # fmt: skip
+async def generate_visual_schema(body: VisualSchemaRequest, org: Org, services: Svc):
+    images = await suggestions.load_images(services, body.images, "images", 5, 10)
+    return {"visual_schema": await suggestions.visual_schema(services, images)}
