@@ -67,9 +67,10 @@ class Database:
     def __init__(self, url: str):
         self.url = async_url(url)
         self.backend = make_url(self.url).get_backend_name()
-        options = {"pool_pre_ping": True}
+        options = {}
         if self.backend == "postgresql":
-            options.update(pool_size=10, max_overflow=10)
+            # A server restart or a proxy's idle timeout must not fail a request: test before use.
+            options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine = create_async_engine(self.url, **options)
         if self.backend == "sqlite":
             _tune_sqlite(self.engine.sync_engine)
