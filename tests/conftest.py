@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, make_url, text
 from starlette.testclient import TestClient
 
 from tailorset.app import create_app
@@ -25,32 +26,41 @@ def model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
+    """A database of this test run's own on the server (runs in parallel must not share one),
+    migrated once; tests truncate it between themselves."""
     try:
-        engine = create_engine(sync_url(POSTGRES_URL))
+        engine = create_engine(sync_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
         with engine.connect():
             pass
-        engine.dispose()
     except Exception as exc:
         message = f"PostgreSQL at {POSTGRES_URL} is unreachable ({type(exc).__name__})"
         if os.environ.get("CI") == "true":
             pytest.fail(f"{message}; CI requires it.")
         pytest.skip(f"{message}; start it or set TAILORSET_TEST_DATABASE_URL to run the PostgreSQL tests.")
-    # A clean schema for the run; tests then truncate between themselves.
-    engine = create_engine(sync_url(POSTGRES_URL))
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
+    name = f"tailorset_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    except Exception:  # no right to create databases: use the configured one as it is
+        name, url = None, POSTGRES_URL
+        with create_engine(sync_url(url)).begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    migrate(url)
+    yield url
+    if name:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
-    migrate(POSTGRES_URL)
-    return POSTGRES_URL
 
 
 def _truncate_postgres(url: str) -> None:
+    """Empty every table but the migration state and the server secrets."""
     engine = create_engine(sync_url(url))
     with engine.begin() as connection:
-        connection.execute(
-            text("TRUNCATE organizations, api_tokens, projects, datasets, images RESTART IDENTITY CASCADE")
-        )
+        tables = [t for t in inspect(connection).get_table_names() if t not in ("alembic_version", "server_secrets")]
+        connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
 

@@ -163,6 +163,8 @@ class CaptionRevision(Base):
     caption_source: Mapped[str | None] = mapped_column(String(20))
     actor: Mapped[str] = mapped_column(String(200))  # "token:alice", "captioner:local", "job:12 captioner:local"
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    # Revisions written by one bulk operation share a batch id, so the operation can be undone as one.
+    batch_id: Mapped[str | None] = mapped_column(String(36), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -188,6 +190,7 @@ class Job(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
+    report: Mapped[str | None] = mapped_column(Text)  # JSON, e.g. a bulk upload's per-file failures
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=same_as_created)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
