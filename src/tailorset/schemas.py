@@ -204,3 +204,36 @@ class CaptionLintOut(BaseModel):
     corrections: list[LintCorrection]
     errors: list[LintProblem]
     warnings: list[LintProblem] = Field(description="Soft limits (object count, word counts, token budget).")
+
+
+# --- bulk caption edits --------------------------------------------------------------------
+
+
+class CaptionReplace(Body):
+    find: Annotated[StrictStr, Field(min_length=1, max_length=1000)]
+    replace: Annotated[StrictStr, Field(max_length=5000)] = ""
+    regex: StrictBool = Field(False, description="find is a regular expression; replace may use \\1 or \\g<name>.")
+    case_sensitive: StrictBool = True
+    caption_source: CaptionSource | None = Field(None, description="Only captions from this source.")
+    image_ids: Annotated[list[int], Field(max_length=10000)] | None = Field(None, description="Only these images.")
+    dry_run: StrictBool = Field(False, description="Report the before/after of each image without saving.")
+
+
+class CaptionChange(BaseModel):
+    image_id: int
+    before: str | None
+    after: str | None
+    error: str | None = Field(None, description="Why this result would be refused (FIBO datasets).")
+
+
+class SkippedImage(BaseModel):
+    image_id: int
+    reason: str
+
+
+class CaptionEditOut(BaseModel):
+    batch_id: str | None = Field(description="Undo the whole edit with POST …/captions/batches/{batch_id}/undo.")
+    dry_run: bool
+    changed: int
+    changes: list[CaptionChange]
+    skipped: list[SkippedImage]

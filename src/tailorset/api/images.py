@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import base64
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
@@ -110,10 +111,51 @@ async def regenerate_all_captions(
     return Presenter(request).dataset(await datasets.get(services, org, dataset_id, max_images=0))
 
 
-@router.get("", response_model=list[ImageOut], responses=errors(400, 404, 410), summary="Get Images")
-async def list_images(dataset_id: int, org: Org, services: Svc, request: Request):
+def _encode_cursor(image_id: int) -> str:
+    return base64.urlsafe_b64encode(f"after:{image_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        kind, _, value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
+        if kind == "after" and value.isdigit():
+            return int(value)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise Invalid("cursor is not valid; use the X-Next-Cursor of a previous page.")
+
+
+@router.get(
+    "", response_model=list[ImageOut], responses=errors(400, 404, 410), summary="Get Images",
+    description="All the dataset's images, oldest first. With any filter, cursor or limit, one page at a time "
+    "(keyset pagination): the response headers `X-Next-Cursor` and `Link: <…>; rel=\"next\"` point at the "
+    "next page while there is one.",
+    response_description="Images; see X-Next-Cursor for the next page.",
+)  # fmt: skip
+async def list_images(
+    dataset_id: int,
+    org: Org,
+    services: Svc,
+    request: Request,
+    response: Response,
+    caption_contains: Annotated[str | None, Query(max_length=1000, description="Case-insensitive.")] = None,
+    caption_excludes: Annotated[str | None, Query(max_length=1000, description="Case-insensitive.")] = None,
+    caption_source: Annotated[Literal["automatic", "manual", "none"] | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=1000, description="Page size (default 100 when paging).")] = None,
+):
+    where = images.ImageFilter(caption_contains, caption_excludes, caption_source)
+    paged = any(v is not None for v in (caption_contains, caption_excludes, caption_source, cursor, limit))
+    page_size = (limit or 100) if paged else None
+    after_id = _decode_cursor(cursor) if cursor else None
+    found = await images.list_all(services, org, dataset_id, where, after_id, page_size + 1 if page_size else None)
+    if page_size and len(found) > page_size:
+        found = found[:page_size]
+        next_cursor = _encode_cursor(found[-1].id)
+        response.headers["X-Next-Cursor"] = next_cursor
+        response.headers["Link"] = f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'
     present = Presenter(request)
-    return [present.image(image) for image in await images.list_all(services, org, dataset_id)]
+    return [present.image(image) for image in found]
 
 
 @router.get("/{image_id}", response_model=ImageOut, responses=errors(400, 404, 410), summary="Get Image")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tailorset.db.models import (
@@ -128,13 +129,34 @@ async def get_image(session: AsyncSession, dataset: Dataset, image_id: int) -> I
     return image
 
 
+@dataclass(frozen=True)
+class ImageFilter:
+    caption_contains: str | None = None  # case-insensitive substring
+    caption_excludes: str | None = None
+    caption_source: str | None = None  # "automatic", "manual", or "none" for images without a caption
+
+
 async def list_images(
-    session: AsyncSession, dataset_id: int, *, limit: int | None = None, after_id: int | None = None
+    session: AsyncSession,
+    dataset_id: int,
+    *,
+    limit: int | None = None,
+    after_id: int | None = None,
+    where: ImageFilter | None = None,
 ) -> Sequence[Image]:
-    """Live images in upload order; `after_id` continues a keyset page."""
+    """Live images in upload order; `after_id` continues a keyset page (WHERE id > …, on an index)."""
     query = select(Image).where(Image.dataset_id == dataset_id, Image.deleted_at.is_(None))
     if after_id is not None:
         query = query.where(Image.id > after_id)
+    if where and where.caption_contains:
+        query = query.where(Image.caption.icontains(where.caption_contains, autoescape=True))
+    if where and where.caption_excludes:
+        query = query.where(
+            or_(Image.caption.is_(None), ~Image.caption.icontains(where.caption_excludes, autoescape=True))
+        )
+    if where and where.caption_source:
+        source = None if where.caption_source == "none" else where.caption_source
+        query = query.where(Image.caption_source.is_(None) if source is None else Image.caption_source == source)
     query = query.order_by(Image.id)
     if limit is not None:
         query = query.limit(limit)
@@ -187,13 +209,34 @@ async def unreferenced(session: AsyncSession, files: Sequence[FileKeys]) -> list
 # --- caption history -------------------------------------------------------------------------
 
 
-def record_caption(session: AsyncSession, image: Image, actor: str, job_id: int | None = None) -> None:
+def record_caption(
+    session: AsyncSession, image: Image, actor: str, job_id: int | None = None, batch_id: str | None = None
+) -> None:
     """Keep the image's current caption as a revision (call after changing it)."""
     session.add(
         CaptionRevision(
-            image=image, caption=image.caption, caption_source=image.caption_source, actor=actor, job_id=job_id
+            image=image,
+            caption=image.caption,
+            caption_source=image.caption_source,
+            actor=actor,
+            job_id=job_id,
+            batch_id=batch_id,
         )
     )
+
+
+async def latest_revision(session: AsyncSession, image_id: int) -> CaptionRevision | None:
+    query = select(CaptionRevision).where(CaptionRevision.image_id == image_id).order_by(CaptionRevision.id.desc())
+    return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
+async def revision_before(session: AsyncSession, image_id: int, revision_id: int) -> CaptionRevision | None:
+    query = (
+        select(CaptionRevision)
+        .where(CaptionRevision.image_id == image_id, CaptionRevision.id < revision_id)
+        .order_by(CaptionRevision.id.desc())
+    )
+    return (await session.execute(query.limit(1))).scalar_one_or_none()
 
 
 async def record_captions_of(session: AsyncSession, dataset_id: int, actor: str) -> None:

@@ -15,6 +15,8 @@ from tailorset.domain import captions, lifecycle
 from tailorset.domain.errors import Conflict, NotFound
 from tailorset.services import Services, files
 
+ImageFilter = repo.ImageFilter
+
 
 @dataclass(frozen=True)
 class Upload:
@@ -106,10 +108,18 @@ async def upload(services: Services, org_id: int, dataset_id: int, upload: Uploa
     return image
 
 
-async def list_all(services: Services, org_id: int, dataset_id: int) -> Sequence[Image]:
+async def list_all(
+    services: Services,
+    org_id: int,
+    dataset_id: int,
+    where: repo.ImageFilter | None = None,
+    after_id: int | None = None,
+    limit: int | None = None,
+) -> Sequence[Image]:
+    """Images in upload order; filtered and one keyset page at a time when asked."""
     async with services.db.read() as session:
         dataset = await repo.get_dataset(session, org_id, dataset_id)
-        return await repo.list_images(session, dataset.id)
+        return await repo.list_images(session, dataset.id, limit=limit, after_id=after_id, where=where)
 
 
 async def get(services: Services, org_id: int, dataset_id: int, image_id: int) -> Image:
