@@ -19,6 +19,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for(base: str, process: subprocess.Popen, seconds: float = 60) -> None:
+    """Until the server at `base` answers (failing early if its process died)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(base + "/healthz", timeout=1)
+            return
+        except httpx.HTTPError:
+            assert process.poll() is None, "the server exited"
+            time.sleep(0.2)
+    raise AssertionError(f"{base} did not answer within {seconds} s")
+
+
 @pytest.fixture
 def server(env):
     port = free_port()
@@ -29,14 +42,7 @@ def server(env):
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(base + "/openapi.json", timeout=1)
-            break
-        except httpx.HTTPError:
-            assert process.poll() is None, process.stdout.read().decode()
-            time.sleep(0.2)
+    wait_for(base, process)
     yield base
     process.terminate()
     process.wait(timeout=20)

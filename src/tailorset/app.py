@@ -8,8 +8,9 @@ from importlib.metadata import version
 import anyio
 from fastapi import FastAPI
 
-from tailorset.api import captions, datasets, errors, files, helpers, images, projects
+from tailorset.api import captions, datasets, errors, files, health, helpers, images, projects
 from tailorset.config import Settings
+from tailorset.observability import ObservabilityMiddleware
 from tailorset.ratelimit import RateLimiter
 from tailorset.services import Services
 from tailorset.worker import Worker
@@ -50,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
         app.include_router(router, prefix="/v1", include_in_schema=False)
     app.include_router(files.router)
+    app.include_router(health.router)
+    app.add_middleware(ObservabilityMiddleware)
     app.openapi = lambda: _openapi(app)
     return app
 

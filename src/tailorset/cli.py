@@ -25,9 +25,14 @@ def _session(settings: Settings) -> Session:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from tailorset.observability import configure_logging
+
+    settings = Settings()
+    level = args.log_level or settings.log_level
+    configure_logging(level, settings.log_format)
     uvicorn.run(
         "tailorset.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-        proxy_headers=True, log_level=args.log_level,
+        proxy_headers=True, log_level=level, log_config=None, access_log=False,  # ours carries the request id
     )  # fmt: skip
     return 0
 
@@ -69,18 +74,19 @@ def token_revoke(args: argparse.Namespace) -> int:
 
 def worker(args: argparse.Namespace) -> int:
     """Run background jobs until SIGINT/SIGTERM (then finish the batch in flight and hand the job back)."""
-    import logging
     import signal
 
     import anyio
 
+    from tailorset.observability import configure_logging
     from tailorset.services import Services
     from tailorset.worker import Worker
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    configure_logging(args.log_level or settings.log_level, settings.log_format)
 
     async def main() -> None:
-        async with Services.open(Settings()) as services, anyio.create_task_group() as tasks:
+        async with Services.open(settings) as services, anyio.create_task_group() as tasks:
             runner = Worker(services, poll_seconds=args.poll_seconds)
             tasks.start_soon(runner.run)
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -110,7 +116,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, help="API processes (share state through the database)")
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--log-level", help="default: TAILORSET_LOG_LEVEL or info")
     p.set_defaults(run=serve)
 
     token = commands.add_parser("token", help="manage API tokens").add_subparsers(dest="action", required=True)
@@ -125,7 +131,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("worker", help="run background jobs (for API processes started with embedded workers off)")
     p.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for new jobs")
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--log-level", help="default: TAILORSET_LOG_LEVEL or info")
     p.set_defaults(run=worker)
 
     p = commands.add_parser("migrate", help="apply database migrations (serve does this too)")

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'tailorset.db').resolve()}"
 
+    log_level: str = Field("info", description="debug, info, warning or error.")
+    log_format: str = Field("text", description="text, or json: one JSON object per line with the request id.")
     embedded_worker: bool = Field(True, description="Run background jobs inside the API process.")
     job_lease_seconds: float = Field(30.0, description="How long a worker may go silent before its job is retried.")
 

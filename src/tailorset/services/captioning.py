@@ -87,7 +87,7 @@ async def run_batch(services: Services, job: Job, worker: str) -> bool:
     for image in batch:
         try:
             data = await services.storage.get(image.file_key)
-            written[image.id] = await automatic_caption(services, dataset, data)
+            written[image.id] = await automatic_caption(services, dataset, data, "job")
         except (CaptionerError, OSError) as exc:
             failures += 1
             log.warning("Job %s: image %s could not be captioned: %s", job.id, image.id, exc)

@@ -13,6 +13,7 @@ from tailorset.db import repository as repo
 from tailorset.db.models import CaptionRevision, Dataset, Image, utcnow
 from tailorset.domain import captions, lifecycle
 from tailorset.domain.errors import Conflict, NotFound
+from tailorset.observability import CAPTIONS
 from tailorset.services import Services, files
 
 ImageFilter = repo.ImageFilter
@@ -36,7 +37,7 @@ def _check_can_add(dataset: Dataset, images_count: int, limit: int) -> None:
         raise Conflict(f"Dataset {dataset.id} already holds {images_count} images, the maximum.")
 
 
-async def automatic_caption(services: Services, dataset: Dataset, data: bytes) -> str:
+async def automatic_caption(services: Services, dataset: Dataset, data: bytes, trigger: str = "upload") -> str:
     """Ask the captioner, then hold its answer to the same rules as a person's: the prefix exactly
     once for legacy datasets, a valid canonical JSON caption for FIBO datasets."""
     context = CaptionContext(dataset.training_version, dataset.caption_prefix, dataset.visual_schema)
@@ -45,6 +46,7 @@ async def automatic_caption(services: Services, dataset: Dataset, data: bytes) -
         return services.captioner.caption(imaging.open_rgb(data), context)
 
     raw = await anyio.to_thread.run_sync(work, limiter=services.caption_limiter)
+    CAPTIONS.labels(services.captioner.name, trigger).inc()
     if not context.wants_json:
         return captions.apply_prefix(dataset.caption_prefix, raw)
     try:
@@ -156,7 +158,7 @@ async def update_caption(
         text, source, corrections = checked.text, captions.MANUAL, checked.corrections
     else:
         data = await services.storage.get(image.file_key)
-        text, source = await automatic_caption(services, dataset, data), captions.AUTOMATIC
+        text, source = await automatic_caption(services, dataset, data, "regenerate"), captions.AUTOMATIC
         actor = captioner_actor(services, actor)
 
     async with services.db.write() as session:

@@ -1,0 +1,56 @@
+"""/healthz, /readyz, /metrics: for load balancers, orchestrators and Prometheus (no api_token)."""
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select, text
+
+from tailorset.api.deps import Svc
+from tailorset.db.models import Job
+from tailorset.observability import QUEUE_DEPTH, metrics_text
+
+router = APIRouter(tags=["Operations"])
+
+
+@router.get("/healthz", summary="Liveness", description="The process is up and serving.")
+async def healthz():
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    description="The database, the file store and the job queue answer. 503 (with what failed) when not.",
+    responses={503: {"description": "A dependency is unavailable."}},
+)
+async def readyz(services: Svc):
+    checks = {}
+    try:
+        async with services.db.read() as session:
+            await session.execute(text("SELECT 1"))
+            await session.execute(select(func.count()).select_from(Job).where(Job.status == "queued"))
+        checks["database"] = checks["queue"] = "ok"
+    except Exception as exc:
+        checks["database"] = checks["queue"] = f"error: {type(exc).__name__}"
+    try:
+        await services.storage.exists("readyz-probe")
+        checks["storage"] = "ok"
+    except Exception as exc:
+        checks["storage"] = f"error: {type(exc).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks}, 200 if ready else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(services: Svc):
+    async with services.db.read() as session:
+        counts = dict(
+            (
+                await session.execute(
+                    select(Job.status, func.count()).where(Job.status.in_(("queued", "running"))).group_by(Job.status)
+                )
+            ).all()
+        )
+    for status in ("queued", "running"):
+        QUEUE_DEPTH.labels(status).set(counts.get(status, 0))
+    body, content_type = metrics_text()
+    return Response(body, media_type=content_type)

@@ -1,0 +1,78 @@
+"""What an operator sees: liveness, readiness, Prometheus metrics, request ids and JSON logs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tailorset.db.engine import Database
+from tests.support import create_token
+from tests.test_walkthrough import free_port, wait_for
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "queue": "ok", "storage": "ok"}}
+
+
+def test_not_ready_when_the_database_is_unreachable(client):
+    services = client.app.state.services
+    working = services.db
+    services.db = Database(f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere")  # nothing listens there
+    try:
+        response = client.get("/readyz")
+    finally:
+        services.db = working
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
+    assert response.json()["checks"]["database"].startswith("error: ")
+
+
+def test_request_ids(client):
+    generated = client.get("/healthz").headers["x-request-id"]
+    assert len(generated) == 32
+    assert client.get("/healthz", headers={"X-Request-ID": "trace-42"}).headers["x-request-id"] == "trace-42"
+    spoofed = "a" * 65 + " <script>"
+    assert client.get("/healthz", headers={"X-Request-ID": spoofed}).headers["x-request-id"] != spoofed
+
+
+def test_metrics(api):
+    dataset = api.dataset()
+    api.upload(dataset["id"])
+    api.put(f"/tailored-gen/datasets/{dataset['id']}/images", json={})
+    text = api.client.get("/metrics").text
+    assert (
+        'tailorset_http_request_duration_seconds_count{method="POST",route="/tailored-gen/datasets/{dataset_id}/images",'
+        'status="201"}' in text
+    )
+    assert 'tailorset_captions_generated_total{captioner="local",trigger="upload"}' in text
+    assert 'tailorset_jobs{status="queued"}' in text
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_json_logs_carry_the_request_id(env):
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tailorset", "serve", "--port", str(port)],
+        env={**os.environ, "TAILORSET_LOG_FORMAT": "json"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(base, server)
+        token = create_token("ops")
+        response = httpx.get(base + "/tailored-gen/projects", headers={"api_token": token, "X-Request-ID": "req-7"})
+        assert response.status_code == 200
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=20)[1]
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    access = [line for line in lines if line.get("request_id") == "req-7"]
+    assert access and access[0]["route"] == "/tailored-gen/projects" and access[0]["status"] == 200
+    assert token not in output  # tokens never reach the logs
