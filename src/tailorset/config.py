@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="Redis for shared rate limits across processes.")
     rate_limit_default: str = Field("60/minute", description="Per organization and endpoint, for the default plan.")
     rate_limits_enabled: bool = True
+    token_cache_seconds: float = Field(
+        5.0, description="How long a process remembers a token lookup; a revoked token works at most this long."
+    )
 
     max_upload_bytes: int = Field(25 * 1024 * 1024, description="Largest image accepted, in bytes.")
     max_image_pixels: int = Field(80_000_000, description="Largest decoded image (width × height) accepted.")

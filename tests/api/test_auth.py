@@ -1,7 +1,12 @@
 """api_token authentication, and organizations that cannot see each other's resources."""
 
-import pytest
+import time
 
+import pytest
+from starlette.testclient import TestClient
+
+from tailorset.app import create_app
+from tailorset.config import Settings
 from tests.support import create_token
 
 
@@ -22,13 +27,26 @@ def test_every_endpoint_needs_a_token(client):
             assert response.json()["error"] in ("The api_token header is missing.", "The api_token is not valid.")
 
 
-def test_a_revoked_token_stops_working(client, env):
+def test_a_revoked_token_stops_working_once_its_lookup_is_forgotten(client, env):
     from tailorset.cli import main as cli
 
+    client.app.state.services.tokens.ttl = 0.5  # TAILORSET_TOKEN_CACHE_SECONDS, 5 by default
     token = create_token("initech")
     assert client.get("/tailored-gen/projects", headers={"api_token": token}).status_code == 200
     assert cli(["token", "revoke", token]) == 0
+    time.sleep(0.6)
     assert client.get("/tailored-gen/projects", headers={"api_token": token}).status_code == 401
+
+
+def test_with_the_lookup_cache_off_revocation_is_immediate(env, monkeypatch):
+    from tailorset.cli import main as cli
+
+    monkeypatch.setenv("TAILORSET_TOKEN_CACHE_SECONDS", "0")
+    with TestClient(create_app(Settings())) as client:
+        token = create_token("initech")
+        assert client.get("/tailored-gen/projects", headers={"api_token": token}).status_code == 200
+        assert cli(["token", "revoke", token]) == 0
+        assert client.get("/tailored-gen/projects", headers={"api_token": token}).status_code == 401
 
 
 def test_tokens_are_stored_hashed(client, settings):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
-from tailorset.db import repository as repo
+from tailorset.auth import Caller
 from tailorset.domain.errors import Unauthorized
 from tailorset.services import Services
 
@@ -17,14 +16,9 @@ api_token = APIKeyHeader(
 )
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: FastAPI runs a plain `def` dependency in its threadpool, a thread hop on every request.
     return request.app.state.services
-
-
-@dataclass(frozen=True)
-class Caller:
-    org_id: int
-    actor: str  # who, as recorded in caption history: "token:<name or prefix>"
 
 
 async def current_caller(
@@ -35,16 +29,14 @@ async def current_caller(
     """Who is calling, after authentication and the rate limit."""
     if not token:
         raise Unauthorized("The api_token header is missing.")
-    async with services.db.read() as session:
-        owner = await repo.token_owner(session, token)
-    if owner is None:
+    caller = await services.tokens.caller(token)
+    if caller is None:
         raise Unauthorized("The api_token is not valid.")
-    org, api_token_row = owner
     route = request.scope.get("route")
     endpoint = f"{request.method} {getattr(route, 'path', request.url.path).removeprefix('/v1')}"
     if services.settings.rate_limits_enabled:
-        await request.app.state.rate_limiter.hit(org.id, org.rate_limit, endpoint)
-    return Caller(org.id, f"token:{api_token_row.name or api_token_row.token_prefix}")
+        await request.app.state.rate_limiter.hit(caller.org_id, caller.rate_limit, endpoint)
+    return caller
 
 
 async def current_org(caller: Annotated[Caller, Depends(current_caller)]) -> int:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
 
+import anyio
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
@@ -76,6 +77,9 @@ class Database:
             _tune_sqlite(self.engine.sync_engine)
         self._read = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.engine.execution_options(tailorset_write=True), expire_on_commit=False)
+        # SQLite has one writer at a time; queueing this process's writers here, in order, beats each
+        # of them polling the file lock through busy_timeout's growing sleeps (other processes still do).
+        self._write_lock = anyio.Lock() if self.backend == "sqlite" else None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -85,7 +89,11 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that commits when the block ends and rolls back if it raises."""
-        async with self._write() as session, session.begin():
+        if self._write_lock is None:
+            async with self._write() as session, session.begin():
+                yield session
+            return
+        async with self._write_lock, self._write() as session, session.begin():
             yield session
 
     async def dispose(self) -> None:

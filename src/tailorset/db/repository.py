@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import func, insert, literal, or_, select, update
+from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tailorset.db.models import (
@@ -25,6 +25,7 @@ from tailorset.db.models import (
     utcnow,
 )
 from tailorset.domain.errors import Gone, NotFound
+from tailorset.domain.lifecycle import DRAFT, FIBO
 
 
 def hash_token(token: str) -> str:
@@ -38,13 +39,13 @@ def _deleted(kind: str, ident: int, when: datetime) -> Gone:
 # --- organizations and tokens -------------------------------------------------------------
 
 
-async def token_owner(session: AsyncSession, token: str) -> tuple[Organization, ApiToken] | None:
-    """A live token and its organization. Looked up by hash, so no token is ever compared
-    character by character."""
+async def token_owner(session: AsyncSession, token_hash: str) -> tuple[Organization, ApiToken] | None:
+    """A live token and its organization, by the token's hash: the token itself is never stored nor
+    compared character by character."""
     query = (
         select(Organization, ApiToken)
         .join(ApiToken, ApiToken.organization_id == Organization.id)
-        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
+        .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
     )
     row = (await session.execute(query)).one_or_none()
     return (row[0], row[1]) if row else None
@@ -89,7 +90,10 @@ async def get_dataset(
     query = select(Dataset).where(Dataset.id == dataset_id)
     if lock:
         query = query.with_for_update(read=lock == "share")
-    dataset = (await session.execute(query)).scalar_one_or_none()
+    return _visible_dataset((await session.execute(query)).scalar_one_or_none(), org_id, dataset_id)
+
+
+def _visible_dataset(dataset: Dataset | None, org_id: int, dataset_id: int) -> Dataset:
     if dataset is None or dataset.organization_id != org_id:
         raise NotFound(f"Dataset {dataset_id} not found.")
     if dataset.deleted_at is not None:
@@ -122,10 +126,72 @@ async def count_images(session: AsyncSession, dataset_ids: Sequence[int]) -> dic
 
 async def get_image(session: AsyncSession, dataset: Dataset, image_id: int) -> Image:
     image = (await session.execute(select(Image).where(Image.id == image_id))).scalar_one_or_none()
-    if image is None or image.dataset_id != dataset.id:
-        raise NotFound(f"Image {image_id} not found in dataset {dataset.id}.")
+    return _visible_image(image, dataset.id, image_id)
+
+
+def _visible_image(image: Image | None, dataset_id: int, image_id: int) -> Image:
+    if image is None or image.dataset_id != dataset_id:
+        raise NotFound(f"Image {image_id} not found in dataset {dataset_id}.")
     if image.deleted_at is not None:
         raise _deleted("Image", image_id, image.deleted_at)
+    return image
+
+
+async def get_dataset_image(
+    session: AsyncSession, org_id: int, dataset_id: int, image_id: int
+) -> tuple[Dataset, Image]:
+    """Both in one query, with the errors get_dataset then get_image would raise."""
+    query = (
+        select(Dataset, Image)
+        .outerjoin(Image, and_(Image.id == image_id, Image.dataset_id == Dataset.id))
+        .where(Dataset.id == dataset_id)
+    )
+    row = (await session.execute(query)).one_or_none()
+    dataset = _visible_dataset(row[0] if row else None, org_id, dataset_id)
+    if row[1] is None:  # not in this dataset: say whether it exists elsewhere only as "not found"
+        raise NotFound(f"Image {image_id} not found in dataset {dataset_id}.")
+    return dataset, _visible_image(row[1], dataset.id, image_id)
+
+
+async def write_caption(
+    session: AsyncSession,
+    org_id: int,
+    dataset_id: int,
+    image_id: int,
+    caption: str | None,
+    source: str | None,
+    actor: str,
+    *,
+    legacy_only: bool = False,
+    job_id: int | None = None,
+    batch_id: str | None = None,
+) -> Image | None:
+    """Set an image's caption and record the revision, if the image is live and its dataset a live
+    draft of this organization (and not FIBO, with `legacy_only`).
+
+    One guarded UPDATE instead of read-check-write: on PostgreSQL it takes a share lock on the dataset
+    row that completion's exclusive lock must wait for, so no caption lands after completion; on
+    SQLite, writers are serialised. Returns None when the guard fails (the caller finds out why)."""
+    now = utcnow()
+    guard = [Dataset.id == dataset_id, Dataset.organization_id == org_id, Dataset.status == DRAFT]
+    if legacy_only:
+        guard.append(Dataset.training_version != FIBO)
+    live_draft = select(Dataset.id).where(*guard, Dataset.deleted_at.is_(None)).with_for_update(read=True)
+    statement = (
+        update(Image)
+        .where(Image.id == image_id, Image.dataset_id == dataset_id, Image.deleted_at.is_(None), exists(live_draft))
+        .values(caption=caption, caption_source=source, updated_at=now)
+        .returning(Image)
+        .execution_options(synchronize_session=False)
+    )
+    image = (await session.execute(statement)).scalar_one_or_none()
+    if image is not None:
+        await session.execute(
+            insert(CaptionRevision).values(
+                image_id=image_id, caption=caption, caption_source=source, actor=actor, job_id=job_id,
+                batch_id=batch_id, created_at=now,
+            )
+        )  # fmt: skip
     return image
 
 

@@ -40,12 +40,17 @@ class CheckedCaption:
     corrections: list[str] = field(default_factory=list)  # names of the FIBO repair rules applied
 
 
+def is_plain_caption(text: str, max_chars: int) -> bool:
+    """Whether `text` is acceptable as a legacy dataset's caption as it is."""
+    return len(text) <= max_chars and bool(text.strip())
+
+
 def check_caption(text: str, training_version: str, max_chars: int) -> CheckedCaption:
     """Validate a caption for its dataset; FIBO captions come back repaired and canonical."""
     if len(text) > max_chars:
         raise Invalid(f"caption is {len(text):,} characters long; the limit is {max_chars:,}.")
     if training_version != FIBO:
-        if not text.strip():
+        if not is_plain_caption(text, max_chars):
             raise Invalid("caption must not be empty.")
         return CheckedCaption(text)
     from tailorset.fibo import check_caption as check_fibo

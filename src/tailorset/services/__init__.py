@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from tailorset.auth import TokenLookup
 from tailorset.captioners import Captioner
 from tailorset.config import Settings
 from tailorset.db import repository as repo
@@ -56,6 +57,10 @@ class Services:
                 if self._captioner is None:
                     self._captioner = load_captioner(self.settings)
         return self._captioner
+
+    @functools.cached_property
+    def tokens(self) -> TokenLookup:
+        return TokenLookup(self.db, self.settings.token_cache_seconds)
 
     @functools.cached_property
     def local_captioner(self) -> Captioner:

@@ -147,14 +147,24 @@ async def update_caption(
 ) -> CaptionUpdated:
     """Update Image Caption: a person's text (manual) or the captioner's (automatic)."""
     decision = captions.decide(caption, regenerate)
+    max_chars = services.settings.max_caption_chars
+    if isinstance(decision, captions.ManualCaption) and captions.is_plain_caption(decision.text, max_chars):
+        # The common case in one statement: plain text on a legacy draft dataset. Anything else (FIBO,
+        # a completed or missing dataset…) fails the guard and takes the path below, which says why.
+        async with services.db.write() as session:
+            written = await repo.write_caption(
+                session, org_id, dataset_id, image_id, decision.text, captions.MANUAL, actor, legacy_only=True
+            )
+        if written is not None:
+            return CaptionUpdated(written, [])
+
     async with services.db.read() as session:
-        dataset = await repo.get_dataset(session, org_id, dataset_id)
-        image = await repo.get_image(session, dataset, image_id)
+        dataset, image = await repo.get_dataset_image(session, org_id, dataset_id, image_id)
     lifecycle.ensure_draft(dataset.id, dataset.status, "edit its captions")
 
     corrections: list[str] = []
     if isinstance(decision, captions.ManualCaption):
-        checked = captions.check_caption(decision.text, dataset.training_version, services.settings.max_caption_chars)
+        checked = captions.check_caption(decision.text, dataset.training_version, max_chars)
         text, source, corrections = checked.text, captions.MANUAL, checked.corrections
     else:
         data = await services.storage.get(image.file_key)
@@ -162,13 +172,12 @@ async def update_caption(
         actor = captioner_actor(services, actor)
 
     async with services.db.write() as session:
-        # Checked again under a lock that completion also takes, so no edit lands after completion.
-        dataset = await repo.get_dataset(session, org_id, dataset_id, lock="share")
-        lifecycle.ensure_draft(dataset.id, dataset.status, "edit its captions")
-        image = await repo.get_image(session, dataset, image_id)
-        image.caption, image.caption_source, image.updated_at = text, source, utcnow()
-        repo.record_caption(session, image, actor)
-    return CaptionUpdated(image, corrections)
+        written = await repo.write_caption(session, org_id, dataset.id, image.id, text, source, actor)
+        if written is None:  # completed or deleted since we looked: say which, as a fresh look would
+            dataset, image = await repo.get_dataset_image(session, org_id, dataset_id, image_id)
+            lifecycle.ensure_draft(dataset.id, dataset.status, "edit its captions")
+            raise AssertionError("write_caption refused a live image of a draft dataset")
+    return CaptionUpdated(written, corrections)
 
 
 async def history(services: Services, org_id: int, dataset_id: int, image_id: int) -> Sequence[CaptionRevision]:

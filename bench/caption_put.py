@@ -1,0 +1,194 @@
+"""Manual caption PUT under concurrency, against its floor, on SQLite and on PostgreSQL.
+
+For each database: a real `tailorset serve` (one process) takes `PUT /tailored-gen/datasets/{d}/images/{i}`
+with `{"caption": …}` from a load generator on loopback (C concurrent keep-alive connections, T seconds,
+captions spread over many images). The floor is a bare Starlette app in its own process doing only the
+single-row UPDATE of the same caption on the same database with the same driver. Both are measured in
+this run, one after the other. Prints throughput and p50/p99 latency for each, then the ratio; the last
+line holds the figures (goal: ≥ 70% of the floor's throughput).
+
+Run from the repo root: `python bench/caption_put.py [--seconds 10] [--concurrency 16] [--databases sqlite postgresql]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+POSTGRES_URL = os.environ.get("TAILORSET_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IMAGES = 50
+
+FLOOR_APP = """
+import os
+from datetime import datetime, timezone
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from sqlalchemy import text
+from tailorset.db.engine import Database
+
+db = Database(os.environ["FLOOR_DATABASE_URL"])
+
+async def put_caption(request):
+    body = await request.json()
+    async with db.write() as session:
+        await session.execute(
+            text("UPDATE images SET caption = :caption, updated_at = :now WHERE id = :id"),
+            {"caption": body["caption"], "now": datetime.now(timezone.utc), "id": int(request.path_params["image_id"])},
+        )
+    return JSONResponse({"id": int(request.path_params["image_id"]), "caption": body["caption"]})
+
+app = Starlette(routes=[Route("/images/{image_id:int}", put_caption, methods=["PUT"])])
+"""
+
+
+def fresh_postgres_database() -> str:
+    """An empty database of the bench's own next to the configured one (dropped and made anew)."""
+    from sqlalchemy import create_engine, make_url, text
+
+    from tailorset.db.engine import sync_url
+
+    engine = create_engine(sync_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("DROP DATABASE IF EXISTS tailorset_bench WITH (FORCE)"))
+        connection.execute(text("CREATE DATABASE tailorset_bench"))
+    engine.dispose()
+    return make_url(POSTGRES_URL).set(database="tailorset_bench").render_as_string(hide_password=False)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen) -> None:
+    for _ in range(300):
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            if process.poll() is not None:
+                raise SystemExit(f"server exited: {process.returncode}") from None
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not come up")
+
+
+async def load(urls: list[str], headers: dict, seconds: float, concurrency: int) -> list[float]:
+    """C workers, each on its own keep-alive connection, PUTting captions round-robin; latencies in seconds."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    errors = 0
+
+    async def worker(n: int) -> None:
+        nonlocal errors
+        async with httpx.AsyncClient(headers=headers, timeout=30, limits=httpx.Limits(max_connections=1)) as http:
+            i = n
+            while time.perf_counter() < deadline:
+                url = urls[i % len(urls)]
+                started = time.perf_counter()
+                response = await http.put(url, json={"caption": f"a caption, version {i}"})
+                latencies.append(time.perf_counter() - started)
+                errors += response.status_code != 200
+                i += concurrency
+
+    await asyncio.gather(*(worker(n) for n in range(concurrency)))
+    if errors:
+        raise SystemExit(f"{errors} requests failed")
+    return latencies
+
+
+def summary(label: str, latencies: list[float], seconds: float) -> float:
+    ordered = sorted(latencies)
+    rps = len(latencies) / seconds
+    p50, p99 = statistics.median(ordered) * 1000, ordered[int(len(ordered) * 0.99) - 1] * 1000
+    print(f"  {label:<9} {rps:8.0f} req/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   ({len(latencies)} requests)")
+    return rps
+
+
+def bench_database(database: str, seconds: float, concurrency: int) -> float:
+    home = tempfile.mkdtemp(prefix="tailorset-bench-")
+    url = f"sqlite:///{home}/tailorset.db" if database == "sqlite" else fresh_postgres_database()
+    env = {
+        **os.environ,
+        "TAILORSET_DATA_DIR": home,
+        "TAILORSET_DATABASE_URL": url,
+        "TAILORSET_RATE_LIMIT_DEFAULT": "10000000/minute",
+        "TAILORSET_EMBEDDED_WORKER": "false",
+        "TAILORSET_LOG_LEVEL": "warning",
+    }
+    tailorset = [sys.executable, "-m", "tailorset"]
+    token = subprocess.run(
+        [*tailorset, "token", "create", "--org", "bench"], env=env, capture_output=True, check=True, text=True
+    ).stdout.splitlines()[-1]
+    port = free_port()
+    server = subprocess.Popen([*tailorset, "serve", "--port", str(port), "--log-level", "warning"], env=env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_up(base + "/healthz", server)
+        http = httpx.Client(base_url=base + "/tailored-gen", headers={"api_token": token}, timeout=60)
+        project = http.post("/projects", json={"project_name": "b", "ip_medium": "photography", "ip_type": "other"})
+        dataset = http.post("/datasets", json={"project_id": project.json()["id"], "name": "b"}).json()
+        photo = base64.b64encode(Path(__import__("skimage").__file__).parent.joinpath("data/coffee.png").read_bytes())
+        ids = [
+            http.post(f"/datasets/{dataset['id']}/images", json={"file": photo.decode()}).json()["id"]
+            for _ in range(IMAGES)
+        ]
+        ours = [f"{base}/tailored-gen/datasets/{dataset['id']}/images/{i}" for i in ids]
+        asyncio.run(load(ours, {"api_token": token}, 1, concurrency))  # warm-up
+        our_latencies = asyncio.run(load(ours, {"api_token": token}, seconds, concurrency))
+    finally:
+        server.terminate()
+        server.wait()
+
+    floor_port = free_port()
+    Path(home, "floor_app.py").write_text(FLOOR_APP)
+    floor = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "floor_app:app", "--port", str(floor_port), "--log-level", "warning"],
+        env={**env, "FLOOR_DATABASE_URL": url, "PYTHONPATH": home},
+        cwd=home,
+    )
+    try:
+        floor_urls = [f"http://127.0.0.1:{floor_port}/images/{i}" for i in ids]
+        wait_until_up(f"http://127.0.0.1:{floor_port}/", floor)
+        asyncio.run(load(floor_urls, {}, 1, concurrency))
+        floor_latencies = asyncio.run(load(floor_urls, {}, seconds, concurrency))
+    finally:
+        floor.terminate()
+        floor.wait()
+
+    print(f"{database}: {concurrency} concurrent connections, {seconds:g} s each")
+    ours_rps = summary("tailorset", our_latencies, seconds)
+    floor_rps = summary("floor", floor_latencies, seconds)
+    print(f"  tailorset reaches {100 * ours_rps / floor_rps:.0f}% of the floor's throughput")
+    return ours_rps / floor_rps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
+    args = parser.parse_args()
+    ratios = {db: bench_database(db, args.seconds, args.concurrency) for db in args.databases}
+    print(
+        "manual caption PUT vs floor: "
+        + ", ".join(f"{db} {100 * r:.0f}%" for db, r in ratios.items())
+        + " (goal ≥ 70%)"
+    )
+
+
+if __name__ == "__main__":
+    main()
