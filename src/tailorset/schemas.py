@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
 IpMedium = Literal["photography", "illustration"]
 IpType = Literal[
@@ -23,6 +23,15 @@ class Body(BaseModel):
     """Request bodies: strict types (no "yes" → true), unknown fields ignored for forward compatibility."""
 
     model_config = ConfigDict(extra="ignore", strict=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul_characters(cls, value):
+        # PostgreSQL text cannot hold NUL; refuse it here, on every database, with the field's name.
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            raise ValueError("must not contain NUL (\\x00) characters")
+        return value
 
 
 class ErrorBody(BaseModel):

@@ -82,6 +82,7 @@ def test_v1_prefix(api, image):
         ({"caption": ["a"]}, "caption must be a valid string."),
         ({"regenerate_caption": "yes"}, "regenerate_caption must be a valid boolean."),
         ({"caption": "   "}, "caption must not be empty."),
+        ({"caption": "a\x00b"}, "caption must not contain NUL (\\x00) characters."),
         ({"caption": "x" * 20_001}, "caption is 20,001 characters long; the limit is 20,000."),
     ],
 )

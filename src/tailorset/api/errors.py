@@ -47,7 +47,7 @@ def describe_validation_error(exc: ValidationError | RequestValidationError) -> 
     field = ".".join(location) or "The request body"
     if kind == "missing":
         return f"{field} is required."
-    message = problem.get("msg", "is invalid").rstrip(".")
+    message = problem.get("msg", "is invalid").rstrip(".").removeprefix("Value error, ")
     message = message[0].lower() + message[1:] if message else "is invalid"
     message = message.replace("input should be", "must be").replace("value should be", "must be")
     return f"{field} {message}."

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tailorset.db.models import (
@@ -153,6 +153,39 @@ async def get_dataset_image(
     return dataset, _visible_image(row[1], dataset.id, image_id)
 
 
+def _caption_update(legacy_only: bool):
+    """The guarded UPDATE, built once: SQLAlchemy memoizes a reused statement's cache key."""
+    images, datasets = Image.__table__, Dataset.__table__
+    guard = [
+        datasets.c.id == bindparam("in_dataset"),
+        datasets.c.organization_id == bindparam("of_org"),
+        datasets.c.status == DRAFT,
+        datasets.c.deleted_at.is_(None),
+    ]
+    if legacy_only:
+        guard.append(datasets.c.training_version != FIBO)
+    live_draft = select(datasets.c.id).where(*guard).with_for_update(read=True)
+    return (
+        update(images)
+        .where(
+            images.c.id == bindparam("image"),
+            images.c.dataset_id == bindparam("in_dataset"),
+            images.c.deleted_at.is_(None),
+            exists(live_draft),
+        )
+        .values(
+            caption=bindparam("new_caption"),
+            caption_source=bindparam("new_source"),
+            updated_at=bindparam("at", type_=UTCDateTime()),
+        )
+        .returning(*images.c)
+    )
+
+
+_CAPTION_UPDATE = {legacy_only: _caption_update(legacy_only) for legacy_only in (False, True)}
+_REVISION_INSERT = insert(CaptionRevision.__table__)
+
+
 async def write_caption(
     session: AsyncSession,
     org_id: int,
@@ -165,32 +198,26 @@ async def write_caption(
     legacy_only: bool = False,
     job_id: int | None = None,
     batch_id: str | None = None,
-) -> Image | None:
+):
     """Set an image's caption and record the revision, if the image is live and its dataset a live
-    draft of this organization (and not FIBO, with `legacy_only`).
+    draft of this organization (and not FIBO, with `legacy_only`). Returns the updated image row.
 
     One guarded UPDATE instead of read-check-write: on PostgreSQL it takes a share lock on the dataset
     row that completion's exclusive lock must wait for, so no caption lands after completion; on
     SQLite, writers are serialised. Returns None when the guard fails (the caller finds out why)."""
     now = utcnow()
-    guard = [Dataset.id == dataset_id, Dataset.organization_id == org_id, Dataset.status == DRAFT]
-    if legacy_only:
-        guard.append(Dataset.training_version != FIBO)
-    live_draft = select(Dataset.id).where(*guard, Dataset.deleted_at.is_(None)).with_for_update(read=True)
-    statement = (
-        update(Image)
-        .where(Image.id == image_id, Image.dataset_id == dataset_id, Image.deleted_at.is_(None), exists(live_draft))
-        .values(caption=caption, caption_source=source, updated_at=now)
-        .returning(Image)
-        .execution_options(synchronize_session=False)
-    )
-    image = (await session.execute(statement)).scalar_one_or_none()
+    parameters = {
+        "of_org": org_id, "in_dataset": dataset_id, "image": image_id, "new_caption": caption,
+        "new_source": source, "at": now,
+    }  # fmt: skip
+    image = (await session.execute(_CAPTION_UPDATE[legacy_only], parameters)).one_or_none()
     if image is not None:
         await session.execute(
-            insert(CaptionRevision).values(
-                image_id=image_id, caption=caption, caption_source=source, actor=actor, job_id=job_id,
-                batch_id=batch_id, created_at=now,
-            )
+            _REVISION_INSERT,
+            {
+                "image_id": image_id, "caption": caption, "caption_source": source, "actor": actor,
+                "job_id": job_id, "batch_id": batch_id, "created_at": now,
+            },
         )  # fmt: skip
     return image
 
