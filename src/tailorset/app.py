@@ -47,14 +47,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         servers=[{"url": "/"}, {"url": "/v1"}],
     )
     errors.install(app)
-    for router in (projects.router, datasets.router, images.router, captions.router, helpers.router):
+    # Images first: Update Image Caption is the hottest route, and routes are matched in order.
+    for router in (images.router, datasets.router, projects.router, captions.router, helpers.router):
         app.include_router(router)
-        app.include_router(router, prefix="/v1", include_in_schema=False)
     app.include_router(files.router)
     app.include_router(health.router)
     app.add_middleware(ObservabilityMiddleware)
+    app.add_middleware(VersionPrefix)
     app.openapi = lambda: _openapi(app)
     return app
+
+
+class VersionPrefix:
+    """Serves /v1/tailored-gen/… as /tailored-gen/…, as Bria does, without registering every route twice."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith("/v1/tailored-gen/"):
+            scope = {**scope, "path": scope["path"][3:]}
+            if scope.get("raw_path"):
+                scope["raw_path"] = scope["raw_path"][3:]
+        await self.app(scope, receive, send)
 
 
 def _openapi(app: FastAPI) -> dict:
