@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -125,8 +126,15 @@ class Dataset(Base):
 class Image(Base):
     __tablename__ = "images"
     __table_args__ = (
-        # Keyset pagination and per-dataset listing walk this index.
-        Index("ix_images_dataset_id_id", "dataset_id", "id"),
+        # Live images only: keyset pages and per-dataset counts read this index alone (index-only
+        # scans), so neither slows down as a dataset grows or accumulates tombstones.
+        Index(
+            "ix_images_live_dataset_id_id",
+            "dataset_id",
+            "id",
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -1,0 +1,108 @@
+"""What the benchmarks share: a real `tailorset serve` on loopback with its own data directory."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+POSTGRES_URL = os.environ.get("TAILORSET_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+TAILORSET = [sys.executable, "-m", "tailorset"]
+
+
+def photo(name: str = "coffee.png") -> bytes:
+    import skimage
+
+    return (Path(skimage.__file__).parent / "data" / name).read_bytes()
+
+
+def photo_b64(name: str = "coffee.png") -> str:
+    return base64.b64encode(photo(name)).decode()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def fresh_postgres_database(name: str = "tailorset_bench") -> str:
+    """An empty database of the bench's own beside the configured one (dropped and made anew)."""
+    from sqlalchemy import create_engine, make_url, text
+
+    from tailorset.db.engine import sync_url
+
+    engine = create_engine(sync_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def wait_until_up(url: str, process: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            if process.poll() is not None:
+                raise SystemExit(f"the server exited with {process.returncode}") from None
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not come up in {seconds} s")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Server:
+    """A running `tailorset serve`: its base URL, process, environment and one organization's token."""
+
+    def __init__(self, base: str, process: subprocess.Popen, env: dict, token: str):
+        self.base, self.process, self.env, self.token = base, process, env, token
+        self.http = httpx.Client(base_url=base + "/tailored-gen", headers={"api_token": token}, timeout=120)
+
+    def dataset(self, name: str = "bench") -> int:
+        body = {"project_name": name, "ip_medium": "photography", "ip_type": "other"}
+        project = self.http.post("/projects", json=body)
+        return self.http.post("/datasets", json={"project_id": project.json()["id"], "name": name}).json()["id"]
+
+
+@contextmanager
+def server(database: str = "sqlite", **settings: str):
+    """Start one API process on `database` ("sqlite" or "postgresql"), rate limits out of the way."""
+    with tempfile.TemporaryDirectory(prefix="tailorset-bench-") as home:
+        url = f"sqlite:///{home}/tailorset.db" if database == "sqlite" else fresh_postgres_database()
+        env = {
+            **os.environ,
+            "TAILORSET_DATA_DIR": home,
+            "TAILORSET_DATABASE_URL": url,
+            "TAILORSET_RATE_LIMIT_DEFAULT": "10000000/minute",
+            "TAILORSET_EMBEDDED_WORKER": "false",
+            **{f"TAILORSET_{k.upper()}": v for k, v in settings.items()},
+        }
+        created = subprocess.run(
+            [*TAILORSET, "token", "create", "--org", "bench"], env=env, capture_output=True, check=True, text=True
+        )
+        port = free_port()
+        process = subprocess.Popen([*TAILORSET, "serve", "--port", str(port), "--log-level", "warning"], env=env)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_until_up(base + "/healthz", process)
+            yield Server(base, process, env, created.stdout.splitlines()[-1])
+        finally:
+            process.terminate()
+            process.wait()
