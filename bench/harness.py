@@ -16,6 +16,7 @@ import httpx
 
 POSTGRES_URL = os.environ.get("TAILORSET_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TAILORSET = [sys.executable, "-m", "tailorset"]
+PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "motorcycle_left.png", "rocket.jpg", "camera.png")
 
 
 def photo(name: str = "coffee.png") -> bytes:

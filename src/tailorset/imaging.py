@@ -25,6 +25,7 @@ class CheckedImage:
     width: int
     height: int
     sha256: str
+    image: Image.Image  # decoded once, here; captioning and the thumbnail reuse it
 
 
 def decode_base64(text: str, field: str) -> bytes:
@@ -70,12 +71,17 @@ def check_upload(
         width=width,
         height=height,
         sha256=hashlib.sha256(data).hexdigest(),
+        image=image,
     )
 
 
 def open_rgb(data: bytes) -> Image.Image:
     """The image as a captioner should see it: upright, RGB, transparency on black (as Bria does)."""
-    image = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+    return to_rgb(Image.open(io.BytesIO(data)))
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    image = ImageOps.exif_transpose(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, (0, 0, 0))
@@ -84,9 +90,9 @@ def open_rgb(data: bytes) -> Image.Image:
     return image.convert("RGB")
 
 
-def thumbnail(data: bytes, size: int) -> bytes:
-    """A JPEG whose longest side is `size` pixels (never upscaled)."""
-    image = open_rgb(data)
+def thumbnail(rgb: Image.Image, size: int) -> bytes:
+    """A JPEG of an RGB image whose longest side is `size` pixels (never upscaled)."""
+    image = rgb.copy()
     image.thumbnail((size, size), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=85, optimize=True)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import anyio
+from PIL.Image import Image as PILImage
 
 from tailorset import fetch, imaging
 from tailorset.captioners import CaptionContext, CaptionerError
@@ -37,13 +38,17 @@ def _check_can_add(dataset: Dataset, images_count: int, limit: int) -> None:
         raise Conflict(f"Dataset {dataset.id} already holds {images_count} images, the maximum.")
 
 
-async def automatic_caption(services: Services, dataset: Dataset, data: bytes, trigger: str = "upload") -> str:
-    """Ask the captioner, then hold its answer to the same rules as a person's: the prefix exactly
-    once for legacy datasets, a valid canonical JSON caption for FIBO datasets."""
+async def automatic_caption(
+    services: Services, dataset: Dataset, image: bytes | PILImage, trigger: str = "upload"
+) -> str:
+    """Ask the captioner about an image (its file's bytes, or already decoded to RGB), then hold its
+    answer to the same rules as a person's: the prefix exactly once for legacy datasets, a valid
+    canonical JSON caption for FIBO datasets."""
     context = CaptionContext(dataset.training_version, dataset.caption_prefix, dataset.visual_schema)
 
     def work() -> str:
-        return services.captioner.caption(imaging.open_rgb(data), context)
+        rgb = imaging.open_rgb(image) if isinstance(image, bytes) else image
+        return services.captioner.caption(rgb, context)
 
     raw = await anyio.to_thread.run_sync(work, limiter=services.caption_limiter)
     CAPTIONS.labels(services.captioner.name, trigger).inc()
@@ -78,8 +83,9 @@ async def upload(services: Services, org_id: int, dataset_id: int, upload: Uploa
     checked = imaging.check_upload(
         data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels, min_side=min_side
     )
-    caption = await automatic_caption(services, dataset, checked.data)
-    thumbnail = await anyio.to_thread.run_sync(imaging.thumbnail, checked.data, settings.thumbnail_size)
+    rgb = await anyio.to_thread.run_sync(imaging.to_rgb, checked.image)
+    caption = await automatic_caption(services, dataset, rgb)
+    thumbnail = await anyio.to_thread.run_sync(imaging.thumbnail, rgb, settings.thumbnail_size)
 
     file_key, thumbnail_key = await files.store(services, checked, thumbnail)
     try:

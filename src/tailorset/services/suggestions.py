@@ -39,7 +39,7 @@ async def load_images(services: Services, sources: Sequence[str], field: str, le
         checked = imaging.check_upload(
             data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels, min_side=1, what=what
         )
-        images.append(await anyio.to_thread.run_sync(imaging.open_rgb, checked.data))
+        images.append(await anyio.to_thread.run_sync(imaging.to_rgb, checked.image))
     return images
 
 
