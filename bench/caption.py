@@ -95,13 +95,7 @@ def main() -> None:
 
 def service_overhead(captioner: LocalCaptioner, data: Path, rounds: int) -> float:
     """Percent extra time per caption through PUT regenerate_caption over HTTP, on SQLite."""
-    import base64
-    import os
-    import socket
-    import subprocess
-    import tempfile
-
-    import httpx
+    from harness import photo_b64, server
 
     from tailorset import imaging
 
@@ -112,53 +106,28 @@ def service_overhead(captioner: LocalCaptioner, data: Path, rounds: int) -> floa
         for raw in photos.values():
             captioner.caption(imaging.open_rgb(raw), context)
 
-    with tempfile.TemporaryDirectory() as home, socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        probe.close()
-        env = {**os.environ, "TAILORSET_DATA_DIR": home, "TAILORSET_MODEL_DIR": str(captioner.cache_dir),
-               "TAILORSET_RATE_LIMIT_DEFAULT": "100000/minute"}  # fmt: skip
-        env.pop("TAILORSET_DATABASE_URL", None)
-        tailorset = [sys.executable, "-m", "tailorset"]
-        created = subprocess.run([*tailorset, "token", "create", "--org", "bench"], env=env, capture_output=True)
-        token = created.stdout.decode().strip().splitlines()[-1]
-        server = subprocess.Popen(
-            [*tailorset, "serve", "--port", str(port), "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL
-        )
-        try:
-            http = httpx.Client(
-                base_url=f"http://127.0.0.1:{port}/tailored-gen", headers={"api_token": token}, timeout=60
-            )
-            for _ in range(100):
-                try:
-                    http.get("/projects")
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            project = http.post("/projects", json={"project_name": "b", "ip_medium": "photography", "ip_type": "other"})
-            dataset = http.post("/datasets", json={"project_id": project.json()["id"], "name": "b"}).json()
-            urls = []
-            for raw in photos.values():
-                image = http.post(f"/datasets/{dataset['id']}/images", json={"file": base64.b64encode(raw).decode()})
-                urls.append(f"/datasets/{dataset['id']}/images/{image.json()['id']}")
+    with server("sqlite", model_dir=str(captioner.cache_dir)) as api:
+        dataset_id = api.dataset()
+        urls = [
+            f"/datasets/{dataset_id}/images/"
+            + str(api.http.post(f"/datasets/{dataset_id}/images", json={"file": photo_b64(name)}).json()["id"])
+            for name in photos
+        ]
 
-            def through_http() -> None:
-                for url in urls:
-                    response = http.put(url, json={"regenerate_caption": True})
-                    assert response.status_code == 200, response.text
+        def through_http() -> None:
+            for url in urls:
+                response = api.http.put(url, json={"regenerate_caption": True})
+                assert response.status_code == 200, response.text
 
-            through_http()  # warm-up
-            direct_s, http_s = [], []
-            for _ in range(rounds):  # interleaved, so both see the same machine load
-                t = time.perf_counter()
-                direct()
-                direct_s.append(time.perf_counter() - t)
-                t = time.perf_counter()
-                through_http()
-                http_s.append(time.perf_counter() - t)
-        finally:
-            server.terminate()
-            server.wait()
+        through_http()  # warm-up
+        direct_s, http_s = [], []
+        for _ in range(rounds):  # interleaved, so both see the same machine load
+            t = time.perf_counter()
+            direct()
+            direct_s.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            through_http()
+            http_s.append(time.perf_counter() - t)
     per_direct = 1000 * statistics.median(direct_s) / len(photos)
     per_http = 1000 * statistics.median(http_s) / len(photos)
     print(f"per caption: direct {per_direct:.1f} ms, PUT regenerate_caption over HTTP {per_http:.1f} ms")

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import base64
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,9 +24,9 @@ import time
 from pathlib import Path
 
 import httpx
+from harness import free_port, fresh_postgres_database, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
-POSTGRES_URL = os.environ.get("TAILORSET_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IMAGES = 50
 
 FLOOR_APP = """
@@ -52,38 +51,6 @@ async def put_caption(request):
 
 app = Starlette(routes=[Route("/images/{image_id:int}", put_caption, methods=["PUT"])])
 """
-
-
-def fresh_postgres_database() -> str:
-    """An empty database of the bench's own next to the configured one (dropped and made anew)."""
-    from sqlalchemy import create_engine, make_url, text
-
-    from tailorset.db.engine import sync_url
-
-    engine = create_engine(sync_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text("DROP DATABASE IF EXISTS tailorset_bench WITH (FORCE)"))
-        connection.execute(text("CREATE DATABASE tailorset_bench"))
-    engine.dispose()
-    return make_url(POSTGRES_URL).set(database="tailorset_bench").render_as_string(hide_password=False)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_up(url: str, process: subprocess.Popen) -> None:
-    for _ in range(300):
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            if process.poll() is not None:
-                raise SystemExit(f"server exited: {process.returncode}") from None
-            time.sleep(0.1)
-    raise SystemExit(f"{url} did not come up")
 
 
 async def load(urls: list[str], headers: dict, seconds: float, concurrency: int) -> list[float]:
