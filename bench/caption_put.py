@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from harness import free_port, fresh_postgres_database, wait_until_up
+from harness import free_port, photo_b64, server, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = 50
@@ -86,55 +83,31 @@ def summary(label: str, latencies: list[float], seconds: float) -> float:
 
 
 def bench_database(database: str, seconds: float, concurrency: int) -> float:
-    home = tempfile.mkdtemp(prefix="tailorset-bench-")
-    url = f"sqlite:///{home}/tailorset.db" if database == "sqlite" else fresh_postgres_database()
-    env = {
-        **os.environ,
-        "TAILORSET_DATA_DIR": home,
-        "TAILORSET_DATABASE_URL": url,
-        "TAILORSET_RATE_LIMIT_DEFAULT": "10000000/minute",
-        "TAILORSET_EMBEDDED_WORKER": "false",
-        "TAILORSET_LOG_LEVEL": "warning",
-    }
-    tailorset = [sys.executable, "-m", "tailorset"]
-    token = subprocess.run(
-        [*tailorset, "token", "create", "--org", "bench"], env=env, capture_output=True, check=True, text=True
-    ).stdout.splitlines()[-1]
-    port = free_port()
-    server = subprocess.Popen([*tailorset, "serve", "--port", str(port), "--log-level", "warning"], env=env)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_up(base + "/healthz", server)
-        http = httpx.Client(base_url=base + "/tailored-gen", headers={"api_token": token}, timeout=60)
-        project = http.post("/projects", json={"project_name": "b", "ip_medium": "photography", "ip_type": "other"})
-        dataset = http.post("/datasets", json={"project_id": project.json()["id"], "name": "b"}).json()
-        photo = base64.b64encode(Path(__import__("skimage").__file__).parent.joinpath("data/coffee.png").read_bytes())
-        ids = [
-            http.post(f"/datasets/{dataset['id']}/images", json={"file": photo.decode()}).json()["id"]
-            for _ in range(IMAGES)
-        ]
-        ours = [f"{base}/tailored-gen/datasets/{dataset['id']}/images/{i}" for i in ids]
-        asyncio.run(load(ours, {"api_token": token}, 1, concurrency))  # warm-up
-        our_latencies = asyncio.run(load(ours, {"api_token": token}, seconds, concurrency))
-    finally:
-        server.terminate()
-        server.wait()
+    with server(database) as api:
+        dataset_id = api.dataset()
+        url = f"/datasets/{dataset_id}/images"
+        ids = [api.http.post(url, json={"file": photo_b64()}).json()["id"] for _ in range(IMAGES)]
+        ours = [f"{api.base}/tailored-gen{url}/{i}" for i in ids]
+        asyncio.run(load(ours, {"api_token": api.token}, 1, concurrency))  # warm-up
+        our_latencies = asyncio.run(load(ours, {"api_token": api.token}, seconds, concurrency))
 
-    floor_port = free_port()
-    Path(home, "floor_app.py").write_text(FLOOR_APP)
-    floor = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "floor_app:app", "--port", str(floor_port), "--log-level", "warning"],
-        env={**env, "FLOOR_DATABASE_URL": url, "PYTHONPATH": home},
-        cwd=home,
-    )
-    try:
-        floor_urls = [f"http://127.0.0.1:{floor_port}/images/{i}" for i in ids]
-        wait_until_up(f"http://127.0.0.1:{floor_port}/", floor)
-        asyncio.run(load(floor_urls, {}, 1, concurrency))
-        floor_latencies = asyncio.run(load(floor_urls, {}, seconds, concurrency))
-    finally:
-        floor.terminate()
-        floor.wait()
+        # The floor, on the same database while the service sits idle beside it.
+        home = api.env["TAILORSET_DATA_DIR"]
+        Path(home, "floor_app.py").write_text(FLOOR_APP)
+        floor_port = free_port()
+        floor = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "floor_app:app", "--port", str(floor_port), "--log-level", "warning"],
+            env={**api.env, "FLOOR_DATABASE_URL": api.env["TAILORSET_DATABASE_URL"], "PYTHONPATH": home},
+            cwd=home,
+        )
+        try:
+            floor_urls = [f"http://127.0.0.1:{floor_port}/images/{i}" for i in ids]
+            wait_until_up(f"http://127.0.0.1:{floor_port}/", floor)
+            asyncio.run(load(floor_urls, {}, 1, concurrency))
+            floor_latencies = asyncio.run(load(floor_urls, {}, seconds, concurrency))
+        finally:
+            floor.terminate()
+            floor.wait()
 
     print(f"{database}: {concurrency} concurrent connections, {seconds:g} s each")
     ours_rps = summary("tailorset", our_latencies, seconds)
