@@ -13,6 +13,7 @@ from tailorset.config import Settings
 from tailorset.observability import ObservabilityMiddleware
 from tailorset.ratelimit import RateLimiter
 from tailorset.services import Services
+from tailorset.ui import routes as ui
 from tailorset.worker import Worker
 
 DESCRIPTION = """\
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(files.router)
     app.include_router(health.router)
+    app.include_router(ui.router)  # the web UI at /ui, outside the API schema
     app.add_middleware(ObservabilityMiddleware)
     app.add_middleware(VersionPrefix)
     app.openapi = lambda: _openapi(app)

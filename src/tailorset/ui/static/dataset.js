@@ -1,0 +1,662 @@
+// The dataset view: a thumbnail grid searched and filtered on the server (keyset pages), the
+// editor panel, keyboard review, bulk find/replace with a dry-run preview and undo, Regenerate All
+// with progress, Complete and Clone.
+
+import { api, request } from "./api.js";
+import {
+  confirmDialog, fill, h, isTyping, messageBox, notify, setCrumbs, sourceBadge, statusBadge, debounce,
+} from "./dom.js";
+import { createEditor } from "./editor.js";
+
+const PAGE = 48;
+const POLL_MS = 1500;
+const RUNNING = new Set(["queued", "running"]);
+
+export async function datasetView(root, datasetId) {
+  let dataset = await api.get(`/datasets/${datasetId}`, { max_images: 1 });
+  const project = await api.get(`/projects/${dataset.project_id}`).catch(() => null);
+  setCrumbs(
+    { text: "Projects", href: "#/projects" },
+    { text: project?.project_name ?? `Project ${dataset.project_id}`, href: `#/projects/${dataset.project_id}` },
+    { text: dataset.name },
+  );
+
+  const state = { images: [], byId: new Map(), cursor: null, selectedId: null, sequence: 0 };
+  const batchKey = `tailorset.batch.${datasetId}`;
+  let pollTimer = null;
+  let alive = true;
+
+  // --- header and toolbar -------------------------------------------------------------------
+  const heading = h("h1", {});
+  const info = h("p", { class: "meta dataset-info" });
+  const banner = h("div", { class: "banner", hidden: true });
+  const progressBar = h("progress", { id: "regen-progress", max: "1", value: "0" });
+  const progressText = h("span", {});
+  const progress = h(
+    "div",
+    { class: "progress", hidden: true, role: "status" },
+    h("label", { for: "regen-progress" }, "Regenerating captions"),
+    progressBar,
+    progressText,
+  );
+  const replaceButton = h("button", { type: "button" }, "Find and replace…");
+  const undoButton = h("button", { type: "button", hidden: true }, "Undo replace");
+  const prefixButton = h("button", { type: "button" }, "Prefix…");
+  const regenerateAllButton = h("button", { type: "button" }, "Regenerate all…");
+  const completeButton = h("button", { type: "button", "aria-describedby": "complete-note" }, "Complete…");
+  const completeNote = h("span", { class: "hint", id: "complete-note" });
+  const cloneButton = h("button", { type: "button" }, "Clone as draft");
+  const shortcuts = h(
+    "details",
+    { class: "shortcuts" },
+    h("summary", {}, "Keyboard"),
+    h(
+      "dl",
+      {},
+      [
+        ["j / →", "next image"], ["k / ←", "previous image"], ["Enter / e", "edit the caption"],
+        ["Ctrl+Enter / ⌘+Enter", "save"], ["r", "regenerate"], ["Esc", "leave the field, then close the editor"],
+        ["/", "search"],
+      ].map(([keys, what]) => [h("dt", {}, h("kbd", {}, keys)), h("dd", {}, what)]),
+    ),
+  );
+
+  // --- filters and grid ---------------------------------------------------------------------
+  const search = h("input", { id: "search", type: "search", placeholder: "words in the caption", "aria-keyshortcuts": "/" });
+  const exclude = h("input", { id: "exclude", type: "search", placeholder: "words not in it" });
+  const source = h(
+    "select",
+    { id: "source" },
+    h("option", { value: "" }, "Any source"),
+    h("option", { value: "automatic" }, "Automatic"),
+    h("option", { value: "manual" }, "Manual"),
+    h("option", { value: "none" }, "No caption"),
+  );
+  const filters = h(
+    "form",
+    { class: "filters", role: "search", onsubmit: (e) => e.preventDefault() },
+    h("div", { class: "field" }, h("label", { for: "search" }, "Caption contains"), search),
+    h("div", { class: "field" }, h("label", { for: "exclude" }, "Caption excludes"), exclude),
+    h("div", { class: "field" }, h("label", { for: "source" }, "Source"), source),
+  );
+  const count = h("p", { class: "meta count", "aria-live": "polite" });
+  const grid = h("ul", { class: "grid", "aria-label": "Images" });
+  const more = h("button", { type: "button", class: "more", hidden: true }, "Load more");
+
+  const editor = createEditor({
+    getDataset: () => dataset,
+    onSaved: (image) => updateImage(image),
+    onConflict: () => refreshDataset(),
+    onNavigate: (delta) => move(delta),
+    onClose: () => closeEditor(),
+  });
+
+  fill(
+    root,
+    h(
+      "div",
+      { class: "dataset-head" },
+      h("div", {}, heading, info),
+      h(
+        "div",
+        { class: "toolbar", role: "toolbar", "aria-label": "Dataset actions" },
+        replaceButton, undoButton, prefixButton, regenerateAllButton, completeButton, cloneButton, shortcuts,
+      ),
+    ),
+    completeNote,
+    banner,
+    progress,
+    h("div", { class: "workbench" }, h("section", { class: "images", "aria-label": "Images" }, filters, count, grid, more), editor.el),
+  );
+
+  // --- rendering ----------------------------------------------------------------------------
+  function renderInfo() {
+    const completed = dataset.status === "completed";
+    fill(heading, dataset.name);
+    fill(
+      info,
+      statusBadge(dataset.status),
+      ` ${dataset.training_version} · ${dataset.images_count} images`,
+      dataset.caption_prefix ? ` · prefix “${dataset.caption_prefix}”` : "",
+    );
+    banner.hidden = !completed;
+    fill(
+      banner,
+      h("strong", {}, "Completed: "),
+      "this dataset is frozen, so its captions cannot be edited. Clone it to make a draft you can change.",
+    );
+    for (const button of [replaceButton, regenerateAllButton, prefixButton]) button.disabled = completed;
+    prefixButton.hidden = dataset.training_version === "fibo"; // FIBO captions are JSON: no prefix
+    completeButton.disabled = completed;
+    completeNote.textContent = completed ? "This dataset is already completed; it cannot return to draft." : "";
+    const batch = storedBatch();
+    undoButton.hidden = !batch;
+    undoButton.disabled = completed;
+    if (batch) undoButton.textContent = `Undo replace (${batch.changed})`;
+    editor.setReadOnly(completed);
+  }
+
+  function captionText(image) {
+    if (image.caption == null) return "(no caption)";
+    if (dataset.training_version !== "fibo") return image.caption;
+    try {
+      return JSON.parse(image.caption).short_description ?? image.caption;
+    } catch {
+      return image.caption;
+    }
+  }
+
+  function card(image) {
+    const button = h(
+      "button",
+      { type: "button", class: "card", dataset: { id: String(image.id) }, "aria-current": image.id === state.selectedId ? "true" : false },
+      h("img", { src: image.thumbnail_url, alt: "", loading: "lazy", width: "256", height: "256" }),
+      h("span", { class: "card-head" }, sourceBadge(image.caption_source), h("span", { class: "name" }, image.image_name ?? `#${image.id}`)),
+      h("span", { class: "caption" }, captionText(image)),
+    );
+    button.addEventListener("click", () => select(image.id, { open: true, focus: true }));
+    return h("li", {}, button);
+  }
+
+  function cardFor(id) {
+    return grid.querySelector(`.card[data-id="${id}"]`);
+  }
+
+  function renderCount() {
+    const filtered = search.value || exclude.value || source.value;
+    const n = state.images.length;
+    count.textContent = filtered
+      ? `${n}${state.cursor ? "+" : ""} matching ${n === 1 ? "image" : "images"}`
+      : `Showing ${n} of ${dataset.images_count} images`;
+    more.hidden = !state.cursor;
+    if (!n) {
+      fill(
+        grid,
+        h(
+          "li",
+          { class: "empty" },
+          filtered ? "No caption matches these filters." : `No images yet. Upload some with: tailorset push DIR --dataset ${dataset.id}`,
+        ),
+      );
+    }
+  }
+
+  function updateImage(image) {
+    const index = state.images.findIndex((i) => i.id === image.id);
+    state.byId.set(image.id, image);
+    if (index === -1) return;
+    state.images[index] = image;
+    const old = cardFor(image.id)?.parentElement;
+    if (old) old.replaceWith(card(image));
+  }
+
+  // --- loading ------------------------------------------------------------------------------
+  async function loadImages({ reset = true } = {}) {
+    const mine = ++state.sequence;
+    const query = {
+      limit: PAGE,
+      caption_contains: search.value,
+      caption_excludes: exclude.value,
+      caption_source: source.value,
+      cursor: reset ? undefined : state.cursor,
+    };
+    more.disabled = true;
+    try {
+      const { data, headers } = await request("GET", `/datasets/${datasetId}/images`, { query });
+      if (mine !== state.sequence || !alive) return;
+      if (reset) {
+        state.images = [];
+        grid.replaceChildren();
+      }
+      // A save that landed while this page was on its way is newer than what the page says.
+      const images = data.map((image) => {
+        const known = state.byId.get(image.id);
+        return known && Date.parse(known.updated_at) > Date.parse(image.updated_at) ? known : image;
+      });
+      for (const image of images) state.byId.set(image.id, image);
+      state.images.push(...images);
+      state.cursor = headers.get("X-Next-Cursor");
+      grid.append(...images.map(card));
+      renderCount();
+    } catch (error) {
+      notify("error", `Images not loaded: ${error.message}`);
+    } finally {
+      more.disabled = false;
+    }
+  }
+
+  async function refreshDataset() {
+    try {
+      dataset = await api.get(`/datasets/${datasetId}`, { max_images: 1 });
+      renderInfo();
+      renderCount();
+    } catch (error) {
+      notify("error", `Dataset not reloaded: ${error.message}`);
+    }
+    return dataset;
+  }
+
+  // --- selection and keyboard ----------------------------------------------------------------
+  async function select(id, { open = false, focus = false } = {}) {
+    if (editor.isDirty() && editor.imageId !== id) {
+      editor.warnUnsaved();
+      return false;
+    }
+    const previous = state.selectedId;
+    state.selectedId = id;
+    cardFor(previous)?.removeAttribute("aria-current");
+    const target = cardFor(id);
+    target?.setAttribute("aria-current", "true");
+    target?.scrollIntoView({ block: "nearest" });
+    if (!focus) target?.focus({ preventScroll: true });
+    const index = state.images.findIndex((i) => i.id === id);
+    if ((open || editor.isOpen) && (editor.imageId !== id || !editor.isOpen)) {
+      const where = `${index + 1} of ${state.cursor ? `${state.images.length}+` : state.images.length}`;
+      await editor.show(state.byId.get(id), where);
+    }
+    if (focus) editor.focusCaption();
+    return true;
+  }
+
+  // Moves run one after another: a key held down past the last loaded image waits for the next page.
+  let moves = Promise.resolve();
+  function move(delta) {
+    moves = moves.then(() => step(delta)).catch((error) => notify("error", `Could not move: ${error.message}`));
+    return moves;
+  }
+
+  async function step(delta) {
+    if (!state.images.length) return;
+    const index = state.images.findIndex((i) => i.id === state.selectedId);
+    let target = index === -1 ? (delta > 0 ? 0 : state.images.length - 1) : index + delta;
+    if (target >= state.images.length && state.cursor) {
+      if (editor.isDirty()) return editor.warnUnsaved();
+      await loadImages({ reset: false });
+    }
+    target = Math.max(0, Math.min(target, state.images.length - 1));
+    if (state.images[target].id !== state.selectedId) await select(state.images[target].id);
+  }
+
+  function closeEditor() {
+    if (editor.isDirty()) return editor.warnUnsaved();
+    editor.hide();
+    cardFor(state.selectedId)?.focus();
+  }
+
+  function onKey(event) {
+    if (document.querySelector("dialog[open]")) return; // a dialog handles its own keys
+    const typing = isTyping(event.target);
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      if (editor.isOpen) {
+        event.preventDefault();
+        editor.save();
+      }
+      return;
+    }
+    if (event.key === "Escape") {
+      if (typing) {
+        event.preventDefault();
+        const inEditor = editor.el.contains(event.target);
+        event.target.blur();
+        if (inEditor) (cardFor(state.selectedId) ?? editor.el).focus({ preventScroll: true });
+      } else if (editor.isOpen) {
+        event.preventDefault();
+        closeEditor();
+      }
+      return;
+    }
+    if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+    const onControl = event.target instanceof Element && event.target.closest("button, a, summary");
+    const handled = {
+      j: () => move(1),
+      ArrowRight: () => move(1),
+      k: () => move(-1),
+      ArrowLeft: () => move(-1),
+      e: () => edit(),
+      Enter: onControl ? null : () => edit(),
+      r: () => editor.isOpen && editor.regenerate(),
+      "/": () => search.focus(),
+    }[event.key];
+    if (!handled) return;
+    event.preventDefault();
+    handled();
+  }
+
+  function edit() {
+    const id = state.selectedId ?? state.images[0]?.id;
+    if (id != null) select(id, { open: true, focus: true });
+  }
+
+  // --- bulk find/replace and undo ------------------------------------------------------------
+  function storedBatch() {
+    try {
+      return JSON.parse(sessionStorage.getItem(batchKey));
+    } catch {
+      return null;
+    }
+  }
+
+  async function afterBulkChange() {
+    await loadImages();
+    const shown = editor.isOpen && !editor.isDirty() && state.byId.get(editor.imageId);
+    if (shown) {
+      // The panel shows the caption as it is now, not as it was before the batch.
+      try {
+        const fresh = await api.get(`/datasets/${datasetId}/images/${shown.id}`);
+        updateImage(fresh);
+        const index = state.images.findIndex((i) => i.id === fresh.id);
+        await editor.show(fresh, `${index + 1} of ${state.images.length}${state.cursor ? "+" : ""}`);
+      } catch (error) {
+        notify("error", `The open image was not reloaded: ${error.message}`);
+      }
+    }
+  }
+
+  function openReplace() {
+    const box = messageBox();
+    const find = h("input", { id: "replace-find", required: true, maxlength: "1000", autocomplete: "off" });
+    const replacement = h("input", { id: "replace-with", maxlength: "5000", autocomplete: "off" });
+    const regex = h("input", { id: "replace-regex", type: "checkbox" });
+    const matchCase = h("input", { id: "replace-case", type: "checkbox", checked: true });
+    const only = h(
+      "select",
+      { id: "replace-source" },
+      h("option", { value: "" }, "every caption"),
+      h("option", { value: "automatic" }, "automatic captions only"),
+      h("option", { value: "manual" }, "manual captions only"),
+    );
+    // With a search or filter active, the edit can be limited to the images it matches.
+    const filtered = Boolean(search.value || exclude.value || source.value);
+    const scoped = h("input", { id: "replace-scope", type: "checkbox", checked: filtered });
+    const scope = filtered ? h("label", {}, scoped, " Only the images matching the current search and filter") : null;
+    const previewButton = h("button", { type: "submit", class: "primary" }, "Preview");
+    const apply = h("button", { type: "button", disabled: true }, "Apply");
+    const cancel = h("button", { type: "button" }, "Cancel");
+    const preview = h("div", { class: "preview", "aria-live": "polite" });
+    const form = h(
+      "form",
+      {},
+      h("h2", { id: "replace-title" }, "Find and replace in captions"),
+      h(
+        "div",
+        { class: "replace-fields" },
+        h("div", { class: "field" }, h("label", { for: "replace-find" }, "Find"), find),
+        h("div", { class: "field" }, h("label", { for: "replace-with" }, "Replace with"), replacement),
+        h("div", { class: "field" }, h("label", { for: "replace-source" }, "In"), only),
+        h("div", { class: "checks" }, h("label", {}, regex, " Regular expression"), h("label", {}, matchCase, " Match case")),
+        scope ? h("div", { class: "checks wide" }, scope) : null,
+      ),
+      box.el,
+      h("div", { class: "actions" }, previewButton, apply, cancel),
+      preview,
+    );
+    const dialog = h("dialog", { class: "replace", "aria-labelledby": "replace-title" }, form);
+    const body = async () => ({
+      find: find.value,
+      replace: replacement.value,
+      regex: regex.checked,
+      case_sensitive: matchCase.checked,
+      caption_source: only.value || undefined,
+      image_ids: filtered && scoped.checked ? await matchingIds() : undefined,
+    });
+
+    let previewed = null; // apply only exactly what was previewed
+    form.addEventListener("input", () => {
+      previewed = null;
+      apply.disabled = true;
+      apply.textContent = "Apply";
+    });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      previewButton.disabled = true;
+      box.show("info", "Previewing…");
+      try {
+        const asked = await body();
+        const result = await api.post(`/datasets/${datasetId}/captions/replace`, { ...asked, dry_run: true });
+        box.clear();
+        renderPreview(preview, result);
+        const refused = result.changes.filter((c) => c.error).length;
+        previewed = result.changes.length && !refused ? asked : null;
+        apply.disabled = !previewed;
+        apply.textContent = previewed ? `Apply to ${result.changes.length} ${result.changes.length === 1 ? "caption" : "captions"}` : "Apply";
+        if (refused) box.show("error", `${refused} of the new captions would be refused, so nothing can be applied; change the replacement.`);
+      } catch (error) {
+        fill(preview);
+        box.show("error", `No preview: ${error.message}`);
+      } finally {
+        previewButton.disabled = false;
+      }
+    });
+    apply.addEventListener("click", async () => {
+      if (!previewed) return;
+      apply.disabled = true;
+      box.show("info", "Applying…");
+      try {
+        const result = await api.post(`/datasets/${datasetId}/captions/replace`, { ...previewed, dry_run: false });
+        sessionStorage.setItem(batchKey, JSON.stringify({ batch_id: result.batch_id, changed: result.changed }));
+        dialog.close();
+        notify("success", `Replaced in ${result.changed} ${result.changed === 1 ? "caption" : "captions"}. “Undo replace” puts them back.`);
+        renderInfo();
+        await afterBulkChange();
+        undoButton.focus();
+      } catch (error) {
+        box.show("error", `Not applied: ${error.message}`);
+        apply.disabled = false;
+        if (error.status === 409) refreshDataset();
+      }
+    });
+    cancel.addEventListener("click", () => dialog.close());
+    dialog.addEventListener("close", () => dialog.remove());
+    document.body.append(dialog);
+    dialog.showModal();
+    find.focus();
+  }
+
+  /** Every image the current search and filter match, not just the pages loaded so far. */
+  async function matchingIds() {
+    const ids = [];
+    let cursor;
+    do {
+      const query = { limit: 1000, caption_contains: search.value, caption_excludes: exclude.value, caption_source: source.value, cursor };
+      const { data, headers } = await request("GET", `/datasets/${datasetId}/images`, { query });
+      ids.push(...data.map((image) => image.id));
+      cursor = headers.get("X-Next-Cursor");
+    } while (cursor);
+    return ids;
+  }
+
+  function renderPreview(into, result) {
+    if (!result.changes.length) {
+      fill(into, h("p", { class: "empty" }, "Nothing matches: no caption would change."));
+      return;
+    }
+    const rows = result.changes.map((change) => {
+      const image = state.byId.get(change.image_id);
+      const [same, removed, tail] = diff(change.before ?? "", change.after ?? "");
+      return h(
+        "tr",
+        { class: change.error ? "refused" : "" },
+        h("th", { scope: "row" }, image ? image.image_name ?? `#${image.id}` : `#${change.image_id}`),
+        h("td", {}, same, h("del", {}, removed.before), tail),
+        h("td", {}, same, h("ins", {}, removed.after), tail, change.error ? h("p", { class: "problem error" }, change.error) : null),
+      );
+    });
+    fill(
+      into,
+      h("p", {}, `${result.changes.length} ${result.changes.length === 1 ? "caption" : "captions"} would change. Nothing is saved until you apply.`),
+      h(
+        "div",
+        { class: "table-scroll" },
+        h("table", { class: "preview-table" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Image"), h("th", { scope: "col" }, "Before"), h("th", { scope: "col" }, "After"))), h("tbody", {}, rows)),
+      ),
+    );
+  }
+
+  async function undo() {
+    const batch = storedBatch();
+    if (!batch) return;
+    undoButton.disabled = true;
+    try {
+      const result = await api.post(`/datasets/${datasetId}/captions/batches/${encodeURIComponent(batch.batch_id)}/undo`);
+      sessionStorage.removeItem(batchKey);
+      const skipped = result.skipped.length
+        ? ` ${result.skipped.length} skipped: ${result.skipped.map((s) => `image ${s.image_id}: ${s.reason}`).join(" ")}`
+        : "";
+      notify("success", `Undone: ${result.changed} ${result.changed === 1 ? "caption" : "captions"} put back.${skipped}`);
+      renderInfo();
+      await afterBulkChange();
+    } catch (error) {
+      notify("error", `Not undone: ${error.message}`);
+      undoButton.disabled = false;
+      if (error.status === 404) {
+        sessionStorage.removeItem(batchKey);
+        renderInfo();
+      }
+      if (error.status === 409) refreshDataset();
+    }
+  }
+
+  // --- Regenerate All, Complete, Clone -------------------------------------------------------
+  async function regenerateAll() {
+    const includeManual = h("input", { id: "include-manual", type: "checkbox" });
+    const ok = await confirmDialog({
+      title: "Regenerate all captions?",
+      body: "The captioner writes the captions anew in the background. Manual captions are kept unless you tick the box; a caption someone edits meanwhile is never overwritten.",
+      confirm: "Regenerate all",
+      extra: h("p", {}, h("label", {}, includeManual, " Also replace manual captions")),
+    });
+    if (!ok) return;
+    try {
+      dataset = await api.put(`/datasets/${datasetId}/images`, { include_manual: includeManual.checked });
+      renderInfo();
+      watchJob();
+    } catch (error) {
+      notify("error", `Regeneration not started: ${error.message}`);
+      if (error.status === 409) refreshDataset();
+    }
+  }
+
+  function watchJob() {
+    clearTimeout(pollTimer);
+    const job = dataset.captions_update;
+    if (!job || !RUNNING.has(job.status)) {
+      progress.hidden = true;
+      return;
+    }
+    progress.hidden = false;
+    regenerateAllButton.disabled = true;
+    progressBar.max = Math.max(1, job.total);
+    progressBar.value = job.done;
+    progressText.textContent = `${job.done} of ${job.total} done${job.failed ? `, ${job.failed} failed` : ""}`;
+    pollTimer = setTimeout(async () => {
+      if (!alive) return;
+      try {
+        dataset = await api.get(`/datasets/${datasetId}`, { max_images: 1 });
+      } catch (error) {
+        notify("error", `Progress not updated: ${error.message}`);
+      }
+      if (!alive) return;
+      const now = dataset.captions_update;
+      if (now && !RUNNING.has(now.status)) {
+        progress.hidden = true;
+        renderInfo();
+        const kind = now.status === "completed" && !now.failed ? "success" : "error";
+        notify(kind, `Regenerate All ${now.status}: ${now.done} of ${now.total} captions${now.failed ? `, ${now.failed} failed` : ""}.`);
+        await afterBulkChange();
+      } else {
+        watchJob();
+      }
+    }, POLL_MS);
+  }
+
+  async function editPrefix() {
+    const input = h("input", { id: "prefix-input", maxlength: "1000", value: dataset.caption_prefix ?? "" });
+    const ok = await confirmDialog({
+      title: "Caption prefix",
+      body: "Every automatic caption begins with it, exactly once: your trigger word, e.g. “sks style”. Captions already written keep theirs until you regenerate them.",
+      confirm: "Save prefix",
+      extra: h("div", { class: "field" }, h("label", { for: "prefix-input" }, "Prefix"), input),
+      focus: input,
+    });
+    if (!ok) return;
+    try {
+      await api.put(`/datasets/${datasetId}`, { caption_prefix: input.value });
+      await refreshDataset();
+      notify("success", `Prefix saved. “Regenerate all” applies it to the automatic captions already written.`);
+    } catch (error) {
+      notify("error", `Prefix not saved: ${error.message}`);
+      if (error.status === 409) refreshDataset();
+    }
+  }
+
+  async function complete() {
+    const ok = await confirmDialog({
+      title: `Complete “${dataset.name}”?`,
+      body: "A completed dataset is frozen: no uploads, deletions or caption edits, and it cannot return to draft. Clone it to change it later.",
+      confirm: "Complete dataset",
+    });
+    if (!ok) return;
+    try {
+      dataset = await api.put(`/datasets/${datasetId}`, { status: "completed" });
+      renderInfo();
+      notify("success", `Dataset completed with ${dataset.images_count} images; it is now frozen and ready to pull.`);
+    } catch (error) {
+      notify("error", `Not completed: ${error.message}`);
+    }
+  }
+
+  async function clone() {
+    cloneButton.disabled = true;
+    try {
+      const copy = await api.post(`/datasets/${datasetId}/clone`, {});
+      location.hash = `#/datasets/${copy.id}`;
+      notify("success", `Cloned as the draft “${copy.name}”, with the same images and captions.`);
+    } catch (error) {
+      notify("error", `Not cloned: ${error.message}`);
+      cloneButton.disabled = false;
+    }
+  }
+
+  // --- wiring ------------------------------------------------------------------------------
+  const reload = debounce(() => loadImages(), 300);
+  search.addEventListener("input", reload);
+  exclude.addEventListener("input", reload);
+  source.addEventListener("change", () => loadImages());
+  more.addEventListener("click", () => loadImages({ reset: false }));
+  replaceButton.addEventListener("click", openReplace);
+  undoButton.addEventListener("click", undo);
+  prefixButton.addEventListener("click", editPrefix);
+  regenerateAllButton.addEventListener("click", regenerateAll);
+  completeButton.addEventListener("click", complete);
+  cloneButton.addEventListener("click", clone);
+  document.addEventListener("keydown", onKey);
+
+  renderInfo();
+  await loadImages();
+  watchJob();
+
+  return () => {
+    alive = false;
+    clearTimeout(pollTimer);
+    reload.cancel();
+    document.removeEventListener("keydown", onKey);
+    for (const dialog of document.querySelectorAll("dialog")) dialog.close();
+  };
+}
+
+/** Split two strings into the shared head, the changed middles and the shared tail. */
+function diff(before, after) {
+  let start = 0;
+  while (start < before.length && start < after.length && before[start] === after[start]) start++;
+  let end = 0;
+  while (
+    end < before.length - start &&
+    end < after.length - start &&
+    before[before.length - 1 - end] === after[after.length - 1 - end]
+  ) end++;
+  return [
+    before.slice(0, start),
+    { before: before.slice(start, before.length - end), after: after.slice(start, after.length - end) },
+    before.slice(before.length - end),
+  ];
+}
