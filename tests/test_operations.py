@@ -1,13 +1,18 @@
 """What an operator sees: liveness, readiness, Prometheus metrics, request ids and JSON logs."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
+from tailorset.app import create_app
+from tailorset.config import Settings
 from tailorset.db.engine import Database
 from tests.support import create_token
 from tests.test_walkthrough import free_port, wait_for
@@ -76,3 +81,27 @@ def test_json_logs_carry_the_request_id(env):
     access = [line for line in lines if line.get("request_id") == "req-7"]
     assert access and access[0]["route"] == "/tailored-gen/projects" and access[0]["status"] == 200
     assert token not in output  # tokens never reach the logs
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_captioner_is_prepared_when_the_server_starts(settings, caplog):
+    """The first upload on a new machine must not wait for the models: the server loads them at start."""
+    caplog.set_level(logging.INFO, logger="tailorset.app")
+    with TestClient(create_app(settings)):
+        deadline = time.monotonic() + 120
+        while "Captioner 'local' ready" not in caplog.text:
+            assert time.monotonic() < deadline, "the captioner was not prepared within 120 s of start"
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_captioner_that_cannot_load_does_not_stop_the_server(env, monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("TAILORSET_CAPTIONER", "transformers")
+    monkeypatch.setenv("TAILORSET_CAPTIONER_MODEL", str(tmp_path / "no-such-model"))
+    caplog.set_level(logging.INFO, logger="tailorset.app")
+    with TestClient(create_app(Settings())) as client:
+        assert client.get("/healthz").status_code == 200
+        deadline = time.monotonic() + 30
+        while "could not be prepared" not in caplog.text:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)

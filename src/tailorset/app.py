@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
@@ -15,6 +17,8 @@ from tailorset.ratelimit import RateLimiter
 from tailorset.services import Services
 from tailorset.ui import routes as ui
 from tailorset.worker import Worker
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Image datasets and their captions for fine-tuning text-to-image models, speaking Bria's Tailored
@@ -30,6 +34,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with Services.open(settings) as services, anyio.create_task_group() as background:
             app.state.services = services
             app.state.rate_limiter = RateLimiter(settings.rate_limit_default, settings.redis_url)
+            if settings.preload_captioner:
+                background.start_soon(_prepare_captioner, services)
             worker = Worker(services) if settings.embedded_worker else None
             if worker:
                 background.start_soon(worker.run)
@@ -58,6 +64,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(VersionPrefix)
     app.openapi = lambda: _openapi(app)
     return app
+
+
+async def _prepare_captioner(services: Services) -> None:
+    """Warm the captioner in the background: the server answers at once, and the first upload waits for the
+    models only if it comes before they are ready. A failure here is logged; the request that needs the
+    captioner reports it."""
+    started = time.perf_counter()
+    try:
+        await anyio.to_thread.run_sync(services.prepare_captioner, abandon_on_cancel=True)
+    except Exception as exc:
+        log.warning("The captioner could not be prepared in advance: %s", exc)
+    else:
+        log.info("Captioner %r ready in %.1f s.", services.captioner.name, time.perf_counter() - started)
 
 
 class VersionPrefix:

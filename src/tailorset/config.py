@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     openai_api_key: str | None = Field(None, description="Sent as a Bearer token, if set.")
     captioner_timeout_seconds: float = Field(60.0, description="Per request to a remote captioner.")
     captioner_max_retries: int = Field(3, description="Retries on timeouts, 429 and 5xx.")
+    preload_captioner: bool = Field(True, description="Load the captioner's models when the server starts.")
     model_dir: Path | None = Field(None, description="Where model files are cached. Default: data_dir/models.")
     redis_url: str | None = Field(None, description="Redis for shared rate limits across processes.")
     rate_limit_default: str = Field("60/minute", description="Per organization and endpoint, for the default plan.")

@@ -58,6 +58,14 @@ class Services:
                     self._captioner = load_captioner(self.settings)
         return self._captioner
 
+    def prepare_captioner(self) -> None:
+        """Load the captioner's models now rather than in the first request that needs them (on a new
+        machine the local backend first exports its classifier to ONNX, which takes half a minute)."""
+        captioner = self.captioner
+        load = getattr(captioner, "load", None)
+        if callable(load):
+            load()
+
     @functools.cached_property
     def tokens(self) -> TokenLookup:
         return TokenLookup(self.db, self.settings.token_cache_seconds)
