@@ -35,7 +35,7 @@ def test_create_validates_fields_and_names_them(api):
 def test_malformed_json_is_a_400(api):
     response = api.post("/tailored-gen/projects", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 400
-    assert response.json() == {"error": "The request body must be a JSON object."}
+    assert response.json() == {"error": "The request body is not valid JSON."}
 
 
 def test_list_get_update(api):

@@ -95,6 +95,12 @@ def test_bad_requests_are_400_and_change_nothing(api, image, body, message):
 
 def test_malformed_json_body(api, image):
     response = api.put(url_of(image), content=b'{"caption": ', headers={"content-type": "application/json"})
+    assert response.status_code == 400 and response.json() == {"error": "The request body is not valid JSON."}
+    assert api.get(url_of(image)).json() == image
+
+
+def test_a_json_body_that_is_not_an_object(api, image):
+    response = api.put(url_of(image), json=["a caption"])
     assert response.status_code == 400 and response.json() == {"error": "The request body must be a JSON object."}
 
 

@@ -40,7 +40,9 @@ def describe_validation_error(exc: ValidationError | RequestValidationError) -> 
     problem = exc.errors()[0]
     kind = problem.get("type", "")
     location = [str(part) for part in problem.get("loc", ()) if part not in ("body", "query", "path", "header")]
-    if kind in ("json_invalid", "json_type") or (kind == "model_attributes_type" and not location):
+    if kind == "json_invalid":
+        return "The request body is not valid JSON."
+    if kind == "json_type" or (kind == "model_attributes_type" and not location):
         return "The request body must be a JSON object."
     if kind == "missing" and not location:
         return "The request body is missing."
