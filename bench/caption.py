@@ -22,7 +22,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from tailorset.captioners.base import CaptionContext  # noqa: E402
-from tailorset.captioners.local import LocalCaptioner, export_model  # noqa: E402
+from tailorset.captioners.local import LocalCaptioner, build_model_file  # noqa: E402
 
 PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "motorcycle_left.png", "rocket.jpg", "camera.png")
 CONTEXTS = (CaptionContext(caption_prefix="sks style"), CaptionContext(training_version="fibo"))
@@ -55,8 +55,8 @@ def main() -> None:
     model = LocalCaptioner(cache_dir=args.cache_dir).model_path
     if not model.is_file():
         started = time.perf_counter()
-        export_model(model)  # one-off, in a subprocess: not part of the load time or the RSS
-        print(f"one-off ONNX export to {model}: {time.perf_counter() - started:.1f} s")
+        build_model_file(model)  # one-off: not part of the load time or the RSS
+        print(f"one-off ONNX build of {model}: {time.perf_counter() - started:.1f} s")
 
     baseline = memory_mb("VmRSS")
     started = time.perf_counter()

