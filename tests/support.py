@@ -9,12 +9,15 @@ import time
 import warnings
 import zipfile
 from importlib.resources import files
+from pathlib import Path
 
+from PIL import Image
 from starlette.testclient import TestClient
 
 from tailorset.cli import main as cli
 
 PHOTOS = files("skimage") / "data"
+KOHYA_IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}  # what sd-scripts globs for
 
 
 def photo(name: str) -> bytes:
@@ -84,3 +87,16 @@ def wait_for_bulk_upload(api: Api, dataset_id: int, timeout: float = 120) -> dic
             return status
         time.sleep(0.05)
     raise AssertionError(f"the bulk upload into dataset {dataset_id} did not finish in {timeout} s: {status}")
+
+
+def kohya_read(folder: Path) -> dict[str, tuple[Path, str]]:
+    """What a kohya (sd-scripts) trainer reads from a folder: each image with the `.txt` of the same stem."""
+    images = [p for p in folder.iterdir() if p.suffix.lower() in KOHYA_IMAGE_EXTENSIONS]
+    found = {}
+    for image in images:
+        caption = image.with_suffix(".txt")
+        assert caption.is_file(), f"{image.name} has no caption file"
+        with Image.open(image) as opened:
+            opened.verify()
+        found[image.stem] = (image, caption.read_text(encoding="utf-8").strip())
+    return found

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageOps
 from playwright.sync_api import expect
 
-from tests.support import PHOTOS
+from tests.support import PHOTOS, kohya_read
 from tests.ui.conftest import API, cli, sign_in
 
 SOURCES = [
@@ -26,7 +26,6 @@ SIDECARS = {
     7: "sks style, thousands of distant galaxies in deep space",
     33: "sks style, a tabby cat, the photo turned sideways",
 }
-KOHYA_IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}  # what sd-scripts globs for
 
 
 def _at_least(image: Image.Image, side: int = 320) -> Image.Image:
@@ -66,19 +65,6 @@ def make_photo_folder(folder: Path) -> list[Path]:
             path.with_suffix(".txt").write_text(SIDECARS[n + 1] + "\n")
         paths.append(path)
     return paths
-
-
-def kohya_read(folder: Path) -> dict[str, tuple[Path, str]]:
-    """What a kohya (sd-scripts) trainer reads from a folder: each image with the `.txt` of the same stem."""
-    images = [p for p in folder.iterdir() if p.suffix.lower() in KOHYA_IMAGE_EXTENSIONS]
-    found = {}
-    for image in images:
-        caption = image.with_suffix(".txt")
-        assert caption.is_file(), f"{image.name} has no caption file"
-        with Image.open(image) as opened:
-            opened.verify()
-        found[image.stem] = (image, caption.read_text(encoding="utf-8").strip())
-    return found
 
 
 def _has_client_commands(env: dict[str, str]) -> bool:
