@@ -12,7 +12,7 @@ from tailorset.app import create_app
 from tailorset.config import Settings
 from tests.api.test_bulk_upload import referenced_files, stored_files
 from tests.support import PHOTOS, Api, bulk_upload, create_token, zip_of
-from tests.test_worker_crash import start_worker
+from tests.test_worker_crash import start_worker, work_until
 
 SOURCES = ["chelsea.png", "coffee.png", "astronaut.png", "motorcycle_left.png", "rocket.jpg", "camera.png"]
 
@@ -68,16 +68,9 @@ def test_a_killed_worker_imports_nothing_twice_and_leaves_no_file(env, monkeypat
             - set(f for f in stored_files(settings) if f.startswith("imports/"))
         ), "the killed worker left no file to clean up"
 
-        second = start_worker()
-        try:
-            deadline = time.monotonic() + 120
-            while status_of(api, dataset["id"])["status"] != "completed":
-                assert time.monotonic() < deadline and second.poll() is None, status_of(api, dataset["id"])
-                time.sleep(0.1)
-            second.send_signal(signal.SIGTERM)
-            assert second.wait(timeout=30) == 0
-        finally:
-            second.kill()
+        work_until(
+            lambda: status_of(api, dataset["id"])["status"] == "completed", lambda: status_of(api, dataset["id"])
+        )
 
         status = status_of(api, dataset["id"])
         assert (status["done"], status["failed"], status["skipped"], status["total"]) == (20, 0, 0, 20)
