@@ -151,7 +151,7 @@ class Client:
         url = url or os.environ.get("TAILORSET_URL") or DEFAULT_URL
         token = token or os.environ.get("TAILORSET_TOKEN")
         if not token:
-            raise ValueError("No API token: pass token=, or set TAILORSET_TOKEN.")
+            raise ValueError("No API token: pass one with --token, or set TAILORSET_TOKEN.")
         self.max_retries = max_retries
         self._http = httpx.Client(
             base_url=url.rstrip("/") + "/tailored-gen", headers={"api_token": token}, timeout=timeout,
