@@ -16,6 +16,9 @@ from tailorset.client import Image as ClientImage
 from tests.support import create_token, kohya_read, photo
 from tests.test_walkthrough import free_port, server  # noqa: F401 — the server fixture
 
+# A client of the HTTP API: the API tests cover both databases; one is enough here.
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
 
 @pytest.fixture
 def token(server) -> str:  # noqa: F811
