@@ -138,7 +138,7 @@ def push(client: Client, args: argparse.Namespace) -> int:
         bar.close()
     bar = Bar("Importing", len(images))
     status = client.wait_for_bulk_upload(
-        args.dataset, poll_seconds=1.0, on_status=lambda s: bar.update(s.total_processed, s.total)
+        args.dataset, poll_seconds=1.5, on_status=lambda s: bar.update(s.total_processed, s.total)
     )
     bar.close()
     return _report(args.dataset, status, len(captions))

@@ -183,7 +183,7 @@ def test_whole_zip_refusals_are_a_clear_4xx(limited, api, settings):
         (bulk_upload(api, dataset["id"], zip_of({"big.png": b"\0" * 2_500_000}, zipfile.ZIP_DEFLATED)), 413,
          "The ZIP unpacks to 2,500,000 bytes; the limit is 2,000,000 bytes."),
         (bulk_upload(api, dataset["id"], zip_of({"noise.bin": bytes(range(256)) * 16_000})), 413,
-         "The request body is larger than the limit of 4,048,576 bytes."),
+         "The ZIP is larger than 3,000,000 bytes."),
         (api.post(url, json={}), 400, EITHER),
         (api.post(url, files={"file": ("a.zip", zip_of({}))}, data={"zip_url": "https://example.com/a.zip"}), 400,
          EITHER),
@@ -201,6 +201,16 @@ def test_whole_zip_refusals_are_a_clear_4xx(limited, api, settings):
     ]  # fmt: skip
     for response, code, message in cases:
         assert (response.status_code, response.json()) == (code, {"error": message})
+    # Without a Content-Length (chunked), the body is counted as it arrives.
+    boundary = "tailorset-test-boundary"
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.zip"\r\n\r\n'.encode()
+    payload = head + bytes(range(256)) * 16_000 + f"\r\n--{boundary}--\r\n".encode()
+    chunked = api.post(
+        url, content=iter([payload[i : i + 65536] for i in range(0, len(payload), 65536)]),
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+    )  # fmt: skip
+    assert "content-length" not in chunked.request.headers
+    assert (chunked.status_code, chunked.json()) == (413, {"error": "The ZIP is larger than 3,000,000 bytes."})
     assert stored_files(settings) == []  # refused requests store nothing
     assert api.get(f"/tailored-gen/datasets/{dataset['id']}").json()["images_count"] == 0
 

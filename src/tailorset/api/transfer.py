@@ -43,7 +43,7 @@ BULK_BODY = {
 }
 
 
-def _capped(receive, limit: int):
+def _capped(receive, limit: int, refusal: str):
     """The request body, refused (413) past `limit` bytes even when it comes without a Content-Length."""
     seen = 0
 
@@ -52,7 +52,7 @@ def _capped(receive, limit: int):
         message = await receive()
         seen += len(message.get("body", b""))
         if seen > limit:
-            raise TooLarge(f"The request body is larger than the ZIP limit of {limit:,} bytes.")
+            raise TooLarge(refusal)
         return message
 
     return wrapped
@@ -86,10 +86,13 @@ async def _read_body(request: Request, form) -> tuple[BulkUpload, BinaryIO | Non
 async def bulk_upload_images(dataset_id: int, caller: Who, services: Svc, request: Request):
     settings = services.settings
     multipart = request.headers.get("content-type", "").startswith("multipart/form-data")
-    limit = settings.max_zip_bytes + 1024 * 1024 if multipart else JSON_BODY_BYTES  # the ZIP, and room for fields
+    if multipart:  # the ZIP, and room for the form's other fields
+        limit, refusal = settings.max_zip_bytes + 64 * 1024, f"The ZIP is larger than {settings.max_zip_bytes:,} bytes."
+    else:
+        limit, refusal = JSON_BODY_BYTES, f"The request body is larger than {JSON_BODY_BYTES:,} bytes."
     if int(request.headers.get("content-length") or 0) > limit:
-        raise TooLarge(f"The request body is larger than the limit of {limit:,} bytes.")
-    request = Request(request.scope, _capped(request.receive, limit))
+        raise TooLarge(refusal)
+    request = Request(request.scope, _capped(request.receive, limit, refusal))
     form = await request.form(max_files=1, max_fields=10) if multipart else None
     try:
         body, file = await _read_body(request, form)
