@@ -3,10 +3,10 @@ a large dataset costs the server in memory (it streams from storage, so it shoul
 
 1. The same 60 distinct photos, once one by one through POST …/images and once as one ZIP through
    POST …/images/bulk-upload (each is captioned either way): images per second.
-2. 120 large photos (~4.5 MB each, with .txt captions, so the captioner does not run) imported, then
+2. 150 large photos (~2 MB each, with .txt captions, so the captioner does not run) imported, then
    exported as kohya: MB/s, and the server's resident memory during the export above what it used before.
 One API process on SQLite with its embedded worker. Last line: the figures.
-Run from the repo root: `python bench/transfer.py [--images 60] [--large 120]`.
+Run from the repo root: `python bench/transfer.py [--images 60] [--large 150]`.
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ def distinct_photos(count: int) -> list[bytes]:
 
 
 def large_photo(n: int) -> bytes:
-    """A 1600×1200 PNG that does not compress (~4.5 MB): noise over a real photo, different for each n."""
-    base = Image.open(io.BytesIO(photo(PHOTOS[n % len(PHOTOS)]))).convert("RGB").resize((1600, 1200))
-    noise = np.random.default_rng(n).integers(0, 64, (1200, 1600, 3), dtype=np.uint8)
+    """A 2400×1600 JPEG (~2 MB, as a camera's): a real photo with grain, different for each n."""
+    base = Image.open(io.BytesIO(photo(PHOTOS[n % len(PHOTOS)]))).convert("RGB").resize((2400, 1600))
+    grain = np.random.default_rng(n).integers(0, 24, (1600, 2400, 3), dtype=np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(np.asarray(base, dtype=np.uint8) // 4 * 3 + noise).save(buffer, format="PNG", compress_level=1)
+    Image.fromarray(np.asarray(base, dtype=np.uint8) // 10 * 9 + grain).save(buffer, format="JPEG", quality=92)
     return buffer.getvalue()
 
 
@@ -64,7 +64,7 @@ def bulk_import(api, dataset_id: int, data: bytes) -> float:
         "pending",
         "processing",
     ):
-        time.sleep(0.05)
+        time.sleep(0.2)
     assert status["status"] == "completed" and not status["failed"], status
     return time.perf_counter() - started
 
@@ -79,7 +79,7 @@ def rss_mb(pid: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=60)
-    parser.add_argument("--large", type=int, default=120)
+    parser.add_argument("--large", type=int, default=150)
     args = parser.parse_args()
     photos = distinct_photos(args.images)
 
@@ -101,7 +101,7 @@ def main() -> None:
         large = api.dataset("large")
         files = {}
         for n in range(args.large):
-            files[f"{n:03d}.png"] = large_photo(n)
+            files[f"{n:03d}.jpg"] = large_photo(n)
             files[f"{n:03d}.txt"] = f"sks style, photo {n}".encode()
         archive = zip_of(files)
         manual_rate = args.large / bulk_import(api, large, archive)

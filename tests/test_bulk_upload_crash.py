@@ -40,8 +40,8 @@ def test_a_killed_worker_imports_nothing_twice_and_leaves_no_file(env, monkeypat
     with TestClient(create_app(settings)) as client:
         api = Api(client, create_token("acme", "--rate-limit", "enterprise"))
         dataset = api.dataset()
-        photos = distinct_photos(20)
-        captions = {f"{n:02d}.txt": f"photo {n}, by hand" for n in range(0, 20, 5)}
+        photos = distinct_photos(12)
+        captions = {f"{n:02d}.txt": f"photo {n}, by hand" for n in range(0, 12, 5)}
         assert bulk_upload(api, dataset["id"], zip_of(photos | captions)).status_code == 202
 
         first = start_worker()
@@ -61,7 +61,7 @@ def test_a_killed_worker_imports_nothing_twice_and_leaves_no_file(env, monkeypat
         finally:
             first.kill()
         interrupted = status_of(api, dataset["id"])
-        assert interrupted["status"] == "processing" and 4 <= interrupted["done"] < 20, interrupted
+        assert interrupted["status"] == "processing" and 4 <= interrupted["done"] < 12, interrupted
         assert (
             set(stored_files(settings))
             - referenced_files(api, client, dataset["id"])
@@ -73,7 +73,7 @@ def test_a_killed_worker_imports_nothing_twice_and_leaves_no_file(env, monkeypat
         )
 
         status = status_of(api, dataset["id"])
-        assert (status["done"], status["failed"], status["skipped"], status["total"]) == (20, 0, 0, 20)
+        assert (status["done"], status["failed"], status["skipped"], status["total"]) == (12, 0, 0, 12)
         images = api.get(f"/tailored-gen/datasets/{dataset['id']}/images").json()
         assert sorted(i["image_name"] for i in images) == sorted(photos)  # each file once
         for image in images:

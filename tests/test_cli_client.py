@@ -60,7 +60,7 @@ def photos(tmp_path) -> Path:
     return folder
 
 
-def test_push_then_push_again_then_pull(server, token, dataset_id, photos, tmp_path, capsys, monkeypatch):  # noqa: F811
+def test_a_session_at_the_command_line(server, token, dataset_id, photos, tmp_path, capsys, monkeypatch):  # noqa: F811
     monkeypatch.setenv("TAILORSET_URL", server)
     monkeypatch.setenv("TAILORSET_TOKEN", token)
     code, out, err = run(capsys, "push", str(photos), "--dataset", str(dataset_id))
@@ -98,8 +98,7 @@ def test_push_then_push_again_then_pull(server, token, dataset_id, photos, tmp_p
     code, _, _ = run(capsys, "pull", "--dataset", str(dataset_id), "--format", "hf", str(tmp_path / "hf"))
     assert code == 0 and (tmp_path / "hf" / "train" / "metadata.jsonl").is_file()
 
-
-def test_errors_are_one_line_and_exit_1(server, token, dataset_id, photos, capsys, monkeypatch):  # noqa: F811
+    # Refusals and failures: one line with the server's sentence (or what went wrong), and status 1.
     monkeypatch.delenv("TAILORSET_TOKEN", raising=False)
     cases = [
         (["--url", server, "--token", "ts_nope"], "error: The api_token is not valid. (HTTP 401)"),

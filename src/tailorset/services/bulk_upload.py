@@ -87,8 +87,7 @@ async def request(services: Services, org_id: int, dataset_id: int, source: Sour
     prefix = f"imports/{uuid.uuid4().hex}"
     size = None
     if source.file is not None:
-        size = await anyio.to_thread.run_sync(_check_upload, source.file, services.settings.max_zip_bytes)
-        await anyio.to_thread.run_sync(lambda: archive.open_zip(source.file, limits(services)))
+        await anyio.to_thread.run_sync(_check_zip, source.file, services)
         size = await _store(services, source.file, prefix)
     else:
         allow_private = services.settings.allow_private_image_urls
@@ -120,12 +119,12 @@ async def _check_can_start(session, dataset) -> None:
         raise Conflict(f"A bulk upload into dataset {dataset.id} is already running; wait until it has finished.")
 
 
-def _check_upload(file: BinaryIO, max_bytes: int) -> int:
-    size = file.seek(0, 2)
-    file.seek(0)
-    if size > max_bytes:
-        raise TooLarge(f"The ZIP is {size:,} bytes; the limit is {max_bytes:,} bytes.")
-    return size
+def _check_zip(file: BinaryIO, services: Services) -> None:
+    """What can be refused as a whole before anything is stored: the size, and what the ZIP's directory says."""
+    size, limit = file.seek(0, 2), services.settings.max_zip_bytes
+    if size > limit:
+        raise TooLarge(f"The ZIP is {size:,} bytes; the limit is {limit:,} bytes.")
+    archive.open_zip(file, limits(services))
 
 
 async def _store(services: Services, file: BinaryIO, prefix: str) -> int:
@@ -369,9 +368,7 @@ async def _commit(services, job, worker, options, batch, prepared: list[_Prepare
     """The batch's images, the cursor and the report, in one transaction."""
     late: list[_Prepared] = []  # refused at the last moment: a concurrent upload filled the dataset or had the file
     async with services.db.write() as session:
-        current = await session.get(Job, job.id, with_for_update=True)
-        if current is None or current.lease_owner != worker or current.status != "running":
-            raise _LeaseLost()
+        current = await _update(services, job, worker, session)  # still ours?
         dataset = await repo.get_dataset(session, job.organization_id, job.dataset_id, lock="share")
         _check_still_draft(dataset)
         count = (await repo.count_images(session, [dataset.id]))[dataset.id]
