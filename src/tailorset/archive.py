@@ -33,8 +33,12 @@ class Limits:
     max_uncompressed_bytes: int
 
 
-def _entry_count(file: BinaryIO) -> int:
-    """The number of entries the end-of-central-directory record declares (zip64 included)."""
+DIRECTORY_BYTES_PER_ENTRY = 1024  # a central directory record: 46 bytes, a name of up to 255, extra fields
+
+
+def _directory(file: BinaryIO) -> tuple[int, int]:
+    """The number of entries and the size of the central directory, as the end record declares them
+    (zip64 included): zipfile reads the whole directory into memory before anything can be checked."""
     size = file.seek(0, 2)
     tail_size = min(size, 22 + 0xFFFF)  # the record, and a comment of at most 64 KB
     file.seek(size - tail_size)
@@ -42,9 +46,9 @@ def _entry_count(file: BinaryIO) -> int:
     at = tail.rfind(_END_RECORD)
     if at < 0 or len(tail) - at < 22:
         raise zipfile.BadZipFile("no end of central directory record")
-    (count,) = struct.unpack("<H", tail[at + 10 : at + 12])
+    count, directory_size = struct.unpack("<HI", tail[at + 10 : at + 16])
     locator_at = size - tail_size + at - 20
-    if count == 0xFFFF and locator_at >= 0:
+    if (count == 0xFFFF or directory_size == 0xFFFFFFFF) and locator_at >= 0:
         file.seek(locator_at)
         locator = file.read(20)
         if locator[:4] == _ZIP64_LOCATOR:
@@ -52,16 +56,18 @@ def _entry_count(file: BinaryIO) -> int:
             file.seek(record_at)
             record = file.read(56)
             if len(record) == 56:
-                (count,) = struct.unpack("<Q", record[32:40])
-    return count
+                count, directory_size = struct.unpack("<QQ", record[32:48])
+    return count, directory_size
 
 
 def open_zip(file: BinaryIO, limits: Limits, what: str = "The ZIP") -> zipfile.ZipFile:
     """Open an archive from a seekable file, refusing what is not a ZIP or exceeds the limits."""
     try:
-        count = _entry_count(file)
+        count, directory_size = _directory(file)
         if count > limits.max_entries:
             raise TooLarge(f"{what} holds {count:,} files; the limit is {limits.max_entries:,}.")
+        if directory_size > limits.max_entries * DIRECTORY_BYTES_PER_ENTRY:
+            raise TooLarge(f"{what}'s list of files is {directory_size:,} bytes, too long for a ZIP of images.")
         archive = zipfile.ZipFile(file)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, struct.error):
         raise Invalid(f"{what} is not a valid ZIP archive.") from None

@@ -173,6 +173,16 @@ def limited(env, monkeypatch) -> None:
         monkeypatch.setenv(f"TAILORSET_{name}", value)
 
 
+def padded_directory() -> bytes:
+    """One small entry whose directory record carries 6 KB of extra fields (a long list of files)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        info = zipfile.ZipInfo("a.png")
+        info.extra = b"\x99\x99" + struct.pack("<H", 6000) + bytes(6000)
+        archive.writestr(info, b"x")
+    return out.getvalue()
+
+
 def test_whole_zip_refusals_are_a_clear_4xx(limited, api, settings):
     dataset = api.dataset()
     url = f"/tailored-gen/datasets/{dataset['id']}/images/bulk-upload"
@@ -180,6 +190,8 @@ def test_whole_zip_refusals_are_a_clear_4xx(limited, api, settings):
         (bulk_upload(api, dataset["id"], b"PK\x03\x04 not really a zip"), 400, "The ZIP is not a valid ZIP archive."),
         (bulk_upload(api, dataset["id"], zip_of({f"{n}.png": b"x" for n in range(5)})), 413,
          "The ZIP holds 5 files; the limit is 4."),
+        (bulk_upload(api, dataset["id"], padded_directory()), 413,
+         "The ZIP's list of files is 6,055 bytes, too long for a ZIP of images."),
         (bulk_upload(api, dataset["id"], zip_of({"big.png": b"\0" * 2_500_000}, zipfile.ZIP_DEFLATED)), 413,
          "The ZIP unpacks to 2,500,000 bytes; the limit is 2,000,000 bytes."),
         (bulk_upload(api, dataset["id"], zip_of({"noise.bin": bytes(range(256)) * 16_000})), 413,

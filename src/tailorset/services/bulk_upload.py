@@ -245,6 +245,12 @@ async def _download(services: Services, job: Job, worker: str, options: dict) ->
     except DomainError as exc:
         await parts.delete_parts(services.storage, prefix)
         raise _Stop("failed", exc.message) from None
+    except OSError as exc:
+        log.error("Job %s: the ZIP could not be stored: %s", job.id, exc)
+        await parts.delete_parts(services.storage, prefix)
+        raise _Stop("failed", "The ZIP could not be stored.") from None
+    except _LeaseLost:
+        raise  # the parts are the new owner's now: it starts its download by removing them
     except BaseException:
         await parts.delete_parts(services.storage, prefix)
         raise
@@ -266,6 +272,9 @@ async def _archive(services: Services, job: Job, options: dict) -> tuple[zipfile
         opened = await anyio.to_thread.run_sync(open_and_plan)
     except DomainError as exc:
         raise _Stop("failed", exc.message) from None
+    except OSError as exc:
+        log.error("Job %s: the ZIP could not be read back from storage: %s", job.id, exc)
+        raise _Stop("failed", "The ZIP could not be read back from storage.") from None
     _archives[prefix] = opened
     while len(_archives) > 4:
         _archives.popitem(last=False)
