@@ -87,16 +87,19 @@ class Bar:
 
     def update(self, done: int, total: int | None = None) -> None:
         self.done, self.total = done, total or self.total
-        fraction = min(1.0, self.done / self.total) if self.total else 0.0
-        step = int(fraction * (100 if self._tty else 10))
-        if step == self._shown:
-            return
-        self._shown = step
-        filled = int(fraction * 30)
-        line = (
-            f"{self.label} [{'#' * filled}{'.' * (30 - filled)}] {self._amount(self.done)}/{self._amount(self.total)}"
-        )
-        print(("\r" if self._tty else "") + line, end="" if self._tty else "\n", file=sys.stderr, flush=True)
+        if self.total:
+            fraction = min(1.0, self.done / self.total)
+            step = int(fraction * (100 if self._tty else 10))
+            bar = "#" * int(fraction * 30) + "." * (30 - int(fraction * 30))
+            line = f"{self.label} [{bar}] {self._amount(self.done)}/{self._amount(self.total)}"
+        else:  # the size is not known ahead (a download): how much so far
+            step, line = (
+                self.done // (1_000_000 if self._tty else 20_000_000),
+                f"{self.label} {self._amount(self.done)}",
+            )
+        if step != self._shown:
+            self._shown = step
+            print(("\r" if self._tty else "") + line, end="" if self._tty else "\n", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self._tty:
@@ -110,7 +113,7 @@ def folder_files(directory: Path) -> tuple[list[Path], list[Path]]:
     """The images under `directory` (hidden files skipped) and the .txt captions beside them."""
     if not directory.is_dir():
         raise ValueError(f"{directory} is not a folder.")
-    images, captions = [], []
+    images, captions = [], {}  # photo.png and photo.jpg share photo.txt, sent once
     for path in sorted(directory.rglob("*")):
         if not path.is_file() or any(part.startswith(".") for part in path.relative_to(directory).parts):
             continue
@@ -118,8 +121,8 @@ def folder_files(directory: Path) -> tuple[list[Path], list[Path]]:
             images.append(path)
             caption = path.with_suffix(CAPTION_SUFFIX)
             if caption.is_file():
-                captions.append(caption)
-    return images, captions
+                captions[caption] = None
+    return images, list(captions)
 
 
 @_client_command
