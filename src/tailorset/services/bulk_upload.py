@@ -170,7 +170,7 @@ class _Stop(Exception):
 
 
 # Open archives by storage prefix: a worker runs a job batch after batch, and the ZIP's directory is
-# read once, not once per batch. A handful is plenty (a worker runs one job at a time).
+# read once, not once per batch. Two are plenty: a worker runs one job at a time.
 _archives: OrderedDict[str, tuple[zipfile.ZipFile, archive.Plan]] = OrderedDict()
 
 
@@ -276,7 +276,7 @@ async def _archive(services: Services, job: Job, options: dict) -> tuple[zipfile
         log.error("Job %s: the ZIP could not be read back from storage: %s", job.id, exc)
         raise _Stop("failed", "The ZIP could not be read back from storage.") from None
     _archives[prefix] = opened
-    while len(_archives) > 4:
+    while len(_archives) > 2:
         _archives.popitem(last=False)
     return opened
 
