@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 from starlette.testclient import TestClient
 
@@ -23,6 +24,20 @@ def start_worker() -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def work_until(finished: Callable[[], bool], describe: Callable[[], object], timeout: float = 120) -> None:
+    """Run a worker until `finished()`, then stop it as an operator would (SIGTERM); it must exit cleanly."""
+    worker = start_worker()
+    try:
+        deadline = time.monotonic() + timeout
+        while not finished():
+            assert time.monotonic() < deadline and worker.poll() is None, describe()
+            time.sleep(0.1)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        worker.kill()
 
 
 def progress(api: Api, dataset_id: int) -> dict:
@@ -55,16 +70,9 @@ def test_a_killed_worker_loses_nothing_and_repeats_nothing(env, monkeypatch):
         interrupted = progress(api, dataset["id"])
         assert interrupted["status"] == "running" and 4 <= interrupted["done"] < 39, interrupted
 
-        second = start_worker()
-        try:
-            deadline = time.monotonic() + 120
-            while api.get(url).json()["captions_update_status"] != "completed":
-                assert time.monotonic() < deadline and second.poll() is None, progress(api, dataset["id"])
-                time.sleep(0.1)
-            second.send_signal(signal.SIGTERM)
-            assert second.wait(timeout=30) == 0
-        finally:
-            second.kill()
+        work_until(
+            lambda: api.get(url).json()["captions_update_status"] == "completed", lambda: progress(api, dataset["id"])
+        )
 
         assert progress(api, dataset["id"]) | {"job_id": 0} == {
             "job_id": 0, "status": "completed", "done": 39, "failed": 0, "total": 39, "include_manual": False

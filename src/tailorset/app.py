@@ -10,7 +10,7 @@ from importlib.metadata import version
 import anyio
 from fastapi import FastAPI
 
-from tailorset.api import captions, datasets, errors, files, health, helpers, images, projects
+from tailorset.api import captions, datasets, errors, files, health, helpers, images, projects, transfer
 from tailorset.config import Settings
 from tailorset.observability import ObservabilityMiddleware
 from tailorset.ratelimit import RateLimiter
@@ -55,7 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     # Images first: Update Image Caption is the hottest route, and routes are matched in order.
-    for router in (images.router, datasets.router, projects.router, captions.router, helpers.router):
+    routers = (images.router, transfer.router, datasets.router, projects.router, captions.router, helpers.router)
+    for router in routers:
         app.include_router(router)
     app.include_router(files.router)
     app.include_router(health.router)

@@ -1,4 +1,4 @@
-"""The `tailorset` command: serve, token create/revoke, migrate."""
+"""The `tailorset` command: serve, token create/revoke, worker, migrate; push, pull and caption (cli_client.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session
 
+from tailorset import cli_client
 from tailorset.config import Settings
 from tailorset.db.engine import migrate, sync_url
 from tailorset.db.models import ApiToken, Organization, utcnow
@@ -136,6 +137,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("migrate", help="apply database migrations (serve does this too)")
     p.set_defaults(run=migrate_command)
+
+    cli_client.register(commands)  # push, pull, caption: a client of a running server
     return root
 
 

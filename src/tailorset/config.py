@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     thumbnail_size: int = Field(256, description="Longest side of a thumbnail, in pixels.")
     max_caption_chars: int = Field(20_000, description="Longest caption accepted.")
     max_images_per_dataset: int = Field(200, description="Image limit of a basic dataset (Bria: 200).")
+    max_images_per_advanced_dataset: int = Field(5000, description="Image limit of an advanced dataset (Bria: 5000).")
+    max_zip_bytes: int = Field(5 * 1024**3, description="Largest ZIP a bulk upload accepts (Bria: 5 GB).")
+    max_zip_entries: int = Field(10_000, description="Most files in a bulk upload's ZIP (images and .txt captions).")
+    max_zip_uncompressed_bytes: int = Field(
+        20 * 1024**3, description="Largest total a bulk upload's ZIP may unpack to, as its entries declare."
+    )
     fetch_timeout_seconds: float = Field(15.0, description="Timeout for downloading an image_url.")
     allow_private_image_urls: bool = Field(
         False, description="Let image_url point at loopback/private addresses (off: SSRF protection)."

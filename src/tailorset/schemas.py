@@ -246,3 +246,43 @@ class CaptionEditOut(BaseModel):
     changed: int
     changes: list[CaptionChange]
     skipped: list[SkippedImage]
+
+
+# --- bulk upload ---------------------------------------------------------------------------
+
+
+class BulkUpload(Body):
+    zip_url: Annotated[StrictStr, Field(max_length=4000)] | None = Field(
+        None, description="A public http(s) URL of the ZIP; or send the ZIP itself as the multipart `file`."
+    )
+    automatic_captioning: StrictBool = Field(
+        True, description="Caption images without a .txt beside them; when false, each image needs its .txt."
+    )
+    increase_resolution: StrictBool = Field(
+        True, description="Accept images from 256 px on each side; when false, both sides must be ≥ 1024 px."
+    )
+    content_moderation: StrictBool = Field(False, description="Accepted for compatibility; no moderation is run.")
+
+
+class FailedImage(BaseModel):
+    filename: str = Field(description="The file's path inside the ZIP.")
+    error_code: int = Field(description="The status code a single upload of this file would have answered.")
+    error_message: str
+
+
+class SkippedFile(BaseModel):
+    filename: str
+    reason: str = Field(description="Which image (or earlier file in the ZIP) it is the same file as.")
+
+
+class BulkUploadStatus(BaseModel):
+    status: Literal["pending", "processing", "completed", "failed"]
+    progress_percentage: int
+    total_processed: int = Field(description="Files handled so far: done + failed + skipped.")
+    done: int = Field(description="Images imported.")
+    failed: int = Field(description="Files refused; each is in failed_images.")
+    failed_images: list[FailedImage]
+    total: int = Field(description="Files in the ZIP to handle (0 until the ZIP has been read).")
+    skipped: int = Field(description="Files already in the dataset (same content), not imported again.")
+    skipped_images: list[SkippedFile]
+    error: str | None = Field(description="Why the whole upload failed or was stopped, if it did.")

@@ -17,11 +17,11 @@ import anyio
 from sqlalchemy import or_, select
 
 from tailorset.db.models import Job, utcnow
-from tailorset.services import Services, captioning
+from tailorset.services import Services, bulk_upload, captioning
 
 log = logging.getLogger(__name__)
 
-RUNNERS = {captioning.KIND: captioning.run_batch}
+RUNNERS = {captioning.KIND: captioning.run_batch, bulk_upload.KIND: bulk_upload.run_batch}
 
 
 class Worker:

@@ -16,6 +16,9 @@ def test_openapi_documents_every_endpoint(client):
         ("GET", "/tailored-gen/datasets/{dataset_id}/images/{image_id}"),
         ("PUT", "/tailored-gen/datasets/{dataset_id}/images/{image_id}"),
         ("DELETE", "/tailored-gen/datasets/{dataset_id}/images/{image_id}"),
+        ("POST", "/tailored-gen/datasets/{dataset_id}/images/bulk-upload"),
+        ("GET", "/tailored-gen/datasets/{dataset_id}/images/bulk-upload/status"),
+        ("GET", "/tailored-gen/datasets/{dataset_id}/export"),
     }  # fmt: skip
     assert expected <= operations
     assert [server["url"] for server in doc["servers"]] == ["/", "/v1"]
@@ -38,7 +41,7 @@ def test_update_image_caption_documents_the_spec(client):
 
 
 def test_no_endpoint_documents_fastapis_422(client):
-    """Validation errors are 400 here; a documented 422 means an image_url that could not be fetched."""
+    """Validation errors are 400 here; a documented 422 means an image_url (or zip_url) that could not be fetched."""
     doc = client.get("/openapi.json").json()
     with_422 = set()
     for path, item in doc["paths"].items():
@@ -52,6 +55,7 @@ def test_no_endpoint_documents_fastapis_422(client):
                 with_422.add(path)
     assert with_422 == {
         "/tailored-gen/datasets/{dataset_id}/images",
+        "/tailored-gen/datasets/{dataset_id}/images/bulk-upload",
         "/tailored-gen/generate_prefix",
         "/tailored-gen/generate_visual_schema",
     }

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageOps
 from playwright.sync_api import expect
 
-from tests.support import PHOTOS
+from tests.support import PHOTOS, kohya_read
 from tests.ui.conftest import API, cli, sign_in
 
 SOURCES = [
@@ -26,7 +26,6 @@ SIDECARS = {
     7: "sks style, thousands of distant galaxies in deep space",
     33: "sks style, a tabby cat, the photo turned sideways",
 }
-KOHYA_IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}  # what sd-scripts globs for
 
 
 def _at_least(image: Image.Image, side: int = 320) -> Image.Image:
@@ -59,25 +58,13 @@ def make_photo_folder(folder: Path) -> list[Path]:
     for n in range(50):
         source = SOURCES[n % len(SOURCES)]
         image = _at_least(_variant(Image.open(PHOTOS / source), n // len(SOURCES)))
-        path = folder / f"{Path(source).stem}_{n + 1:02d}{'.png' if n % 4 == 0 else '.jpg'}"
+        # Numbered first, as a camera would: the folder's order (and so the upload order) is the numbering.
+        path = folder / f"{n + 1:02d}_{Path(source).stem}{'.png' if n % 4 == 0 else '.jpg'}"
         image.save(path, quality=90) if path.suffix == ".jpg" else image.save(path)
         if n + 1 in SIDECARS:
             path.with_suffix(".txt").write_text(SIDECARS[n + 1] + "\n")
         paths.append(path)
     return paths
-
-
-def kohya_read(folder: Path) -> dict[str, tuple[Path, str]]:
-    """What a kohya (sd-scripts) trainer reads from a folder: each image with the `.txt` of the same stem."""
-    images = [p for p in folder.iterdir() if p.suffix.lower() in KOHYA_IMAGE_EXTENSIONS]
-    found = {}
-    for image in images:
-        caption = image.with_suffix(".txt")
-        assert caption.is_file(), f"{image.name} has no caption file"
-        with Image.open(image) as opened:
-            opened.verify()
-        found[image.stem] = (image, caption.read_text(encoding="utf-8").strip())
-    return found
 
 
 def _has_client_commands(env: dict[str, str]) -> bool:
@@ -113,7 +100,7 @@ def test_new_user_from_a_folder_of_photos_to_a_kohya_folder(page, shot, server, 
     assert len(pushed) == 50
     by_name = {Path(i["image_name"]).stem: i for i in pushed}
     for n, text in SIDECARS.items():
-        sidecar = next(p for p in photos if p.stem.endswith(f"_{n:02d}"))
+        sidecar = next(p for p in photos if p.stem.startswith(f"{n:02d}_"))
         assert by_name[sidecar.stem]["caption"] == text and by_name[sidecar.stem]["caption_source"] == "manual"
 
     # 3. Review with the keyboard only: the grid pages in 48 at a time, j walks on past the page.
@@ -145,7 +132,7 @@ def test_new_user_from_a_folder_of_photos_to_a_kohya_folder(page, shot, server, 
     for _ in range(47):
         page.keyboard.press("j")
     expect(cards).to_have_count(50)  # the last page came in as j went past the first
-    expect(page.locator('.card[aria-current="true"]')).to_contain_text("coins_50")
+    expect(page.locator('.card[aria-current="true"]')).to_contain_text("50_coins")
     fix("sks style, coins on a dark cloth, colours shifted")
     page.keyboard.press("Escape")
     assert len(fixes) == 3

@@ -41,6 +41,12 @@ UPLOAD_BODY = {
 }
 
 
+def form_flags(fields: dict, flags: tuple[str, ...]) -> dict:
+    """Multipart fields are text: "true"/"1" and "false"/"0" become booleans, anything else fails validation."""
+    booleans = {"true": True, "1": True, "false": False, "0": False}
+    return {k: booleans.get(v.lower(), v) if k in flags else v for k, v in fields.items()}
+
+
 async def _read_upload(request: Request, services: Services) -> images.Upload:
     """The image from a JSON body (base64 `file` or `image_url`) or from multipart/form-data."""
     settings = services.settings
@@ -53,9 +59,7 @@ async def _read_upload(request: Request, services: Services) -> images.Upload:
         fields = {k: v for k, v in form.items() if not isinstance(v, UploadFile)}
         upload = form.get("file")
         data = await upload.read() if isinstance(upload, UploadFile) else None
-        for flag in ("increase_resolution", "content_moderation"):
-            if flag in fields:
-                fields[flag] = {"true": True, "1": True, "false": False, "0": False}.get(fields[flag].lower())
+        fields = form_flags(fields, ("increase_resolution", "content_moderation"))
         if data is not None:
             fields.pop("file", None)
         try:

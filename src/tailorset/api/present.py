@@ -6,9 +6,16 @@ import json
 
 from fastapi import Request
 
+from tailorset.api.errors import STATUS
 from tailorset.db.models import CaptionRevision, Image, Job, Project
 from tailorset.schemas import ErrorBody
+from tailorset.services import bulk_upload
 from tailorset.services.datasets import DatasetView
+
+# A bulk upload's per-file failures carry the status code a single upload of the file would have had.
+ERROR_CODES = {kind.__name__: code for kind, code in STATUS.items()}
+BULK_STATUS = {"queued": "pending", "running": "processing", "completed": "completed", "failed": "failed",
+               "cancelled": "failed"}  # fmt: skip
 
 ERROR_DESCRIPTIONS = {
     400: "The request is malformed; the message names the field.",
@@ -17,9 +24,9 @@ ERROR_DESCRIPTIONS = {
     409: "The resource's state forbids this, e.g. the dataset is completed.",
     410: "The resource existed and was deleted.",
     412: "The image is too small.",
-    413: "The image is larger than the limit.",
+    413: "The image (or the ZIP) is larger than the limit.",
     415: "The image is not a JPEG, PNG or WebP.",
-    422: "The image_url could not be fetched.",
+    422: "The image_url (or zip_url) could not be fetched.",
     429: "Too many requests; see Retry-After.",
     500: "Internal error; nothing was changed.",
 }
@@ -87,6 +94,25 @@ class Presenter:
             "total": job.total,
             "include_manual": json.loads(job.options).get("include_manual", False),
         }
+
+    @staticmethod
+    def bulk_upload(job: Job) -> dict:
+        outcomes = bulk_upload.failures(job)
+        skipped = [{"filename": f.filename, "reason": f.message} for f in outcomes if f.skipped]
+        failed = [
+            {"filename": f.filename, "error_code": ERROR_CODES.get(f.error, 500), "error_message": f.message}
+            for f in outcomes
+            if not f.skipped
+        ]
+        processed = job.done + job.failed + len(skipped)
+        percentage = processed * 100 // job.total if job.total else 0
+        if job.status == "completed":
+            percentage = 100
+        return {
+            "status": BULK_STATUS[job.status], "progress_percentage": percentage, "total_processed": processed,
+            "done": job.done, "failed": job.failed, "failed_images": failed, "total": job.total,
+            "skipped": len(skipped), "skipped_images": skipped, "error": job.error,
+        }  # fmt: skip
 
     @staticmethod
     def revision(revision: CaptionRevision) -> dict:

@@ -299,6 +299,24 @@ async def unreferenced(session: AsyncSession, files: Sequence[FileKeys]) -> list
     return [key for original, thumb in dict.fromkeys(files) if original not in used for key in (original, thumb)]
 
 
+async def images_by_sha256(session: AsyncSession, dataset_id: int, hashes: Sequence[str]) -> dict[str, Image]:
+    """The dataset's live images with any of these contents, by content hash."""
+    if not hashes:
+        return {}
+    query = select(Image).where(Image.dataset_id == dataset_id, Image.deleted_at.is_(None), Image.sha256.in_(hashes))
+    return {image.sha256: image for image in (await session.execute(query.order_by(Image.id.desc()))).scalars()}
+
+
+async def used_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    """Those of `keys` that any image row (live or deleted) points at."""
+    if not keys:
+        return set()
+    query = select(Image.file_key, Image.thumbnail_key).where(
+        or_(Image.file_key.in_(keys), Image.thumbnail_key.in_(keys))
+    )
+    return {key for row in (await session.execute(query)).all() for key in row} & set(keys)
+
+
 # --- caption history -------------------------------------------------------------------------
 
 

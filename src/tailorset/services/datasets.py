@@ -10,7 +10,7 @@ from tailorset.db.models import Dataset, Image, Job, utcnow
 from tailorset.domain import captions, lifecycle
 from tailorset.domain.errors import Conflict, Invalid
 from tailorset.schemas import DatasetClone, DatasetCreate, DatasetUpdate
-from tailorset.services import Services, captioning
+from tailorset.services import Services, bulk_upload, captioning
 from tailorset.services.files import delete_unreferenced
 
 
@@ -78,6 +78,11 @@ async def change(services: Services, org_id: int, dataset_id: int, body: Dataset
                 raise Conflict(
                     f"The captions of dataset {dataset.id} are being regenerated; complete it once "
                     "captions_update_status is completed."
+                )
+            if await repo.active_job(session, dataset.id, bulk_upload.KIND):
+                raise Conflict(
+                    f"Images are being imported into dataset {dataset.id}; complete it once its bulk upload "
+                    "has finished."
                 )
             dataset.status = changes["status"]
         dataset.updated_at = utcnow()

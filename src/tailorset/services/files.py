@@ -12,15 +12,23 @@ from tailorset.services import Services
 log = logging.getLogger(__name__)
 
 
-def new_keys(extension: str) -> tuple[str, str]:
-    """Fresh (original, thumbnail) keys, fanned out over 256 directories."""
-    name = uuid.uuid4().hex
+def new_keys(extension: str, name: str | None = None) -> tuple[str, str]:
+    """Fresh (original, thumbnail) keys, fanned out over 256 directories; `name` if chosen ahead."""
+    name = name or uuid.uuid4().hex
     return f"images/{name[:2]}/{name}.{extension}", f"thumbnails/{name[:2]}/{name}.jpg"
 
 
-async def store(services: Services, checked: imaging.CheckedImage, thumbnail: bytes) -> tuple[str, str]:
-    """Write the original and its thumbnail; if either write fails, neither stays."""
-    file_key, thumbnail_key = new_keys(checked.extension)
+def possible_keys(name: str) -> list[str]:
+    """Every key `new_keys` can make from `name`, whatever the image turned out to be."""
+    originals = [new_keys(extension, name)[0] for _, extension in imaging.FORMATS.values()]
+    return [*originals, new_keys("jpg", name)[1]]
+
+
+async def store(
+    services: Services, checked: imaging.CheckedImage, thumbnail: bytes, keys: tuple[str, str] | None = None
+) -> tuple[str, str]:
+    """Write the original and its thumbnail (under `keys`, if chosen ahead); if either write fails, neither stays."""
+    file_key, thumbnail_key = keys or new_keys(checked.extension)
     try:
         await services.storage.put(file_key, checked.data, checked.content_type)
         await services.storage.put(thumbnail_key, thumbnail, "image/jpeg")

@@ -10,6 +10,7 @@ from PIL.Image import Image as PILImage
 
 from tailorset import fetch, imaging
 from tailorset.captioners import CaptionContext, CaptionerError
+from tailorset.config import Settings
 from tailorset.db import repository as repo
 from tailorset.db.models import CaptionRevision, Dataset, Image, utcnow
 from tailorset.domain import captions, lifecycle
@@ -30,11 +31,16 @@ class Upload:
     increase_resolution: bool = True
 
 
-def _check_can_add(dataset: Dataset, images_count: int, limit: int) -> None:
+def image_limit(settings: Settings, dataset: Dataset) -> int:
+    advanced = dataset.upload_type == "advanced"
+    return settings.max_images_per_advanced_dataset if advanced else settings.max_images_per_dataset
+
+
+def check_can_add(dataset: Dataset, images_count: int, settings: Settings, bulk: bool = False) -> None:
     lifecycle.ensure_draft(dataset.id, dataset.status, "add images to it")
-    if dataset.upload_type == "advanced":
+    if dataset.upload_type == "advanced" and not bulk:
         raise Conflict(f"Dataset {dataset.id} is an advanced dataset; add its images with a bulk upload.")
-    if images_count >= limit:
+    if images_count >= image_limit(settings, dataset):
         raise Conflict(f"Dataset {dataset.id} already holds {images_count} images, the maximum.")
 
 
@@ -69,7 +75,7 @@ async def upload(services: Services, org_id: int, dataset_id: int, upload: Uploa
     async with services.db.read() as session:  # cheap checks before the expensive work
         dataset = await repo.get_dataset(session, org_id, dataset_id)
         count = (await repo.count_images(session, [dataset.id]))[dataset.id]
-    _check_can_add(dataset, count, settings.max_images_per_dataset)
+    check_can_add(dataset, count, settings)
 
     data = upload.data
     if data is None:
@@ -83,37 +89,76 @@ async def upload(services: Services, org_id: int, dataset_id: int, upload: Uploa
     checked = imaging.check_upload(
         data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels, min_side=min_side
     )
-    rgb = await anyio.to_thread.run_sync(imaging.to_rgb, checked.image)
-    caption = await automatic_caption(services, dataset, rgb)
-    thumbnail = await anyio.to_thread.run_sync(imaging.thumbnail, rgb, settings.thumbnail_size)
-
-    file_key, thumbnail_key = await files.store(services, checked, thumbnail)
+    stored = await prepare(services, dataset, checked)
     try:
         async with services.db.write() as session:
             dataset = await repo.get_dataset(session, org_id, dataset_id, lock="update")
             count = (await repo.count_images(session, [dataset.id]))[dataset.id]
-            _check_can_add(dataset, count, settings.max_images_per_dataset)
-            image = Image(
-                organization_id=org_id,
-                dataset_id=dataset.id,
-                image_name=upload.image_name or f"{checked.sha256[:16]}.{checked.extension}",
-                caption=caption,
-                caption_source=captions.AUTOMATIC,
-                file_key=file_key,
-                thumbnail_key=thumbnail_key,
-                content_type=checked.content_type,
-                width=checked.width,
-                height=checked.height,
-                byte_size=len(checked.data),
-                sha256=checked.sha256,
-                upload_source_url=upload.source_url,
-            )
+            check_can_add(dataset, count, settings)
+            image = new_image(org_id, dataset.id, stored, upload.image_name, upload.source_url)
             session.add(image)
             repo.record_caption(session, image, captioner_actor(services, actor))
     except BaseException:
-        await files.delete_unreferenced(services, [file_key, thumbnail_key])
+        await files.delete_unreferenced(services, stored.keys)
         raise
     return image
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An image checked, captioned and with its files written: ready to become a row."""
+
+    checked: imaging.CheckedImage
+    caption: str
+    caption_source: str
+    file_key: str
+    thumbnail_key: str
+
+    @property
+    def keys(self) -> list[str]:
+        return [self.file_key, self.thumbnail_key]
+
+
+async def prepare(
+    services: Services,
+    dataset: Dataset,
+    checked: imaging.CheckedImage,
+    manual_caption: str | None = None,
+    *,
+    trigger: str = "upload",
+    keys: tuple[str, str] | None = None,
+) -> Stored:
+    """What every new image goes through, uploaded or imported: captioned (unless a person's caption
+    comes with it), thumbnailed, and its files stored (under `keys` when chosen ahead)."""
+    rgb = await anyio.to_thread.run_sync(imaging.to_rgb, checked.image)
+    if manual_caption is None:
+        caption, source = await automatic_caption(services, dataset, rgb, trigger), captions.AUTOMATIC
+    else:
+        caption, source = manual_caption, captions.MANUAL
+    thumbnail = await anyio.to_thread.run_sync(imaging.thumbnail, rgb, services.settings.thumbnail_size)
+    file_key, thumbnail_key = await files.store(services, checked, thumbnail, keys)
+    return Stored(checked, caption, source, file_key, thumbnail_key)
+
+
+def new_image(
+    org_id: int, dataset_id: int, stored: Stored, image_name: str | None, source_url: str | None = None
+) -> Image:
+    checked = stored.checked
+    return Image(
+        organization_id=org_id,
+        dataset_id=dataset_id,
+        image_name=image_name or f"{checked.sha256[:16]}.{checked.extension}",
+        caption=stored.caption,
+        caption_source=stored.caption_source,
+        file_key=stored.file_key,
+        thumbnail_key=stored.thumbnail_key,
+        content_type=checked.content_type,
+        width=checked.width,
+        height=checked.height,
+        byte_size=len(checked.data),
+        sha256=checked.sha256,
+        upload_source_url=source_url,
+    )
 
 
 async def list_all(

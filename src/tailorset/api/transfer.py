@@ -1,0 +1,132 @@
+"""Import and export: /tailored-gen/datasets/{dataset_id}/images/bulk-upload[/status] and …/export"""
+
+from __future__ import annotations
+
+from typing import Annotated, BinaryIO, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from tailorset.api.deps import Org, Svc, Who
+from tailorset.api.errors import describe_validation_error
+from tailorset.api.images import form_flags
+from tailorset.api.present import Presenter, errors
+from tailorset.domain.errors import Invalid, TooLarge
+from tailorset.schemas import BulkUpload, BulkUploadStatus
+from tailorset.services import bulk_upload, export
+
+router = APIRouter(prefix="/tailored-gen/datasets/{dataset_id}", tags=["Import and export"])
+
+JSON_BODY_BYTES = 64 * 1024
+FLAGS = ("automatic_captioning", "increase_resolution", "content_moderation")
+BULK_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/BulkUpload"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "The ZIP."},
+                        "zip_url": {"type": "string"},
+                        "automatic_captioning": {"type": "boolean"},
+                        "increase_resolution": {"type": "boolean"},
+                        "content_moderation": {"type": "boolean"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+def _capped(receive, limit: int, refusal: str):
+    """The request body, refused (413) past `limit` bytes even when it comes without a Content-Length."""
+    seen = 0
+
+    async def wrapped():
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise TooLarge(refusal)
+        return message
+
+    return wrapped
+
+
+async def _read_body(request: Request, form) -> tuple[BulkUpload, BinaryIO | None]:
+    """The options, and the ZIP when it came as a multipart file (spooled to disk by the form parser)."""
+    upload = form.get("file") if form is not None else None
+    if upload is not None and not isinstance(upload, UploadFile):
+        raise Invalid("file must be the ZIP itself, sent as a multipart file.")
+    try:
+        if form is None:
+            body = BulkUpload.model_validate_json(await request.body() or b"null")
+        else:
+            body = BulkUpload.model_validate(form_flags({k: v for k, v in form.items() if k != "file"}, FLAGS))
+    except ValidationError as exc:
+        raise Invalid(describe_validation_error(exc)) from None
+    if (upload is None) == (body.zip_url is None):
+        raise Invalid("Provide the ZIP either as zip_url or as a multipart file, not both and not neither.")
+    return body, upload.file if upload is not None else None
+
+
+@router.post(
+    "/images/bulk-upload", status_code=202, response_model=BulkUploadStatus,
+    responses=errors(400, 404, 409, 410, 413, 422), summary="Bulk Upload Images", openapi_extra=BULK_BODY,
+    description="Imports a ZIP of JPEG, PNG and WebP images in the background: `zip_url` in JSON, or the ZIP as the "
+    "multipart `file`. An image's `.txt` beside it (same folder, same name) becomes its manual caption; the others "
+    "are captioned automatically. Each file is checked as a single upload is; what fails is listed in the status "
+    "report, the rest is imported. Poll GET …/images/bulk-upload/status.",
+)  # fmt: skip
+async def bulk_upload_images(dataset_id: int, caller: Who, services: Svc, request: Request):
+    settings = services.settings
+    multipart = request.headers.get("content-type", "").startswith("multipart/form-data")
+    if multipart:  # the ZIP, and room for the form's other fields
+        limit, refusal = settings.max_zip_bytes + 64 * 1024, f"The ZIP is larger than {settings.max_zip_bytes:,} bytes."
+    else:
+        limit, refusal = JSON_BODY_BYTES, f"The request body is larger than {JSON_BODY_BYTES:,} bytes."
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise TooLarge(refusal)
+    request = Request(request.scope, _capped(request.receive, limit, refusal))
+    form = await request.form(max_files=1, max_fields=10) if multipart else None
+    try:
+        body, file = await _read_body(request, form)
+        source = bulk_upload.Source(file, body.zip_url, body.automatic_captioning, body.increase_resolution)
+        job = await bulk_upload.request(services, caller.org_id, dataset_id, source, caller.actor)
+    finally:
+        if form is not None:
+            await form.close()
+    return Presenter.bulk_upload(job)
+
+
+@router.get(
+    "/images/bulk-upload/status", response_model=BulkUploadStatus, responses=errors(400, 404, 410),
+    summary="Bulk Upload Status",
+    description="Progress of the dataset's latest bulk upload, and every file that was refused and why.",
+)  # fmt: skip
+async def bulk_upload_status(dataset_id: int, org: Org, services: Svc):
+    return Presenter.bulk_upload(await bulk_upload.status(services, org, dataset_id))
+
+
+@router.get(
+    "/export", response_class=StreamingResponse, summary="Export Dataset",
+    responses={200: {"content": {"application/zip": {}}, "description": "The ZIP, streamed."}, **errors(400, 404, 410)},
+    description="The dataset as a ZIP for a trainer. `kohya`: `1_<prefix>/` with each image and a `.txt` of the same "
+    "name (sd-scripts' train_data_dir layout). `hf`: `train/` with the images and `metadata.jsonl` (`file_name`, "
+    "`text`), as Hugging Face `datasets` loads an imagefolder. `jsonl`: `images/` and `dataset.jsonl`, one record "
+    "per image. FIBO captions are exported as their JSON.",
+)  # fmt: skip
+async def export_dataset(
+    dataset_id: int, org: Org, services: Svc, format: Annotated[Literal["kohya", "hf", "jsonl"], Query()]
+):
+    exported = await export.export(services, org, dataset_id, format)
+    return StreamingResponse(
+        exported.chunks,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{exported.filename}"', "Cache-Control": "no-store"},
+    )

@@ -1,0 +1,301 @@
+"""A small typed client for a tailorset server (or for Bria's dataset API, where the two agree).
+
+    from tailorset.client import Client
+
+    with Client("http://127.0.0.1:8000", token) as api:     # or TAILORSET_URL / TAILORSET_TOKEN
+        for image in api.images(dataset_id):
+            if image.caption_source != "manual":
+                api.set_caption(dataset_id, image.id, image.caption.replace("foo", "bar"))
+
+Every method returns a frozen dataclass or raises `ApiError`, which carries the HTTP status and the
+server's one-sentence message. A 429 is retried after the server's Retry-After, a few times."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, Literal, TypeVar
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+ExportFormat = Literal["kohya", "hf", "jsonl"]
+Progress = Callable[[int], None]  # called with the number of bytes just sent or received
+
+
+class ApiError(Exception):
+    """The server refused the request: `status` is the HTTP status, `message` its one sentence."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(f"{status}: {message}")
+        self.status, self.message = status, message
+
+
+T = TypeVar("T")
+
+
+def _parse(cls: type[T], body: dict) -> T:
+    """The fields `cls` declares, from a response body that may carry more (newer servers)."""
+    values = {}
+    for field in fields(cls):
+        value = body.get(field.name)
+        if field.type in ("datetime", "datetime | None") and isinstance(value, str):
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        values[field.name] = value
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class Image:
+    id: int
+    dataset_id: int
+    caption: str | None
+    caption_source: str | None  # "automatic", "manual" or None
+    image_name: str | None
+    image_url: str
+    thumbnail_url: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: int
+    project_id: int
+    name: str
+    training_version: str
+    caption_prefix: str | None
+    visual_schema: str | None
+    status: str  # "draft" or "completed"
+    captions_update_status: str
+    upload_type: str
+    images_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class FailedImage:
+    filename: str
+    error_code: int
+    error_message: str
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    filename: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class BulkUploadStatus:
+    status: str  # "pending", "processing", "completed" or "failed"
+    progress_percentage: int
+    total_processed: int
+    done: int
+    failed: int
+    failed_images: tuple[FailedImage, ...]
+    total: int  # 0 until the server has read the ZIP (and always from Bria, which does not say)
+    skipped: int  # already in the dataset
+    skipped_images: tuple[SkippedFile, ...]
+    error: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed")
+
+    @classmethod
+    def from_body(cls, body: dict) -> BulkUploadStatus:
+        return _parse(
+            cls,
+            {
+                **body,
+                "failed_images": tuple(_parse(FailedImage, item) for item in body.get("failed_images") or ()),
+                "skipped_images": tuple(_parse(SkippedFile, item) for item in body.get("skipped_images") or ()),
+                "total": body.get("total") or 0,
+                "skipped": body.get("skipped") or 0,
+            },
+        )
+
+
+class _Counted:
+    """A file whose reads report progress (for uploads)."""
+
+    def __init__(self, file: IO[bytes], progress: Progress | None):
+        self._file, self._progress = file, progress
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._file.read(size)
+        if self._progress and data:
+            self._progress(len(data))
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+
+class Client:
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = 60.0,
+        max_retries: int = 5,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        url = url or os.environ.get("TAILORSET_URL") or DEFAULT_URL
+        token = token or os.environ.get("TAILORSET_TOKEN")
+        if not token:
+            raise ValueError("No API token: pass one with --token, or set TAILORSET_TOKEN.")
+        self.max_retries = max_retries
+        self._http = httpx.Client(
+            base_url=url.rstrip("/") + "/tailored-gen", headers={"api_token": token}, timeout=timeout,
+            transport=transport,
+        )  # fmt: skip
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- requests -----------------------------------------------------------------------------
+
+    def _send(
+        self, method: str, path: str, *, stream: bool = False, rewind: IO[bytes] | None = None, **kwargs
+    ) -> httpx.Response:
+        """The response, once it is not a 429 (after the retries); an ApiError for any other 4xx/5xx."""
+        for attempt in range(self.max_retries + 1):
+            if rewind is not None:
+                rewind.seek(0)
+            response = self._http.send(self._http.build_request(method, path, **kwargs), stream=stream)
+            if response.status_code != 429 or attempt == self.max_retries:
+                break
+            response.close()
+            time.sleep(min(float(response.headers.get("retry-after") or 1), 60.0))
+        if response.is_error:
+            response.read()
+            response.close()
+            raise ApiError(response.status_code, _message(response))
+        return response
+
+    def _json(self, method: str, path: str, **kwargs) -> Any:
+        return self._send(method, path, **kwargs).json()
+
+    # --- datasets and images ------------------------------------------------------------------
+
+    def dataset(self, dataset_id: int) -> Dataset:
+        return _parse(Dataset, self._json("GET", f"/datasets/{dataset_id}", params={"max_images": 1}))
+
+    def images(self, dataset_id: int, *, page_size: int = 500, **filters: str) -> Iterator[Image]:
+        """Every image, oldest first, a keyset page at a time (filters: caption_contains, caption_excludes,
+        caption_source)."""
+        params: dict[str, Any] = {"limit": page_size, **filters}
+        while True:
+            response = self._send("GET", f"/datasets/{dataset_id}/images", params=params)
+            yield from (_parse(Image, body) for body in response.json())
+            cursor = response.headers.get("x-next-cursor")
+            if not cursor:
+                return
+            params["cursor"] = cursor
+
+    def image(self, dataset_id: int, image_id: int) -> Image:
+        return _parse(Image, self._json("GET", f"/datasets/{dataset_id}/images/{image_id}"))
+
+    def upload_image(self, dataset_id: int, path: str | Path, image_name: str | None = None) -> Image:
+        path = Path(path)
+        with path.open("rb") as file:
+            files = {"file": (path.name, file, "application/octet-stream")}
+            data = {"image_name": image_name} if image_name else None
+            body = self._json("POST", f"/datasets/{dataset_id}/images", files=files, data=data, rewind=file)
+        return _parse(Image, body)
+
+    def set_caption(self, dataset_id: int, image_id: int, caption: str) -> Image:
+        """A person's caption (caption_source "manual"); for FIBO datasets, a JSON object as a string."""
+        body = self._json("PUT", f"/datasets/{dataset_id}/images/{image_id}", json={"caption": caption})
+        return _parse(Image, body)
+
+    def regenerate_caption(self, dataset_id: int, image_id: int) -> Image:
+        """Have the captioner write the caption anew (caption_source "automatic")."""
+        body = self._json("PUT", f"/datasets/{dataset_id}/images/{image_id}", json={"regenerate_caption": True})
+        return _parse(Image, body)
+
+    # --- import and export --------------------------------------------------------------------
+
+    def bulk_upload(
+        self,
+        dataset_id: int,
+        zip_file: str | Path | IO[bytes] | None = None,
+        *,
+        zip_url: str | None = None,
+        automatic_captioning: bool = True,
+        progress: Progress | None = None,
+    ) -> BulkUploadStatus:
+        """Start importing a ZIP (a path or an open file, streamed; or a URL the server fetches)."""
+        path = f"/datasets/{dataset_id}/images/bulk-upload"
+        flags = {"automatic_captioning": automatic_captioning}
+        if zip_file is None:
+            return BulkUploadStatus.from_body(self._json("POST", path, json={"zip_url": zip_url, **flags}))
+        opened = open(zip_file, "rb") if isinstance(zip_file, str | Path) else None  # noqa: SIM115 — closed below
+        try:
+            file = opened or zip_file
+            files = {"file": ("upload.zip", _Counted(file, progress), "application/zip")}
+            data = {name: str(value).lower() for name, value in flags.items()}
+            return BulkUploadStatus.from_body(self._json("POST", path, files=files, data=data, rewind=file))
+        finally:
+            if opened:
+                opened.close()
+
+    def bulk_upload_status(self, dataset_id: int) -> BulkUploadStatus:
+        return BulkUploadStatus.from_body(self._json("GET", f"/datasets/{dataset_id}/images/bulk-upload/status"))
+
+    def wait_for_bulk_upload(
+        self,
+        dataset_id: int,
+        *,
+        poll_seconds: float = 2.0,
+        timeout: float | None = None,
+        on_status: Callable[[BulkUploadStatus], None] | None = None,
+    ) -> BulkUploadStatus:
+        """Poll until the bulk upload has completed or failed (TimeoutError after `timeout` seconds)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            status = self.bulk_upload_status(dataset_id)
+            if on_status:
+                on_status(status)
+            if status.finished:
+                return status
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"The bulk upload into dataset {dataset_id} has not finished in {timeout:g} s.")
+            time.sleep(poll_seconds)
+
+    def export(
+        self, dataset_id: int, format: ExportFormat, destination: IO[bytes], progress: Progress | None = None
+    ) -> int:
+        """Stream the dataset's ZIP into an open file; returns its size in bytes."""
+        response = self._send("GET", f"/datasets/{dataset_id}/export", params={"format": format}, stream=True)
+        size = 0
+        try:
+            for chunk in response.iter_bytes():
+                destination.write(chunk)
+                size += len(chunk)
+                if progress:
+                    progress(len(chunk))
+        finally:
+            response.close()
+        return size
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"])
+    except (ValueError, KeyError, TypeError):
+        return response.text.strip()[:200] or response.reason_phrase

@@ -1,0 +1,428 @@
+"""Bulk upload: a ZIP of images, with `.txt` captions beside them, imported by a background job.
+
+The ZIP (uploaded with the request, or fetched from `zip_url` by the job) is kept in storage as
+parts, so a worker on any host can read it. Every image goes through what a single upload does —
+the same checks, then the captioner, or the person's caption from its `.txt` (manual) — and each
+batch of images commits together with the job's cursor: a worker that dies repeats at most its
+batch, and no file is imported twice. The files a batch is about to write are noted on the job
+first, so whoever resumes a dead worker's job removes the files it left behind."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+import zipfile
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import anyio
+
+from tailorset import archive, fetch, imaging
+from tailorset.captioners import CaptionerError
+from tailorset.db import repository as repo
+from tailorset.db.models import Image, Job, utcnow
+from tailorset.domain import captions, lifecycle
+from tailorset.domain.errors import Conflict, DomainError, Gone, Invalid, NotFound, TooLarge
+from tailorset.services import Services, files, images
+from tailorset.storage import parts
+
+log = logging.getLogger(__name__)
+
+KIND = "bulk_upload"
+BATCH = 4  # images per commit, as Regenerate All: a crash repeats little and progress moves smoothly
+DOWNLOAD_SECONDS = 3600.0  # the longest a zip_url download may take, start to end
+
+
+@dataclass(frozen=True)
+class Source:
+    """The ZIP: an uploaded file (seekable) or a URL to fetch it from; and how to caption its images."""
+
+    file: BinaryIO | None = None
+    zip_url: str | None = None
+    automatic_captioning: bool = True  # False: every image needs its .txt caption
+    increase_resolution: bool = True  # as for a single upload: False asks for 1024 px on each side
+
+
+class Duplicate(Conflict):
+    """The file is in the dataset already (or earlier in the ZIP): skipped, which is not a failure,
+    so that pushing the same folder again imports only what is new."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A file not imported: refused, or skipped as a duplicate (`error` is "Duplicate")."""
+
+    filename: str
+    error: str  # the DomainError's class name (the API turns it into a status code)
+    message: str
+
+    @property
+    def skipped(self) -> bool:
+        return self.error == Duplicate.__name__
+
+    @classmethod
+    def of(cls, filename: str, exc: Exception) -> Failure:
+        if isinstance(exc, DomainError):
+            message = exc.message
+        elif isinstance(exc, CaptionerError):
+            message = f"The captioner failed on {filename}."
+        else:
+            message = f"{filename} could not be stored."
+        return cls(filename, type(exc).__name__, message)
+
+
+def limits(services: Services) -> archive.Limits:
+    settings = services.settings
+    return archive.Limits(settings.max_zip_entries, settings.max_zip_uncompressed_bytes)
+
+
+async def request(services: Services, org_id: int, dataset_id: int, source: Source, actor: str) -> Job:
+    """Queue the import (202): the ZIP checked as far as it can be now, and stored."""
+    async with services.db.read() as session:
+        dataset = await repo.get_dataset(session, org_id, dataset_id)
+        await _check_can_start(session, dataset)
+    prefix = f"imports/{uuid.uuid4().hex}"
+    size = None
+    if source.file is not None:
+        await anyio.to_thread.run_sync(_check_zip, source.file, services)
+        size = await _store(services, source.file, prefix)
+    else:
+        allow_private = services.settings.allow_private_image_urls
+        await fetch.check_url(source.zip_url, allow_private=allow_private, what="zip_url")
+    try:
+        async with services.db.write() as session:
+            dataset = await repo.get_dataset(session, org_id, dataset_id, lock="update")
+            await _check_can_start(session, dataset)
+            options = {
+                "zip_url": source.zip_url, "prefix": prefix, "size": size,
+                "automatic_captioning": source.automatic_captioning,
+                "increase_resolution": source.increase_resolution, "actor": actor, "planned": False, "pending": [],
+            }  # fmt: skip
+            job = Job(
+                organization_id=org_id, dataset_id=dataset.id, kind=KIND, options=json.dumps(options), report="[]"
+            )
+            session.add(job)
+    except BaseException:
+        if size is not None:
+            await parts.delete_parts(services.storage, prefix)
+        raise
+    services.wake_workers()
+    return job
+
+
+async def _check_can_start(session, dataset) -> None:
+    lifecycle.ensure_draft(dataset.id, dataset.status, "add images to it")
+    if await repo.active_job(session, dataset.id, KIND):
+        raise Conflict(f"A bulk upload into dataset {dataset.id} is already running; wait until it has finished.")
+
+
+def _check_zip(file: BinaryIO, services: Services) -> None:
+    """What can be refused as a whole before anything is stored: the size, and what the ZIP's directory says."""
+    size, limit = file.seek(0, 2), services.settings.max_zip_bytes
+    if size > limit:
+        raise TooLarge(f"The ZIP is {size:,} bytes; the limit is {limit:,} bytes.")
+    archive.open_zip(file, limits(services))
+
+
+async def _store(services: Services, file: BinaryIO, prefix: str) -> int:
+    writer = parts.PartsWriter(services.storage, prefix)
+    try:
+        await anyio.to_thread.run_sync(file.seek, 0)
+        while chunk := await anyio.to_thread.run_sync(file.read, parts.PART_BYTES):
+            await writer.write(chunk)
+        return await writer.close()
+    except BaseException:
+        await parts.delete_parts(services.storage, prefix)
+        raise
+
+
+async def status(services: Services, org_id: int, dataset_id: int) -> Job:
+    """The dataset's latest bulk upload."""
+    async with services.db.read() as session:
+        dataset = await repo.get_dataset(session, org_id, dataset_id)
+        job = (await repo.latest_jobs(session, [dataset.id], KIND)).get(dataset.id)
+    if job is None:
+        raise NotFound(f"Dataset {dataset.id} has had no bulk upload.")
+    return job
+
+
+def failures(job: Job) -> list[Failure]:
+    return [Failure(**entry) for entry in json.loads(job.report or "[]")]
+
+
+# --- the job -------------------------------------------------------------------------------
+
+
+class _LeaseLost(Exception):
+    """Another worker holds the job now: stop, and leave everything to it."""
+
+
+class _Stop(Exception):
+    """The upload cannot go on: the ZIP cannot be fetched or read (failed), or the dataset was
+    completed or deleted meanwhile (cancelled). The message says why."""
+
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+# Open archives by storage prefix: a worker runs a job batch after batch, and the ZIP's directory is
+# read once, not once per batch. Two are plenty: a worker runs one job at a time.
+_archives: OrderedDict[str, tuple[zipfile.ZipFile, archive.Plan]] = OrderedDict()
+
+
+async def run_batch(services: Services, job: Job, worker: str) -> bool:
+    """One step of a claimed job: fetch the ZIP, plan it, or import the next few images.
+    Returns False once the job has ended (or is no longer ours)."""
+    options = json.loads(job.options)
+    try:
+        async with services.db.read() as session:
+            dataset = await repo.get_dataset(session, job.organization_id, job.dataset_id)
+        _check_still_draft(dataset)
+        if options["pending"]:
+            await _remove_pending(services, job, worker, options)
+        if options["size"] is None:
+            return await _download(services, job, worker, options)
+        zip_file, plan = await _archive(services, job, options)
+        if not options["planned"]:
+            return await _record_plan(services, job, worker, options, plan)
+        batch = plan.entries[job.cursor or 0 : (job.cursor or 0) + BATCH]
+        if not batch:
+            return await _finish(services, job, worker, "completed")
+        return await _import(services, job, worker, options, dataset, zip_file, batch)
+    except (NotFound, Gone):
+        return await _finish(services, job, worker, "cancelled", "The dataset was deleted.")
+    except _LeaseLost:
+        return False
+    except _Stop as stop:
+        return await _finish(services, job, worker, stop.status, stop.message)
+
+
+def _check_still_draft(dataset) -> None:
+    if dataset.status == lifecycle.COMPLETED:
+        raise _Stop("cancelled", "The dataset was completed.")
+
+
+async def _update(services: Services, job: Job, worker: str, session=None, **changes) -> Job:
+    """Change the job if we still hold it, renewing the lease; raises _LeaseLost if we do not."""
+    if session is None:
+        async with services.db.write() as session:
+            return await _update(services, job, worker, session, **changes)
+    current = await session.get(Job, job.id, with_for_update=True)
+    if current is None or current.lease_owner != worker or current.status != "running":
+        raise _LeaseLost()
+    changes = {"lease_expires_at": utcnow() + services.settings.job_lease, "updated_at": utcnow(), **changes}
+    for name, value in changes.items():
+        setattr(current, name, value)
+        setattr(job, name, value)
+    return current
+
+
+async def _download(services: Services, job: Job, worker: str, options: dict) -> bool:
+    """Fetch zip_url into parts, renewing the lease as it goes (a large ZIP takes minutes)."""
+    settings, prefix = services.settings, options["prefix"]
+    await parts.delete_parts(services.storage, prefix)  # what an interrupted attempt left
+    writer = parts.PartsWriter(services.storage, prefix)
+    renewed = time.monotonic()
+
+    async def consume(chunk: bytes) -> None:
+        nonlocal renewed
+        await writer.write(chunk)
+        if time.monotonic() - renewed > settings.job_lease_seconds / 3:
+            await _update(services, job, worker)
+            renewed = time.monotonic()
+
+    try:
+        await fetch.download(
+            options["zip_url"], consume, max_bytes=settings.max_zip_bytes, timeout=settings.fetch_timeout_seconds,
+            total_timeout=DOWNLOAD_SECONDS, allow_private=settings.allow_private_image_urls, what="zip_url",
+        )  # fmt: skip
+        options["size"] = await writer.close()
+        await _update(services, job, worker, options=json.dumps(options))
+    except DomainError as exc:
+        await parts.delete_parts(services.storage, prefix)
+        raise _Stop("failed", exc.message) from None
+    except OSError as exc:
+        log.error("Job %s: the ZIP could not be stored: %s", job.id, exc)
+        await parts.delete_parts(services.storage, prefix)
+        raise _Stop("failed", "The ZIP could not be stored.") from None
+    except _LeaseLost:
+        raise  # the parts are the new owner's now: it starts its download by removing them
+    except BaseException:
+        await parts.delete_parts(services.storage, prefix)
+        raise
+    return True
+
+
+async def _archive(services: Services, job: Job, options: dict) -> tuple[zipfile.ZipFile, archive.Plan]:
+    prefix = options["prefix"]
+    if prefix in _archives:
+        _archives.move_to_end(prefix)
+        return _archives[prefix]
+
+    def open_and_plan():
+        reader = parts.PartsReader.from_thread(services.storage, prefix, options["size"])
+        zip_file = archive.open_zip(reader, limits(services), "The ZIP at zip_url" if options["zip_url"] else "The ZIP")
+        return zip_file, archive.plan(zip_file)
+
+    try:
+        opened = await anyio.to_thread.run_sync(open_and_plan)
+    except DomainError as exc:
+        raise _Stop("failed", exc.message) from None
+    except OSError as exc:
+        log.error("Job %s: the ZIP could not be read back from storage: %s", job.id, exc)
+        raise _Stop("failed", "The ZIP could not be read back from storage.") from None
+    _archives[prefix] = opened
+    while len(_archives) > 2:
+        _archives.popitem(last=False)
+    return opened
+
+
+async def _record_plan(services: Services, job: Job, worker: str, options: dict, plan: archive.Plan) -> bool:
+    """Before the first image: the total, and the files refused by name alone."""
+    refused = [Failure.of(refusal.filename, refusal.error) for refusal in plan.refused]
+    options["planned"] = True
+    await _update(
+        services, job, worker, options=json.dumps(options), total=len(plan.entries) + len(refused),
+        failed=len(refused), report=json.dumps([vars(f) for f in refused]), cursor=0,
+    )  # fmt: skip
+    return True
+
+
+async def _remove_pending(services: Services, job: Job, worker: str, options: dict) -> None:
+    """A worker died writing a batch's files: remove those that no image row took."""
+    await _delete_pending_files(services, options["pending"])
+    options["pending"] = []
+    await _update(services, job, worker, options=json.dumps(options))
+
+
+async def _delete_pending_files(services: Services, names: list[str]) -> None:
+    keys = [key for name in names for key in files.possible_keys(name)]
+    async with services.db.read() as session:
+        used = await repo.used_keys(session, keys)
+    await files.delete_unreferenced(services, [key for key in keys if key not in used])
+
+
+@dataclass
+class _Prepared:
+    entry: archive.Entry
+    image: Image
+
+
+async def _import(services, job, worker, options, dataset, zip_file, batch) -> bool:
+    settings = services.settings
+    names = [uuid.uuid4().hex for _ in batch]
+    options["pending"] = names
+    await _update(services, job, worker, options=json.dumps(options))  # noted before any file is written
+
+    async with services.db.read() as session:
+        count = (await repo.count_images(session, [dataset.id]))[dataset.id]
+    prepared: list[_Prepared] = []
+    failed: list[Failure] = []
+    seen: dict[str, str] = {}  # content hash → file name, within this batch
+    for entry, name in zip(batch, names, strict=True):
+        try:
+            checked, caption = await anyio.to_thread.run_sync(_read_entry, settings, dataset, zip_file, entry, options)
+            async with services.db.read() as session:
+                earlier = (await repo.images_by_sha256(session, dataset.id, [checked.sha256])).get(checked.sha256)
+            if earlier is not None:
+                raise Duplicate(f"{entry.name} is the same file as image {earlier.id} ({earlier.image_name}).")
+            if checked.sha256 in seen:
+                raise Duplicate(f"{entry.name} is the same file as {seen[checked.sha256]} in this ZIP.")
+            images.check_can_add(dataset, count + len(prepared), settings, bulk=True)
+            keys = files.new_keys(checked.extension, name)
+            stored = await images.prepare(services, dataset, checked, caption, trigger="bulk_upload", keys=keys)
+            seen[checked.sha256] = entry.name
+            prepared.append(_Prepared(entry, images.new_image(job.organization_id, dataset.id, stored, entry.name)))
+        except (DomainError, CaptionerError, OSError) as exc:
+            if isinstance(exc, OSError):
+                log.warning("Job %s: %s could not be stored: %s", job.id, entry.name, exc)
+            failed.append(Failure.of(entry.name, exc))
+
+    try:
+        return await _commit(services, job, worker, options, batch, prepared, failed)
+    except BaseException:
+        await files.delete_unreferenced(
+            services, [key for p in prepared for key in (p.image.file_key, p.image.thumbnail_key)]
+        )
+        raise
+
+
+def _read_entry(settings, dataset, zip_file: zipfile.ZipFile, entry: archive.Entry, options: dict):
+    """The entry checked as an upload is, and its caption file's text (None: caption it automatically)."""
+    data = archive.read(zip_file, entry.info, settings.max_upload_bytes, entry.name)
+    min_side = settings.min_image_side if options["increase_resolution"] else settings.training_image_side
+    checked = imaging.check_upload(
+        data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels, min_side=min_side,
+        what=entry.name,
+    )  # fmt: skip
+    caption = None
+    if entry.caption is not None:
+        caption_name = archive.clean_name(entry.caption.filename)
+        text = archive.read_caption(zip_file, entry.caption, settings.max_caption_chars, caption_name)
+        if text:  # an empty caption file is no caption
+            try:
+                caption = captions.check_caption(text, dataset.training_version, settings.max_caption_chars).text
+            except Invalid as exc:
+                raise Invalid(f"{caption_name}: {exc.message}") from None
+    if caption is None and not options["automatic_captioning"]:
+        raise Invalid(f"{entry.name} has no caption beside it, and automatic_captioning is false.")
+    return checked, caption
+
+
+async def _commit(services, job, worker, options, batch, prepared: list[_Prepared], failed: list[Failure]) -> bool:
+    """The batch's images, the cursor and the report, in one transaction."""
+    late: list[_Prepared] = []  # refused at the last moment: a concurrent upload filled the dataset or had the file
+    async with services.db.write() as session:
+        current = await _update(services, job, worker, session)  # still ours?
+        dataset = await repo.get_dataset(session, job.organization_id, job.dataset_id, lock="share")
+        _check_still_draft(dataset)
+        count = (await repo.count_images(session, [dataset.id]))[dataset.id]
+        taken = await repo.images_by_sha256(session, dataset.id, [p.image.sha256 for p in prepared])
+        actor = f"{options['actor']} via job:{job.id}"
+        for item in prepared:
+            try:
+                if item.image.sha256 in taken:
+                    earlier = taken[item.image.sha256]
+                    raise Duplicate(f"{item.entry.name} is the same file as image {earlier.id} ({earlier.image_name}).")
+                images.check_can_add(dataset, count, services.settings, bulk=True)
+            except Conflict as exc:
+                failed.append(Failure.of(item.entry.name, exc))
+                late.append(item)
+                continue
+            session.add(item.image)
+            count += 1
+            manual = item.image.caption_source == captions.MANUAL
+            repo.record_caption(
+                session, item.image, actor if manual else images.captioner_actor(services, actor), job.id
+            )
+        report = json.loads(current.report or "[]") + [vars(f) for f in failed]
+        options["pending"] = []
+        await _update(
+            services, job, worker, session, options=json.dumps(options), cursor=(job.cursor or 0) + len(batch),
+            done=current.done + len(prepared) - len(late),
+            failed=current.failed + sum(not f.skipped for f in failed),
+            report=json.dumps(report) if failed else current.report,
+        )  # fmt: skip
+    await files.delete_unreferenced(services, [key for p in late for key in (p.image.file_key, p.image.thumbnail_key)])
+    return True
+
+
+async def _finish(services: Services, job: Job, worker: str, status: str, error: str | None = None) -> bool:
+    """End the job (if we still hold it) and remove its ZIP, and any file a dead worker left."""
+    options = json.loads(job.options)
+    _archives.pop(options["prefix"], None)
+    try:
+        async with services.db.write() as session:
+            await _update(
+                services, job, worker, session, status=status, error=error, finished_at=utcnow(),
+                lease_owner=None, lease_expires_at=None,
+            )  # fmt: skip
+    except _LeaseLost:
+        return False
+    await _delete_pending_files(services, options["pending"])
+    await parts.delete_parts(services.storage, options["prefix"])
+    return False

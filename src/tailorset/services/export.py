@@ -1,0 +1,126 @@
+"""Export: a dataset as a ZIP a trainer reads, streamed from storage as it is written.
+
+Memory stays flat whatever the dataset's size: images are read a page at a time and each file is
+copied from storage chunk by chunk into the archive, which leaves in pieces as it grows.
+
+* kohya — `1_<concept>/<stem>.<ext>` with `<stem>.txt` beside it: sd-scripts' `--train_data_dir`
+  layout (a folder named `<repeats>_<class tokens>`; the tokens are used for images without a
+  caption, and the prefix is what a legacy dataset's captions begin with).
+* hf — `train/metadata.jsonl` (`file_name`, `text`, `caption_source`) beside the images: the
+  `imagefolder` layout of Hugging Face `datasets`, with the metadata in the split's folder where
+  it is found.
+* jsonl — `images/…` and `dataset.jsonl`, one JSON record per image with every field we keep.
+
+FIBO captions are their JSON: the caption string as stored, and in jsonl the object itself."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from tailorset import imaging
+from tailorset.archive import ZipStream
+from tailorset.db import repository as repo
+from tailorset.db.models import Dataset, Image, utcnow
+from tailorset.domain import lifecycle
+from tailorset.services import Services
+
+FORMATS = ("kohya", "hf", "jsonl")
+PAGE = 200  # image rows read at a time
+FLUSH_BYTES = 1024 * 1024  # send the archive on once this much is ready
+EXTENSIONS = dict(imaging.FORMATS.values())  # content type → file extension
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]+')
+
+
+@dataclass(frozen=True)
+class Export:
+    filename: str
+    chunks: AsyncIterator[bytes]
+
+
+async def export(services: Services, org_id: int, dataset_id: int, format: str) -> Export:
+    """Checks the dataset now (so errors are answered before the first byte), then streams."""
+    async with services.db.read() as session:
+        dataset = await repo.get_dataset(session, org_id, dataset_id)
+    return Export(f"dataset-{dataset.id}-{format}.zip", _archive(services, dataset, format))
+
+
+def safe_stem(name: str | None) -> str:
+    """A file name stem that is safe on every filesystem, from an image's name."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    if PurePosixPath(base).suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"):
+        base = PurePosixPath(base).stem
+    return _UNSAFE.sub("_", base).strip(" .")[:120].strip(" .")
+
+
+class FileNames:
+    """Unique stems (ignoring case, for Windows and macOS), so no two images share a caption file."""
+
+    def __init__(self):
+        self._taken: set[str] = set()
+
+    def take(self, image: Image) -> str:
+        base = safe_stem(image.image_name) or f"image_{image.id}"
+        stem, extra = base, 1
+        while stem.casefold() in self._taken:
+            stem = f"{base}_{image.id}" if extra == 1 else f"{base}_{image.id}_{extra}"
+            extra += 1
+        self._taken.add(stem.casefold())
+        return stem
+
+
+def kohya_folder(dataset: Dataset) -> str:
+    concept = safe_stem((dataset.caption_prefix or "").rstrip(" ,;:")) or safe_stem(dataset.name) or "dataset"
+    return f"1_{concept}"
+
+
+async def _images(services: Services, dataset_id: int) -> AsyncIterator[Image]:
+    """Live images in upload order, a page per short read transaction."""
+    after = None
+    while True:
+        async with services.db.read() as session:
+            page = await repo.list_images(session, dataset_id, limit=PAGE, after_id=after)
+        for image in page:
+            yield image
+        if len(page) < PAGE:
+            return
+        after = page[-1].id
+
+
+def _record(dataset: Dataset, image: Image, file_name: str) -> dict:
+    caption = image.caption
+    if caption is not None and dataset.training_version == lifecycle.FIBO:
+        caption = json.loads(caption)
+    return {
+        "file_name": file_name, "id": image.id, "image_name": image.image_name, "caption": caption,
+        "caption_source": image.caption_source, "width": image.width, "height": image.height,
+        "content_type": image.content_type, "sha256": image.sha256, "upload_source_url": image.upload_source_url,
+        "created_at": image.created_at.isoformat(), "updated_at": image.updated_at.isoformat(),
+    }  # fmt: skip
+
+
+async def _archive(services: Services, dataset: Dataset, format: str) -> AsyncIterator[bytes]:
+    folder = {"kohya": kohya_folder(dataset), "hf": "train", "jsonl": "images"}[format]
+    out, names, records = ZipStream(), FileNames(), []
+    async for image in _images(services, dataset.id):
+        file_name = f"{names.take(image)}.{EXTENSIONS.get(image.content_type, 'bin')}"
+        with out.open(f"{folder}/{file_name}", image.created_at, image.byte_size) as entry:
+            async for chunk in services.storage.stream(image.file_key):
+                entry.write(chunk)
+                if out.pending >= FLUSH_BYTES:
+                    yield out.take()
+        if format == "kohya" and image.caption is not None:  # no caption: sd-scripts uses the folder's tokens
+            out.add(f"{folder}/{PurePosixPath(file_name).stem}.txt", image.updated_at, image.caption.encode())
+        elif format == "hf":
+            records.append({"file_name": file_name, "text": image.caption, "caption_source": image.caption_source})
+        elif format == "jsonl":
+            records.append(_record(dataset, image, f"{folder}/{file_name}"))
+        if out.pending >= FLUSH_BYTES:
+            yield out.take()
+    if format != "kohya":
+        lines = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+        out.add("train/metadata.jsonl" if format == "hf" else "dataset.jsonl", utcnow(), lines.encode())
+    yield out.close()

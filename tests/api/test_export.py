@@ -1,0 +1,144 @@
+"""GET …/export?format=kohya|hf|jsonl: a dataset as a ZIP a trainer reads, streamed."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.support import bulk_upload, kohya_read, photo, wait_for_bulk_upload, zip_of
+
+
+def export(api, dataset_id: int, format: str) -> zipfile.ZipFile:
+    response = api.get(f"/tailored-gen/datasets/{dataset_id}/export", params={"format": format})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    assert response.headers["content-disposition"] == f'attachment; filename="dataset-{dataset_id}-{format}.zip"'
+    assert "content-length" not in response.headers  # streamed as it is written, not built first
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert archive.testzip() is None  # every CRC checks out
+    return archive
+
+
+def images_of(api, dataset_id: int) -> list[dict]:
+    return api.get(f"/tailored-gen/datasets/{dataset_id}/images").json()
+
+
+@pytest.fixture
+def dataset(api) -> dict:
+    """Names that collide (also ignoring case) and a name no filesystem takes; captions from .txt files
+    (the captioner is not what is tested here), and one edited by hand."""
+    dataset = api.dataset()
+    assert api.put(f"/tailored-gen/datasets/{dataset['id']}", json={"caption_prefix": "sks style"}).status_code == 200
+    files = {}
+    for photo_name, image_name in (
+        ("chelsea.png", "a/chelsea.png"), ("coffee.png", "b/chelsea.png"), ("camera.png", "Chelsea.PNG"),
+        ("rocket.jpg", "we:ird?name*.jpg"), ("astronaut.png", "astronaut.png"),
+    ):  # fmt: skip
+        files[image_name] = photo(photo_name)
+        files[image_name.rsplit(".", 1)[0] + ".txt"] = f"sks style, {photo_name}"
+    bulk_upload(api, dataset["id"], zip_of(files))
+    assert wait_for_bulk_upload(api, dataset["id"])["done"] == 5
+    first = images_of(api, dataset["id"])[0]
+    api.put(f"/tailored-gen/datasets/{dataset['id']}/images/{first['id']}", json={"caption": "sks style, by hand"})
+    return dataset
+
+
+def test_kohya_is_what_sd_scripts_reads(api, client, dataset, tmp_path):
+    export(api, dataset["id"], "kohya").extractall(tmp_path / "train")
+    # --train_data_dir wants folders named <repeats>_<class tokens>; the tokens are the prefix.
+    assert [p.name for p in (tmp_path / "train").iterdir()] == ["1_sks style"]
+    read = kohya_read(tmp_path / "train" / "1_sks style")
+    images = images_of(api, dataset["id"])
+    ids = [image["id"] for image in images]
+    assert sorted(read) == sorted(["chelsea", f"chelsea_{ids[1]}", f"Chelsea_{ids[2]}", "we_ird_name_", "astronaut"])
+    by_caption = {caption: path for path, caption in read.values()}
+    assert len(by_caption) == len(images)  # each image beside its own caption
+    for image in images:
+        assert by_caption[image["caption"]].read_bytes() == client.get(image["image_url"]).content
+    assert read["chelsea"][1] == "sks style, by hand" and read["we_ird_name_"][0].suffix == ".jpg"
+
+
+def test_hf_loads_as_an_imagefolder(api, client, dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from datasets import load_dataset
+
+    export(api, dataset["id"], "hf").extractall(tmp_path / "export")
+    loaded = load_dataset("imagefolder", data_dir=str(tmp_path / "export"))
+    assert list(loaded) == ["train"] and loaded["train"].column_names == ["image", "text", "caption_source"]
+    rows = sorted(loaded["train"], key=lambda row: row["text"])
+    images = sorted(images_of(api, dataset["id"]), key=lambda image: image["caption"])
+    assert [(row["text"], row["caption_source"]) for row in rows] == [
+        (image["caption"], image["caption_source"]) for image in images
+    ]
+    for row, image in zip(rows, images, strict=True):
+        original = client.get(image["image_url"]).content
+        assert row["image"].size == Image.open(io.BytesIO(original)).size
+
+
+def test_jsonl_carries_every_field(api, client, dataset):
+    archive = export(api, dataset["id"], "jsonl")
+    records = [json.loads(line) for line in archive.read("dataset.jsonl").decode().splitlines()]
+    images = images_of(api, dataset["id"])
+    assert [r["id"] for r in records] == [i["id"] for i in images]
+    for record, image in zip(records, images, strict=True):
+        assert {k: record[k] for k in ("image_name", "caption", "caption_source")} == {
+            k: image[k] for k in ("image_name", "caption", "caption_source")
+        }
+        assert archive.read(record["file_name"]) == client.get(image["image_url"]).content
+        assert record["file_name"].startswith("images/") and len(record["sha256"]) == 64
+    assert sorted(archive.namelist()) == sorted(["dataset.jsonl", *(r["file_name"] for r in records)])
+
+
+def test_fibo_captions_are_their_json(api):
+    dataset = api.dataset(training_version="fibo")
+    for name in ("coffee.png", "chelsea.png"):
+        api.upload(dataset["id"], name)
+    images = images_of(api, dataset["id"])
+    records = [json.loads(line) for line in export(api, dataset["id"], "jsonl").read("dataset.jsonl").splitlines()]
+    assert [r["caption"] for r in records] == [json.loads(i["caption"]) for i in images]  # objects, not strings
+    kohya = export(api, dataset["id"], "kohya")
+    [folder] = {Path(name).parts[0] for name in kohya.namelist()}
+    assert folder == "1_Set"  # FIBO datasets have no prefix: the dataset's name
+    assert sorted(kohya.read(f"{folder}/{Path(i['image_name']).stem}.txt").decode() for i in images) == sorted(
+        i["caption"] for i in images
+    )
+    hf = [json.loads(line) for line in export(api, dataset["id"], "hf").read("train/metadata.jsonl").splitlines()]
+    assert [json.loads(r["text"]) for r in hf] == [json.loads(i["caption"]) for i in images]
+
+
+def test_a_kohya_export_imports_back_as_it_was(api, client, dataset):
+    """Round trip: the export, bulk-uploaded into a new dataset, gives the same files and captions."""
+    archive = api.get(f"/tailored-gen/datasets/{dataset['id']}/export", params={"format": "kohya"}).content
+    copy = api.dataset()
+    assert bulk_upload(api, copy["id"], archive).status_code == 202
+    status = wait_for_bulk_upload(api, copy["id"])
+    originals = images_of(api, dataset["id"])
+    assert (status["done"], status["skipped"], status["failed"]) == (len(originals), 0, 0)
+    imported = images_of(api, copy["id"])
+    assert all(i["caption_source"] == "manual" for i in imported)
+    assert {i["caption"] for i in imported} == {i["caption"] for i in originals}
+    contents = {client.get(i["image_url"]).content for i in originals}
+    assert {client.get(i["image_url"]).content for i in imported} == contents
+
+
+def test_export_errors(api, other_api, dataset):
+    url = f"/tailored-gen/datasets/{dataset['id']}/export"
+    for response, code, message in (
+        (api.get(url), 400, "format is required."),
+        (api.get(url, params={"format": "coco"}), 400, "format must be 'kohya', 'hf' or 'jsonl'."),
+        (other_api.get(url, params={"format": "kohya"}), 404, f"Dataset {dataset['id']} not found."),
+        (api.get("/tailored-gen/datasets/999/export", params={"format": "hf"}), 404, "Dataset 999 not found."),
+    ):
+        assert (response.status_code, response.json()) == (code, {"error": message})
+    empty = api.dataset()
+    assert export(api, empty["id"], "kohya").namelist() == []
+    assert api.delete(f"/tailored-gen/datasets/{empty['id']}").status_code == 204
+    response = api.get(f"/tailored-gen/datasets/{empty['id']}/export", params={"format": "kohya"})
+    assert response.status_code == 410

@@ -1,0 +1,146 @@
+"""`tailorset push / pull / caption` and the typed `tailorset.client`, against a real server on loopback."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from tailorset.cli import main
+from tailorset.client import ApiError, Client
+from tailorset.client import Image as ClientImage
+from tests.support import create_token, kohya_read, photo
+from tests.test_walkthrough import free_port, server  # noqa: F401 — the server fixture
+
+# A client of the HTTP API: the API tests cover both databases; one is enough here.
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def token(server) -> str:  # noqa: F811
+    return create_token("studio", "--name", "sam", "--rate-limit", "enterprise")
+
+
+@pytest.fixture
+def client(server, token) -> Client:  # noqa: F811
+    with Client(server, token) as client:
+        yield client
+
+
+@pytest.fixture
+def dataset_id(server, token) -> int:  # noqa: F811
+    with httpx.Client(base_url=server + "/tailored-gen", headers={"api_token": token}) as http:
+        project = http.post("/projects", json={"project_name": "P", "ip_medium": "photography", "ip_type": "other"})
+        dataset = http.post("/datasets", json={"project_id": project.json()["id"], "name": "Trip"})
+        http.put(f"/datasets/{dataset.json()['id']}", json={"caption_prefix": "sks style"})
+        return dataset.json()["id"]
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    folder = tmp_path / "photos"
+    (folder / "cats").mkdir(parents=True)
+    (folder / "cats" / "chelsea.png").write_bytes(photo("chelsea.png"))
+    (folder / "cats" / "chelsea.txt").write_text("sks style, a tabby cat\n")
+    (folder / "coffee.png").write_bytes(photo("coffee.png"))
+    (folder / "notes.md").write_text("not sent")
+    (folder / ".cache").mkdir()
+    (folder / ".cache" / "thumb.png").write_bytes(photo("camera.png"))  # hidden: not sent
+    Image.new("RGB", (100, 100), "teal").save(folder / "tiny.png")
+    return folder
+
+
+def test_a_session_at_the_command_line(server, token, dataset_id, photos, tmp_path, capsys, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("TAILORSET_URL", server)
+    monkeypatch.setenv("TAILORSET_TOKEN", token)
+    code, out, err = run(capsys, "push", str(photos), "--dataset", str(dataset_id))
+    assert code == 1  # one photo was refused, and it says which and why
+    assert f"Imported 2 images into dataset {dataset_id} (1 .txt captions sent)." in out
+    assert "failed: tiny.png: tiny.png is 100×100 pixels; both sides must be at least 256 pixels." in err
+    assert "Uploading 3 images [" in err and "Importing [" in err  # the progress bars
+
+    (photos / "tiny.png").unlink()
+    code, out, _ = run(capsys, "push", str(photos), "--dataset", str(dataset_id))
+    assert code == 0 and "Imported 0 images" in out and "Skipped 2 already in the dataset." in out
+
+    with Client() as client:  # TAILORSET_URL and TAILORSET_TOKEN
+        images = {image.image_name: image for image in client.images(dataset_id)}
+    assert set(images) == {"cats/chelsea.png", "coffee.png"}
+    assert (images["cats/chelsea.png"].caption, images["cats/chelsea.png"].caption_source) == (
+        "sks style, a tabby cat",
+        "manual",
+    )
+
+    code, out, _ = run(capsys, "caption", "set", str(dataset_id), "coffee", "sks style, an espresso")
+    assert (code, out) == (0, "sks style, an espresso\n")
+    code, out, _ = run(capsys, "caption", "regenerate", str(dataset_id), str(images["cats/chelsea.png"].id))
+    assert code == 0 and out.startswith("sks style, a photo of a tabby cat")
+
+    target = tmp_path / "kohya"
+    code, out, _ = run(capsys, "pull", "--dataset", str(dataset_id), "--format", "kohya", str(target))
+    assert code == 0 and out.startswith("2 images (") and str(target) in out
+    read = kohya_read(target / "1_sks style")
+    assert read["coffee"][1] == "sks style, an espresso" and read["coffee"][0].read_bytes() == photo("coffee.png")
+    assert read["chelsea"][1].startswith("sks style, a photo of a tabby cat")
+
+    code, _, err = run(capsys, "pull", "--dataset", str(dataset_id), str(target))
+    assert code == 1 and err == f"error: {target} is not an empty folder; pull into a new one.\n"
+    code, _, _ = run(capsys, "pull", "--dataset", str(dataset_id), "--format", "hf", str(tmp_path / "hf"))
+    assert code == 0 and (tmp_path / "hf" / "train" / "metadata.jsonl").is_file()
+
+    # Refusals and failures: one line with the server's sentence (or what went wrong), and status 1.
+    monkeypatch.delenv("TAILORSET_TOKEN", raising=False)
+    cases = [
+        (["--url", server, "--token", "ts_nope"], "error: The api_token is not valid. (HTTP 401)"),
+        (["--url", server], "error: No API token: pass one with --token, or set TAILORSET_TOKEN."),
+        (["--url", f"http://127.0.0.1:{free_port()}", "--token", token], "error: could not talk to http://127.0.0.1:"),
+    ]
+    for flags, message in cases:
+        code, _, err = run(capsys, "caption", "set", str(dataset_id), "1", "text", *flags)
+        assert code == 1 and err.startswith(message), err
+    code, _, err = run(capsys, "push", str(photos), "--dataset", "999", "--url", server, "--token", token)
+    assert (code, err.splitlines()[-1]) == (1, "error: Dataset 999 not found. (HTTP 404)")
+    code, _, err = run(capsys, "caption", "set", str(dataset_id), "nobody.png", "x", "--url", server, "--token", token)
+    assert err == f"error: Dataset {dataset_id} has no image named 'nobody.png'; give the image's id.\n"
+
+
+def test_the_typed_client(client, dataset_id):
+    with io.BytesIO() as archive:
+        with zipfile.ZipFile(archive, "w") as z:
+            for name in ("chelsea.png", "coffee.png", "astronaut.png"):
+                z.writestr(name, photo(name))
+            z.writestr("chelsea.txt", "sks style, a cat")
+        started = client.bulk_upload(dataset_id, archive)
+    assert started.status == "pending" and not started.finished
+    finished = client.wait_for_bulk_upload(dataset_id, poll_seconds=0.2, timeout=120)
+    assert (finished.status, finished.done, finished.failed, finished.total) == ("completed", 3, 0, 3)
+
+    images = list(client.images(dataset_id, page_size=2))  # two keyset pages
+    assert [type(i) for i in images] == [ClientImage] * 3 and [i.image_name for i in images] == [
+        "chelsea.png", "coffee.png", "astronaut.png",
+    ]  # fmt: skip
+    assert images[0].created_at.tzinfo is not None and images[0].caption == "sks style, a cat"
+    dataset = client.dataset(dataset_id)
+    assert (dataset.images_count, dataset.caption_prefix, dataset.status) == (3, "sks style", "draft")
+    assert client.set_caption(dataset_id, images[1].id, "sks style, a cup").caption_source == "manual"
+
+    with pytest.raises(ApiError) as refused:
+        client.set_caption(dataset_id, images[1].id, "")
+    assert (refused.value.status, refused.value.message) == (400, "caption must not be empty.")
+
+    exported = io.BytesIO()
+    size = client.export(dataset_id, "jsonl", exported)
+    assert size == len(exported.getvalue()) and "dataset.jsonl" in zipfile.ZipFile(exported).namelist()
+    with pytest.raises(ApiError) as missing:
+        client.export(999, "kohya", io.BytesIO())
+    assert missing.value.status == 404 and str(missing.value) == "404: Dataset 999 not found."
