@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -28,18 +27,24 @@ class LocalStorage:
         await anyio.to_thread.run_sync(self._put, self.path(key), data)
 
     @staticmethod
-    def _put(path: Path, data: bytes) -> None:
+    def _partial(path: Path) -> Path:
+        """Where the object at `path` is written before it is renamed into place. Named after the key (keys
+        are written once), so whoever deletes a key a crashed writer left half-written deletes this too."""
+        return path.with_name(".tmp-" + path.name)
+
+    @classmethod
+    def _put(cls, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write beside the target, fsync, then rename: a crash leaves the old state or the new, never half.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        tmp = cls._partial(path)
         try:
-            with os.fdopen(fd, "wb") as handle:
+            with open(tmp, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
 
     async def get(self, key: str) -> bytes:
@@ -51,7 +56,11 @@ class LocalStorage:
                 yield chunk
 
     async def delete(self, key: str) -> None:
-        await anyio.to_thread.run_sync(lambda: self.path(key).unlink(missing_ok=True))
+        def remove(path: Path) -> None:
+            path.unlink(missing_ok=True)
+            self._partial(path).unlink(missing_ok=True)
+
+        await anyio.to_thread.run_sync(remove, self.path(key))
 
     async def exists(self, key: str) -> bool:
         return await anyio.Path(self.path(key)).is_file()
