@@ -47,7 +47,7 @@ def test_deleting_a_key_removes_what_a_killed_writer_left(tmp_path):
 
     async def clean_up():
         storage = LocalStorage(tmp_path)
-        assert [key async for key in storage.keys()] == []  # noqa: SIM118 
+        assert [key async for key in storage.keys()] == []  # noqa: SIM118
         await storage.delete("images/cd/two.png")
 
     anyio.run(clean_up)
