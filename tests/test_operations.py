@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from tailorset.db.engine import Database
+from tests.servers import free_port, wait_for
 from tests.support import create_token
-from tests.test_walkthrough import free_port, wait_for
 
 
 def test_health_and_readiness(client):
