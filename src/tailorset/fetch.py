@@ -1,13 +1,16 @@
 """Downloading an upload's `image_url` without letting it reach inside our network.
 
-Every hop (the URL and each redirect) must resolve only to public addresses, the download is
-capped in size and time, and anything else is a 422 that says why."""
+Every hop (the URL and each redirect) is resolved here, every address it resolves to must be
+public (or in the operator's allowed networks), and the connection goes to the address that was
+checked, so a DNS answer that changes between check and connect (rebinding) cannot slip through.
+The whole download has one deadline and a size cap; anything else is a 422 that says why."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urljoin, urlsplit
+from collections.abc import Sequence
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import anyio
 import httpx
@@ -15,50 +18,104 @@ import httpx
 from tailorset.domain.errors import TooLarge, Unprocessable
 
 MAX_REDIRECTS = 5
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-async def _check_public(host: str, port: int) -> None:
+def parse_networks(text: str) -> list[Network]:
+    """ "10.1.0.0/16, 192.168.5.7" → networks (TAILORSET_IMAGE_URL_ALLOWED_NETWORKS)."""
+    return [ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()]
+
+
+def _embedded(address: Address) -> list[Address]:
+    """The address and any IPv4 address tunnelled inside it (mapped, 6to4, Teredo, NAT64)."""
+    found = [address]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            found.append(address.ipv4_mapped)
+        if address.sixtofour:
+            found.append(address.sixtofour)
+        if address.teredo:
+            found.extend(address.teredo)
+        if address in NAT64:
+            found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
+
+
+def is_allowed(address: Address, allowed: Sequence[Network] = ()) -> bool:
+    return all(a.is_global or any(a in network for network in allowed) for a in _embedded(address))
+
+
+async def _checked_address(host: str, port: int, allowed: Sequence[Network]) -> Address:
+    """The first address `host` resolves to, once every one of them is allowed."""
     try:
         infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError:
         raise Unprocessable(f"image_url host {host!r} could not be resolved.") from None
-    for *_, sockaddr in infos:
-        address = ipaddress.ip_address(sockaddr[0].split("%")[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if not address.is_global:
-            raise Unprocessable(f"image_url host {host!r} resolves to a private address, which is not allowed.")
+    addresses = [ipaddress.ip_address(sockaddr[0].split("%")[0]) for *_, sockaddr in infos]
+    if not addresses or not all(is_allowed(address, allowed) for address in addresses):
+        raise Unprocessable(f"image_url host {host!r} resolves to a private address, which is not allowed.")
+    return addresses[0]
 
 
-async def fetch(url: str, *, max_bytes: int, timeout: float, allow_private: bool = False) -> bytes:
-    timeout_config = httpx.Timeout(timeout)
-    async with httpx.AsyncClient(timeout=timeout_config, follow_redirects=False, trust_env=False) as client:
+async def fetch(
+    url: str, *, max_bytes: int, timeout: float, allow_private: bool = False, allowed: Sequence[Network] = ()
+) -> bytes:
+    try:
+        with anyio.fail_after(timeout):  # one deadline for resolving, redirects and a slow trickle of bytes
+            return await _fetch(url, max_bytes, timeout, allow_private, allowed)
+    except TimeoutError:
+        raise Unprocessable(f"image_url did not answer within {timeout:g} seconds.") from None
+    except httpx.HTTPError as exc:
+        raise Unprocessable(f"image_url could not be fetched ({type(exc).__name__}).") from None
+
+
+async def _fetch(url: str, max_bytes: int, timeout: float, allow_private: bool, allowed: Sequence[Network]) -> bytes:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False) as client:
         for _ in range(MAX_REDIRECTS + 1):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise Unprocessable("image_url must be an absolute http or https URL.")
-            if not allow_private:
-                await _check_public(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
             try:
-                with anyio.fail_after(timeout):
-                    async with client.stream("GET", url) as response:
-                        if response.is_redirect and "location" in response.headers:
-                            url = urljoin(url, response.headers["location"])
-                            continue
-                        if response.status_code != 200:
-                            raise Unprocessable(f"image_url answered HTTP {response.status_code}, not 200.")
-                        declared = int(response.headers.get("content-length") or 0)
-                        if declared > max_bytes:
-                            raise TooLarge(f"image_url is {declared:,} bytes; the limit is {max_bytes:,} bytes.")
-                        chunks, size = [], 0
-                        async for chunk in response.aiter_bytes():
-                            size += len(chunk)
-                            if size > max_bytes:
-                                raise TooLarge(f"image_url is larger than the limit of {max_bytes:,} bytes.")
-                            chunks.append(chunk)
-                        return b"".join(chunks)
-            except TimeoutError:
-                raise Unprocessable(f"image_url did not answer within {timeout:g} seconds.") from None
-            except httpx.HTTPError as exc:
-                raise Unprocessable(f"image_url could not be fetched ({type(exc).__name__}).") from None
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+            except ValueError:
+                raise Unprocessable("image_url has an invalid port.") from None
+            target, headers, extensions = url, {"Accept-Encoding": "identity"}, {}
+            if not allow_private:
+                address = await _checked_address(parts.hostname, port, allowed)
+                host = f"[{address}]" if address.version == 6 else str(address)
+                target = urlunsplit((parts.scheme, f"{host}:{port}", parts.path or "/", parts.query, ""))
+                headers["Host"] = parts.netloc.rpartition("@")[2]
+                extensions["sni_hostname"] = parts.hostname  # TLS still checks the certificate for the name
+            async with client.stream("GET", target, headers=headers, extensions=extensions) as response:
+                if response.is_redirect and "location" in response.headers:
+                    url = urljoin(url, response.headers["location"])
+                    continue
+                if response.status_code != 200:
+                    raise Unprocessable(f"image_url answered HTTP {response.status_code}, not 200.")
+                encoding = response.headers.get("content-encoding", "identity").strip().lower()
+                if encoding != "identity":  # a compressed body could inflate past any size cap
+                    raise Unprocessable(f"image_url answered with Content-Encoding {encoding}; only plain files.")
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > max_bytes:
+                    raise TooLarge(f"image_url is {int(declared):,} bytes; the limit is {max_bytes:,} bytes.")
+                chunks, size = [], 0
+                async for chunk in response.aiter_raw():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise TooLarge(f"image_url is larger than the limit of {max_bytes:,} bytes.")
+                    chunks.append(chunk)
+                return b"".join(chunks)
     raise Unprocessable(f"image_url redirected more than {MAX_REDIRECTS} times.")
+
+
+async def fetch_image_url(settings, url: str) -> bytes:
+    """`fetch` with the deployment's limits and network policy (tailorset.config.Settings)."""
+    return await fetch(
+        url,
+        max_bytes=settings.max_upload_bytes,
+        timeout=settings.fetch_timeout_seconds,
+        allow_private=settings.allow_private_image_urls,
+        allowed=parse_networks(settings.image_url_allowed_networks),
+    )
