@@ -13,6 +13,7 @@ from tailorset.api.body_limit import BodyLimit
 from tailorset.config import Settings
 from tailorset.observability import ObservabilityMiddleware
 from tailorset.ratelimit import RateLimiter
+from tailorset.schemas import ImageUpload
 from tailorset.services import Services
 from tailorset.ui import routes as ui
 from tailorset.worker import Worker
@@ -102,6 +103,8 @@ def _openapi(app: FastAPI) -> dict:
     components = schema.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
+    # Upload Image parses its own body (JSON or multipart), so FastAPI does not see the model it references.
+    components["ImageUpload"] = ImageUpload.model_json_schema(ref_template="#/components/schemas/{model}")
     components.setdefault("ErrorBody", {
         "title": "ErrorBody", "type": "object", "required": ["error"],
         "properties": {"error": {"type": "string", "title": "Error"}},

@@ -15,8 +15,9 @@ TrainingVersion = Literal["max", "light", "3.2", "2.3", "fibo"]
 DatasetStatus = Literal["draft", "completed"]
 CaptionSource = Literal["automatic", "manual"]
 
-# Ids are 64-bit integers on both databases: a larger number names nothing (and must not reach a query).
-MAX_ID = 2**63 - 1
+# A larger number names nothing, and must not reach a query (ids are 64-bit on both databases):
+# the largest integer every JSON client (JavaScript, float parsers) represents exactly.
+MAX_ID = 2**53 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 

@@ -19,6 +19,7 @@ from tailorset.services import Services, captioning, datasets, images
 
 router = APIRouter(prefix="/tailored-gen/datasets/{dataset_id}/images", tags=["Images"])
 
+FORM_BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -31,8 +32,8 @@ UPLOAD_BODY = {
                         "file": {"type": "string", "format": "binary"},
                         "image_url": {"type": "string"},
                         "image_name": {"type": "string", "maxLength": 255},
-                        "increase_resolution": {"type": "boolean"},
-                        "content_moderation": {"type": "boolean"},
+                        "increase_resolution": {"type": "string", "enum": list(FORM_BOOLEANS)},
+                        "content_moderation": {"type": "string", "enum": list(FORM_BOOLEANS)},
                     },
                 }
             },
@@ -52,7 +53,7 @@ async def _read_upload(request: Request, services: Services) -> images.Upload:
         data = await upload.read() if isinstance(upload, UploadFile) else None
         for flag in ("increase_resolution", "content_moderation"):
             if flag in fields:
-                fields[flag] = {"true": True, "1": True, "false": False, "0": False}.get(fields[flag].lower())
+                fields[flag] = FORM_BOOLEANS.get(fields[flag])
         if data is not None:
             fields.pop("file", None)
         try:
