@@ -278,6 +278,7 @@ async def clone_images(session: AsyncSession, source_id: int, target_id: int) ->
         )
         .where(Image.dataset_id == source_id, Image.deleted_at.is_(None))
         .order_by(Image.id)
+        .with_for_update(read=True)
     )
     await session.execute(insert(Image).from_select([*copied, "dataset_id", "created_at", "updated_at"], source))
 
