@@ -11,18 +11,14 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tailorset.db.engine import sync_url
-from tests.conftest import _truncate_postgres
+from tests.conftest import make_database_url
 from tests.servers import new_token, serve
 from tests.support import photo
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def database(request, tmp_path_factory) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('concurrency') / 'tailorset.db'}"
-    url = request.getfixturevalue("postgres_url")
-    _truncate_postgres(url)
-    return url
+    return make_database_url(request, request.param, tmp_path_factory.mktemp("concurrency"))
 
 
 @pytest.fixture(scope="module")
