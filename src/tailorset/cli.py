@@ -1,4 +1,4 @@
-"""The `tailorset` command: serve, token create/revoke, migrate."""
+"""The `tailorset` command: serve, token create/list/revoke, worker, fsck, migrate."""
 
 from __future__ import annotations
 
@@ -100,6 +100,41 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def fsck(args: argparse.Namespace) -> int:
+    """Report (and with --repair, fix) drift between the database and the file store."""
+    from datetime import timedelta
+
+    import anyio
+
+    from tailorset.services import Services
+    from tailorset.services import fsck as checker
+
+    async def main() -> checker.Report:
+        async with Services.open(Settings()) as services:
+            return await checker.check(services, args.repair, timedelta(minutes=args.grace_minutes))
+
+    report = anyio.run(main)
+    repaired = {"original": " (tombstoned)", "thumbnail": " (rebuilt)"} if args.repair else {}
+    for what, found in (("original", report.missing_originals), ("thumbnail", report.missing_thumbnails)):
+        for m in found:
+            print(f"missing {what} {m.key} of image {m.image_id} (dataset {m.dataset_id}){repaired.get(what, '')}")
+    for key in report.orphans:
+        print(f"orphan file {key}" + (" (removed)" if args.repair else ""))
+    for key in report.in_flight:
+        print(
+            f"unreferenced file {key}: younger than {args.grace_minutes:g} minutes (an upload in flight?), left alone"
+        )
+    for key in report.foreign:
+        print(f"not an image file: {key} (left alone)")
+    purged = sum(report.purged.values())
+    print(
+        f"fsck: {report.files} files, {report.live_images} live images; {len(report.missing_originals)} missing "
+        f"originals, {len(report.missing_thumbnails)} missing thumbnails, {len(report.orphans)} orphan files"
+        + (f"; repaired, {purged} old tombstones purged." if args.repair else ".")
+    )
+    return 1 if report.drift and not args.repair else 0
+
+
 def migrate_command(_args: argparse.Namespace) -> int:
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -133,6 +168,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for new jobs")
     p.add_argument("--log-level", help="default: TAILORSET_LOG_LEVEL or info")
     p.set_defaults(run=worker)
+
+    p = commands.add_parser("fsck", help="check that the database and the file store agree (exit 1 if not)")
+    p.add_argument("--repair", action="store_true", help="remove orphan files, rebuild or tombstone what is missing")
+    p.add_argument(
+        "--grace-minutes", type=float, default=60, help="leave unreferenced files younger than this (uploads in flight)"
+    )
+    p.set_defaults(run=fsck)
 
     p = commands.add_parser("migrate", help="apply database migrations (serve does this too)")
     p.set_defaults(run=migrate_command)

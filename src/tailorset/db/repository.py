@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import and_, bindparam, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tailorset.db.models import (
@@ -304,6 +304,28 @@ async def unreferenced(session: AsyncSession, files: Sequence[FileKeys]) -> list
     query = select(Image.file_key).where(Image.deleted_at.is_(None), Image.file_key.in_(originals))
     used = set((await session.execute(query)).scalars())
     return [key for original, thumb in dict.fromkeys(files) if original not in used for key in (original, thumb)]
+
+
+async def live_image_files(session: AsyncSession) -> Sequence:
+    """(id, dataset_id, file_key, thumbnail_key) of every live image: the files that must exist."""
+    query = select(Image.id, Image.dataset_id, Image.file_key, Image.thumbnail_key).where(Image.deleted_at.is_(None))
+    return (await session.execute(query.order_by(Image.id))).all()
+
+
+async def tombstone_images_using(session: AsyncSession, file_key: str, now: datetime) -> list[int]:
+    """Mark deleted every live image whose original is `file_key` (a clone shares it); their ids."""
+    query = select(Image.id).where(Image.file_key == file_key, Image.deleted_at.is_(None))
+    ids = list((await session.execute(query)).scalars())
+    await session.execute(update(Image).where(Image.id.in_(ids)).values(deleted_at=now))
+    return ids
+
+
+async def purge_tombstones(session: AsyncSession, deleted_before: datetime) -> dict[str, int]:
+    """Remove rows deleted before then, for good (their caption history and jobs go with them)."""
+    purged = {}
+    for name, model in (("images", Image), ("datasets", Dataset), ("projects", Project)):
+        purged[name] = (await session.execute(delete(model).where(model.deleted_at < deleted_before))).rowcount
+    return purged
 
 
 # --- caption history -------------------------------------------------------------------------
