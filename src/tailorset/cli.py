@@ -58,14 +58,39 @@ def token_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def token_list(args: argparse.Namespace) -> int:
+    """Every token's prefix, holder and state: enough to revoke one, never the token itself."""
+    with _session(Settings()) as session:
+        query = select(ApiToken, Organization.name).join(Organization).order_by(ApiToken.id)
+        if args.org:
+            query = query.where(Organization.name == args.org)
+        for token, org in session.execute(query).all():
+            state = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at else "live"
+            print(
+                f"{token.token_prefix}  {org}  {token.name or '-'}  created {token.created_at:%Y-%m-%d %H:%M}  {state}"
+            )
+    return 0
+
+
 def token_revoke(args: argparse.Namespace) -> int:
+    """By the token itself, or by the prefix `token list` shows (for a token nobody has any more)."""
+    live = ApiToken.revoked_at.is_(None)
     with _session(Settings()) as session, session.begin():
-        revoked = session.execute(
-            update(ApiToken)
-            .where(ApiToken.token_hash == hash_token(args.token), ApiToken.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        ).rowcount
-    if not revoked:
+        matches = (
+            session.execute(
+                select(ApiToken.id).where(
+                    live, (ApiToken.token_hash == hash_token(args.token)) | (ApiToken.token_prefix == args.token)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if len(matches) > 1:
+            print("That prefix matches several live tokens; give the whole token.", file=sys.stderr)
+            return 1
+        if matches:
+            session.execute(update(ApiToken).where(ApiToken.id == matches[0]).values(revoked_at=utcnow()))
+    if not matches:
         print("No live token matches.", file=sys.stderr)
         return 1
     print("Token revoked.")
@@ -160,8 +185,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="who holds the token; caption history records it")
     p.add_argument("--rate-limit", help="plan (free, default, enterprise) or e.g. '120/minute'")
     p.set_defaults(run=token_create)
+    p = token.add_parser("list", help="list tokens by prefix (tokens themselves are never stored)")
+    p.add_argument("--org", help="only this organization's")
+    p.set_defaults(run=token_list)
     p = token.add_parser("revoke", help="revoke a token")
-    p.add_argument("token")
+    p.add_argument("token", help="the token, or its prefix as `token list` shows it")
     p.set_defaults(run=token_revoke)
 
     p = commands.add_parser("worker", help="run background jobs (for API processes started with embedded workers off)")

@@ -1,5 +1,7 @@
 """api_token authentication (organizations that cannot see each other's resources: test_every_route.py)."""
 
+import contextlib
+import io
 import time
 
 from starlette.testclient import TestClient
@@ -59,3 +61,36 @@ def test_tokens_are_stored_hashed(client, settings):
         stored = connection.execute(text("SELECT token_hash FROM api_tokens")).scalars().all()
     engine.dispose()
     assert stored and token not in stored and all(len(h) == 64 for h in stored)
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    from tailorset.cli import main as cli
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli(list(args))
+    return code, out.getvalue()
+
+
+def test_a_token_is_listed_by_prefix_and_revoked_by_it(client, env):
+    """An operator can revoke a token nobody has any more (leaked, or its holder left)."""
+    client.app.state.services.tokens.ttl = 0
+    token = create_token("initech", "--name", "ci")
+    assert client.get("/tailored-gen/projects", headers={"api_token": token}).status_code == 200
+    code, listed = _cli("token", "list", "--org", "initech")
+    assert code == 0 and token not in listed
+    assert listed.split()[:3] == [token[:10], "initech", "ci"] and listed.rstrip().endswith("live")
+    assert _cli("token", "revoke", token[:10]) == (0, "Token revoked.\n")
+    assert client.get("/tailored-gen/projects", headers={"api_token": token}).status_code == 401
+    assert "revoked" in _cli("token", "list")[1]
+    assert _cli("token", "revoke", token[:10])[0] == 1  # nothing live matches any more
+
+
+def test_a_token_is_never_in_a_response(api, client):
+    dataset = api.dataset()
+    image = api.upload(dataset["id"])
+    url = f"/tailored-gen/datasets/{dataset['id']}"
+    api.put(f"{url}/images/{image['id']}", json={"caption": "by hand"})
+    for path in ("/tailored-gen/projects", url, f"{url}/images", f"{url}/images/{image['id']}/captions"):
+        response = api.get(path)
+        assert response.status_code == 200 and api.token not in response.text + str(response.headers)
