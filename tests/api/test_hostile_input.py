@@ -227,3 +227,9 @@ def test_a_signature_of_any_characters_is_404(api, client):
     image = api.upload(api.dataset()["id"])
     response = client.get(image["image_url"].split("?")[0], params={"sig": "é" * 32})
     assert response.status_code == 404 and response.json() == {"error": "File not found."}
+
+
+def test_a_wrong_method_is_405_naming_every_method_the_path_takes(api):
+    response = api.patch("/tailored-gen/datasets/1")
+    assert response.status_code == 405 and response.headers["Allow"] == "GET, PUT, DELETE"
+    assert response.json() == {"error": "This endpoint does not accept that HTTP method."}

@@ -54,8 +54,13 @@ def describe_validation_error(exc: ValidationError | RequestValidationError) -> 
     return f"{field} {message}."
 
 
-def _path_matches(route, request: Request) -> bool:
-    return bool(getattr(route, "methods", None)) and route.matches(request.scope)[0] != Match.NONE
+def _allowed_methods(request: Request) -> list[str]:
+    routes = request.app.router.routes
+    return [
+        method
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
 
 
 def install(app: FastAPI) -> None:
@@ -74,8 +79,7 @@ def install(app: FastAPI) -> None:
         message = HTTP_MESSAGES.get(exc.status_code) or str(exc.detail)
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405:  # every method the path answers, not only those of the first route matched
-            methods = {m for route in request.app.routes if _path_matches(route, request) for m in route.methods}
-            headers = {**(headers or {}), "Allow": ", ".join(sorted(methods))}
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
         return error_response(exc.status_code, message, headers)
 
     @app.exception_handler(CaptionerError)
