@@ -4,6 +4,8 @@ mends it: orphans removed, a lost thumbnail rebuilt, an image whose original is 
 
 import contextlib
 import io
+import os
+import time
 import uuid
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -15,6 +17,7 @@ from tailorset.cli import main as cli
 from tailorset.db.engine import sync_url
 from tailorset.db.models import utcnow
 from tailorset.services.files import new_keys
+from tailorset.storage import LocalStorage
 
 
 def fsck(*args: str) -> tuple[int, list[str]]:
@@ -82,3 +85,13 @@ def test_fsck_reports_and_repairs_drift(api, client, settings):
     rebuilt = client.get(thumbless["thumbnail_url"])
     assert rebuilt.status_code == 200 and max(Image.open(io.BytesIO(rebuilt.content)).size) == 256
     assert api.get(f"{url}/images/{old['id']}").status_code == 404  # purged for good
+
+
+def test_local_storage_sweeps_what_a_cut_off_write_left(tmp_path):
+    old, fresh = tmp_path / "images" / "ab" / ".tmp-old", tmp_path / "images" / "ab" / ".tmp-fresh"
+    old.parent.mkdir(parents=True)
+    for path in (old, fresh):
+        path.write_bytes(b"half a file")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    LocalStorage(tmp_path)
+    assert not old.exists() and fresh.exists()  # a fresh one may be another process's write in progress

@@ -90,6 +90,7 @@ def fetching(env, monkeypatch) -> Api:
         yield Api(client, create_token("acme"))
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the network policy is all that matters
 def test_image_url_refusals(fetching, origins, settings):
     allowed, inside = origins
     port = inside.server_address[1]
