@@ -64,13 +64,18 @@ def _truncate_postgres(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'tailorset.db'}"
+def make_database_url(request, kind: str, folder: Path) -> str:
+    """An empty database: a new SQLite file in `folder`, or this run's PostgreSQL database, emptied."""
+    if kind == "sqlite":
+        return f"sqlite:///{folder / 'tailorset.db'}"
     url = request.getfixturevalue("postgres_url")
     _truncate_postgres(url)
     return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    return make_database_url(request, request.param, tmp_path)
 
 
 @pytest.fixture

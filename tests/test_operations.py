@@ -14,8 +14,8 @@ from starlette.testclient import TestClient
 from tailorset.app import create_app
 from tailorset.config import Settings
 from tailorset.db.engine import Database
+from tests.servers import free_port, wait_for
 from tests.support import create_token
-from tests.test_walkthrough import free_port, wait_for
 
 
 def test_health_and_readiness(client):

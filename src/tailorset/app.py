@@ -11,9 +11,11 @@ import anyio
 from fastapi import FastAPI
 
 from tailorset.api import captions, datasets, errors, files, health, helpers, images, projects, transfer
+from tailorset.api.body_limit import BodyLimit
 from tailorset.config import Settings
 from tailorset.observability import ObservabilityMiddleware
 from tailorset.ratelimit import RateLimiter
+from tailorset.schemas import ImageUpload
 from tailorset.services import Services
 from tailorset.ui import routes as ui
 from tailorset.worker import Worker
@@ -33,7 +35,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         async with Services.open(settings) as services, anyio.create_task_group() as background:
             app.state.services = services
-            app.state.rate_limiter = RateLimiter(settings.rate_limit_default, settings.redis_url)
+            # Rate-limit keys in Redis are namespaced by a value only this database's deployment knows.
+            namespace = services.signer.signature("rate-limits")[:16]
+            app.state.rate_limiter = RateLimiter(settings.rate_limit_default, settings.redis_url, namespace)
             if settings.preload_captioner:
                 background.start_soon(_prepare_captioner, services)
             worker = Worker(services) if settings.embedded_worker else None
@@ -61,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(files.router)
     app.include_router(health.router)
     app.include_router(ui.router)  # the web UI at /ui, outside the API schema
+    app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(ObservabilityMiddleware)
     app.add_middleware(VersionPrefix)
     app.openapi = lambda: _openapi(app)
@@ -118,6 +123,8 @@ def _openapi(app: FastAPI) -> dict:
     components = schema.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
+    # Upload Image parses its own body (JSON or multipart), so FastAPI does not see the model it references.
+    components["ImageUpload"] = ImageUpload.model_json_schema(ref_template="#/components/schemas/{model}")
     components.setdefault("ErrorBody", {
         "title": "ErrorBody", "type": "object", "required": ["error"],
         "properties": {"error": {"type": "string", "title": "Error"}},

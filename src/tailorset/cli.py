@@ -1,4 +1,5 @@
-"""The `tailorset` command: serve, token create/revoke, worker, migrate; push, pull and caption (cli_client.py)."""
+"""The `tailorset` command: serve, token create/list/revoke, worker, fsck, migrate; push, pull and caption
+(cli_client.py)."""
 
 from __future__ import annotations
 
@@ -59,14 +60,39 @@ def token_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def token_list(args: argparse.Namespace) -> int:
+    """Every token's prefix, holder and state: enough to revoke one, never the token itself."""
+    with _session(Settings()) as session:
+        query = select(ApiToken, Organization.name).join(Organization).order_by(ApiToken.id)
+        if args.org:
+            query = query.where(Organization.name == args.org)
+        for token, org in session.execute(query).all():
+            state = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at else "live"
+            print(
+                f"{token.token_prefix}  {org}  {token.name or '-'}  created {token.created_at:%Y-%m-%d %H:%M}  {state}"
+            )
+    return 0
+
+
 def token_revoke(args: argparse.Namespace) -> int:
+    """By the token itself, or by the prefix `token list` shows (for a token nobody has any more)."""
+    live = ApiToken.revoked_at.is_(None)
     with _session(Settings()) as session, session.begin():
-        revoked = session.execute(
-            update(ApiToken)
-            .where(ApiToken.token_hash == hash_token(args.token), ApiToken.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        ).rowcount
-    if not revoked:
+        matches = (
+            session.execute(
+                select(ApiToken.id).where(
+                    live, (ApiToken.token_hash == hash_token(args.token)) | (ApiToken.token_prefix == args.token)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if len(matches) > 1:
+            print("That prefix matches several live tokens; give the whole token.", file=sys.stderr)
+            return 1
+        if matches:
+            session.execute(update(ApiToken).where(ApiToken.id == matches[0]).values(revoked_at=utcnow()))
+    if not matches:
         print("No live token matches.", file=sys.stderr)
         return 1
     print("Token revoked.")
@@ -101,6 +127,41 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def fsck(args: argparse.Namespace) -> int:
+    """Report (and with --repair, fix) drift between the database and the file store."""
+    from datetime import timedelta
+
+    import anyio
+
+    from tailorset.services import Services
+    from tailorset.services import fsck as checker
+
+    async def main() -> checker.Report:
+        async with Services.open(Settings()) as services:
+            return await checker.check(services, args.repair, timedelta(minutes=args.grace_minutes))
+
+    report = anyio.run(main)
+    repaired = {"original": " (tombstoned)", "thumbnail": " (rebuilt)"} if args.repair else {}
+    for what, found in (("original", report.missing_originals), ("thumbnail", report.missing_thumbnails)):
+        for m in found:
+            print(f"missing {what} {m.key} of image {m.image_id} (dataset {m.dataset_id}){repaired.get(what, '')}")
+    for key in report.orphans:
+        print(f"orphan file {key}" + (" (removed)" if args.repair else ""))
+    for key in report.in_flight:
+        print(
+            f"unreferenced file {key}: younger than {args.grace_minutes:g} minutes (an upload in flight?), left alone"
+        )
+    for key in report.foreign:
+        print(f"not an image file: {key} (left alone)")
+    purged = sum(report.purged.values())
+    print(
+        f"fsck: {report.files} files, {report.live_images} live images; {len(report.missing_originals)} missing "
+        f"originals, {len(report.missing_thumbnails)} missing thumbnails, {len(report.orphans)} orphan files"
+        + (f"; repaired, {purged} old tombstones purged." if args.repair else ".")
+    )
+    return 1 if report.drift and not args.repair else 0
+
+
 def migrate_command(_args: argparse.Namespace) -> int:
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -126,14 +187,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="who holds the token; caption history records it")
     p.add_argument("--rate-limit", help="plan (free, default, enterprise) or e.g. '120/minute'")
     p.set_defaults(run=token_create)
+    p = token.add_parser("list", help="list tokens by prefix (tokens themselves are never stored)")
+    p.add_argument("--org", help="only this organization's")
+    p.set_defaults(run=token_list)
     p = token.add_parser("revoke", help="revoke a token")
-    p.add_argument("token")
+    p.add_argument("token", help="the token, or its prefix as `token list` shows it")
     p.set_defaults(run=token_revoke)
 
     p = commands.add_parser("worker", help="run background jobs (for API processes started with embedded workers off)")
     p.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for new jobs")
     p.add_argument("--log-level", help="default: TAILORSET_LOG_LEVEL or info")
     p.set_defaults(run=worker)
+
+    p = commands.add_parser("fsck", help="check that the database and the file store agree (exit 1 if not)")
+    p.add_argument("--repair", action="store_true", help="remove orphan files, rebuild or tombstone what is missing")
+    p.add_argument(
+        "--grace-minutes", type=float, default=60, help="leave unreferenced files younger than this (uploads in flight)"
+    )
+    p.set_defaults(run=fsck)
 
     p = commands.add_parser("migrate", help="apply database migrations (serve does this too)")
     p.set_defaults(run=migrate_command)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -57,6 +57,20 @@ class Settings(BaseSettings):
     allow_private_image_urls: bool = Field(
         False, description="Let image_url point at loopback/private addresses (off: SSRF protection)."
     )
+    image_url_allowed_networks: str = Field(
+        "", description="Private networks image_url may reach anyway, comma-separated, e.g. 10.8.0.0/16."
+    )
+    tombstone_retention_days: float = Field(
+        30.0, description="How long a deleted dataset, image or project answers 410 Gone; 404 after that."
+    )
+
+    @field_validator("image_url_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from tailorset.fetch import parse_networks
+
+        parse_networks(value)  # a typo fails at start-up, not on the first upload
+        return value
 
     @property
     def resolved_database_url(self) -> str:
@@ -68,6 +82,10 @@ class Settings(BaseSettings):
     log_format: str = Field("text", description="text, or json: one JSON object per line with the request id.")
     embedded_worker: bool = Field(True, description="Run background jobs inside the API process.")
     job_lease_seconds: float = Field(30.0, description="How long a worker may go silent before its job is retried.")
+
+    @property
+    def tombstone_retention(self) -> timedelta:
+        return timedelta(days=self.tombstone_retention_days)
 
     @property
     def job_lease(self) -> timedelta:

@@ -1,15 +1,16 @@
-"""Downloading an upload's `image_url` (or a bulk upload's `zip_url`) without letting it reach inside
-our network.
+"""Downloading an upload's `image_url` (or a bulk upload's `zip_url`) without letting it reach inside our network.
 
-Every hop (the URL and each redirect) must resolve only to public addresses, the download is
-capped in size and time, and anything else is a 422 that says why."""
+Every hop (the URL and each redirect) is resolved here, every address it resolves to must be
+public (or in the operator's allowed networks), and the connection goes to the address that was
+checked, so a DNS answer that changes between check and connect (rebinding) cannot slip through.
+The whole download has one deadline and a size cap; anything else is a 422 that says why."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
-from urllib.parse import urljoin, urlsplit
+from collections.abc import Awaitable, Callable, Sequence
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import anyio
 import httpx
@@ -17,69 +18,141 @@ import httpx
 from tailorset.domain.errors import TooLarge, Unprocessable
 
 MAX_REDIRECTS = 5
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-async def _check_public(host: str, port: int, what: str) -> None:
+def parse_networks(text: str) -> list[Network]:
+    """ "10.1.0.0/16, 192.168.5.7" → networks (TAILORSET_IMAGE_URL_ALLOWED_NETWORKS)."""
+    return [ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()]
+
+
+def _embedded(address: Address) -> list[Address]:
+    """The address and any IPv4 address tunnelled inside it (mapped, 6to4, Teredo, NAT64)."""
+    found = [address]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            found.append(address.ipv4_mapped)
+        if address.sixtofour:
+            found.append(address.sixtofour)
+        if address.teredo:
+            found.extend(address.teredo)
+        if address in NAT64:
+            found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
+
+
+def is_allowed(address: Address, allowed: Sequence[Network] = ()) -> bool:
+    return all(a.is_global or any(a in network for network in allowed) for a in _embedded(address))
+
+
+async def _checked_address(host: str, port: int, allowed: Sequence[Network], what: str) -> Address:
+    """The first address `host` resolves to, once every one of them is allowed."""
     try:
         infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError:
         raise Unprocessable(f"{what} host {host!r} could not be resolved.") from None
-    for *_, sockaddr in infos:
-        address = ipaddress.ip_address(sockaddr[0].split("%")[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if not address.is_global:
-            raise Unprocessable(f"{what} host {host!r} resolves to a private address, which is not allowed.")
+    addresses = [ipaddress.ip_address(sockaddr[0].split("%")[0]) for *_, sockaddr in infos]
+    if not addresses or not all(is_allowed(address, allowed) for address in addresses):
+        raise Unprocessable(f"{what} host {host!r} resolves to a private address, which is not allowed.")
+    return addresses[0]
 
 
-async def check_url(url: str, *, allow_private: bool = False, what: str = "image_url") -> None:
-    """Refuse a URL that is not absolute http(s), or whose host is private, before fetching it."""
+def _port(url: str, what: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of an absolute http(s) URL, or a 422 that says what is wrong with it."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Unprocessable(f"{what} must be an absolute http or https URL.")
+    try:
+        return parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise Unprocessable(f"{what} has an invalid port.") from None
+
+
+async def check_url(url: str, *, allow_private: bool = False, allowed: Sequence[Network] = (), what: str) -> None:
+    """Refuse, before anything is queued, a URL that is not absolute http(s) or whose host is not allowed.
+    `download` checks every hop again when it runs."""
+    _, host, port = _port(url, what)
     if not allow_private:
-        await _check_public(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), what)
+        await _checked_address(host, port, allowed, what)
 
 
 async def download(
     url: str, consume: Callable[[bytes], Awaitable[None]], *, max_bytes: int, timeout: float,
-    total_timeout: float | None = None, allow_private: bool = False, what: str = "image_url",
+    total_timeout: float | None = None, allow_private: bool = False, allowed: Sequence[Network] = (),
+    what: str = "image_url",
 ) -> None:  # fmt: skip
-    """Hand the body to `consume` chunk by chunk as it arrives; `timeout` bounds each network step,
-    `total_timeout` (default: `timeout`) the whole download, `consume` included."""
+    """Hand the body to `consume` chunk by chunk as it arrives. `timeout` bounds each network step, and
+    `total_timeout` (default: `timeout`) the whole download — resolving, redirects, a slow trickle of bytes
+    and `consume` included."""
+    deadline = total_timeout or timeout
+    try:
+        with anyio.fail_after(deadline):
+            await _download(url, consume, max_bytes, timeout, allow_private, allowed, what)
+    except TimeoutError:
+        raise Unprocessable(f"{what} did not answer within {deadline:g} seconds.") from None
+    except httpx.HTTPError as exc:
+        raise Unprocessable(f"{what} could not be fetched ({type(exc).__name__}).") from None
+
+
+async def _download(url, consume, max_bytes, timeout, allow_private, allowed, what) -> None:
     async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False) as client:
         for _ in range(MAX_REDIRECTS + 1):
-            await check_url(url, allow_private=allow_private, what=what)
-            try:
-                with anyio.fail_after(total_timeout or timeout):
-                    async with client.stream("GET", url) as response:
-                        if response.is_redirect and "location" in response.headers:
-                            url = urljoin(url, response.headers["location"])
-                            continue
-                        if response.status_code != 200:
-                            raise Unprocessable(f"{what} answered HTTP {response.status_code}, not 200.")
-                        declared = int(response.headers.get("content-length") or 0)
-                        if declared > max_bytes:
-                            raise TooLarge(f"{what} is {declared:,} bytes; the limit is {max_bytes:,} bytes.")
-                        size = 0
-                        async for chunk in response.aiter_bytes():
-                            size += len(chunk)
-                            if size > max_bytes:
-                                raise TooLarge(f"{what} is larger than the limit of {max_bytes:,} bytes.")
-                            await consume(chunk)
-                        return
-            except TimeoutError:
-                raise Unprocessable(f"{what} did not answer within {total_timeout or timeout:g} seconds.") from None
-            except httpx.HTTPError as exc:
-                raise Unprocessable(f"{what} could not be fetched ({type(exc).__name__}).") from None
+            scheme, hostname, port = _port(url, what)
+            parts = urlsplit(url)
+            target, headers, extensions = url, {"Accept-Encoding": "identity"}, {}
+            if not allow_private:
+                address = await _checked_address(hostname, port, allowed, what)
+                host = f"[{address}]" if address.version == 6 else str(address)
+                target = urlunsplit((scheme, f"{host}:{port}", parts.path or "/", parts.query, ""))
+                headers["Host"] = parts.netloc.rpartition("@")[2]
+                extensions["sni_hostname"] = hostname  # TLS still checks the certificate for the name
+            async with client.stream("GET", target, headers=headers, extensions=extensions) as response:
+                if response.is_redirect and "location" in response.headers:
+                    url = urljoin(url, response.headers["location"])
+                    continue
+                if response.status_code != 200:
+                    raise Unprocessable(f"{what} answered HTTP {response.status_code}, not 200.")
+                encoding = response.headers.get("content-encoding", "identity").strip().lower()
+                if encoding != "identity":  # a compressed body could inflate past any size cap
+                    raise Unprocessable(f"{what} answered with Content-Encoding {encoding}; only plain files.")
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > max_bytes:
+                    raise TooLarge(f"{what} is {int(declared):,} bytes; the limit is {max_bytes:,} bytes.")
+                size = 0
+                async for chunk in response.aiter_raw():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise TooLarge(f"{what} is larger than the limit of {max_bytes:,} bytes.")
+                    await consume(chunk)
+                return
     raise Unprocessable(f"{what} redirected more than {MAX_REDIRECTS} times.")
 
 
-async def fetch(url: str, *, max_bytes: int, timeout: float, allow_private: bool = False) -> bytes:
+async def fetch(
+    url: str, *, max_bytes: int, timeout: float, allow_private: bool = False, allowed: Sequence[Network] = ()
+) -> bytes:
+    """The whole body of an `image_url`, under one deadline."""
     chunks: list[bytes] = []
 
     async def keep(chunk: bytes) -> None:
         chunks.append(chunk)
 
-    await download(url, keep, max_bytes=max_bytes, timeout=timeout, allow_private=allow_private)
+    await download(url, keep, max_bytes=max_bytes, timeout=timeout, allow_private=allow_private, allowed=allowed)
     return b"".join(chunks)
+
+
+def allowed_networks(settings) -> list[Network]:
+    return parse_networks(settings.image_url_allowed_networks)
+
+
+async def fetch_image_url(settings, url: str) -> bytes:
+    """`fetch` with the deployment's limits and network policy (tailorset.config.Settings)."""
+    return await fetch(
+        url,
+        max_bytes=settings.max_upload_bytes,
+        timeout=settings.fetch_timeout_seconds,
+        allow_private=settings.allow_private_image_urls,
+        allowed=allowed_networks(settings),
+    )

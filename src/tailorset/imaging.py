@@ -15,6 +15,9 @@ from tailorset.domain.errors import Invalid, PreconditionFailed, TooLarge, Unsup
 
 # Judged by content, never by file name or declared type.
 FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp")}
+# Other image formats people try, told by their first bytes (never parsed), so the 415 can name them.
+OTHER_SIGNATURES = ((b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"BM", "BMP"), (b"II*\0", "TIFF"), (b"MM\0*", "TIFF"))
+OTHER_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"mif1": "HEIF", b"avif": "AVIF"}  # ISO-BMFF "ftyp" brands
 
 
 @dataclass(frozen=True)
@@ -48,18 +51,23 @@ def check_upload(
         raise Invalid(f"{what} is empty.")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            kind = FORMATS.get(image.format or "")
-            if kind is None:
-                raise UnsupportedMedia(f"{what} is {image.format or 'not an image'}; upload a JPEG, PNG or WebP.")
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # max_pixels is checked below
+            # Only these three parsers ever see the bytes: Pillow's other plugins (EPS runs Ghostscript…)
+            # are attack surface this service does not need.
+            image = Image.open(io.BytesIO(data), formats=list(FORMATS))
+            kind = FORMATS[image.format]
             width, height = image.size
             # Checked from the header, before decoding: a tiny file can claim gigapixels.
             if width * height > max_pixels:
                 raise TooLarge(f"{what} is {width}×{height} pixels; the limit is {max_pixels:,} pixels.")
             image.load()
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except UnidentifiedImageError:
+        other = other_format(data)
+        if other:
+            raise UnsupportedMedia(f"{what} is a {other} image; upload a JPEG, PNG or WebP.") from None
         raise UnsupportedMedia(f"{what} is not a JPEG, PNG or WebP image.") from None
+    except Image.DecompressionBombError:
+        raise TooLarge(f"{what} has more pixels than the limit of {max_pixels:,}.") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise Invalid(f"{what} could not be decoded ({exc}).") from None
     if min(width, height) < min_side:
@@ -73,6 +81,23 @@ def check_upload(
         sha256=hashlib.sha256(data).hexdigest(),
         image=image,
     )
+
+
+def other_format(data: bytes) -> str | None:
+    """The name of a common image format these bytes start like, other than the three accepted."""
+    for signature, name in OTHER_SIGNATURES:
+        if data.startswith(signature):
+            return name
+    return OTHER_BRANDS.get(data[8:12]) if data[4:8] == b"ftyp" else None
+
+
+def safe_name(name: str | None) -> str | None:
+    """An image_name that can never become a path: its last component, without control characters."""
+    if not name:
+        return None
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if c.isprintable()).strip()[:255]
+    return None if name in ("", ".", "..") else name
 
 
 def open_rgb(data: bytes) -> Image.Image:

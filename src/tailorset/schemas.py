@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
 IpMedium = Literal["photography", "illustration"]
 IpType = Literal[
@@ -15,6 +15,21 @@ TrainingVersion = Literal["max", "light", "3.2", "2.3", "fibo"]
 DatasetStatus = Literal["draft", "completed"]
 CaptionSource = Literal["automatic", "manual"]
 
+# A larger number names nothing, and must not reach a query (ids are 64-bit on both databases):
+# the largest integer every JSON client (JavaScript, float parsers) represents exactly.
+MAX_ID = 2**53 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def no_nul(value):
+    """PostgreSQL text cannot hold NUL; refuse it on every database, with the field's name."""
+    texts = value if isinstance(value, list) else [value]
+    if any(isinstance(text, str) and "\x00" in text for text in texts):
+        raise ValueError("must not contain NUL (\\x00) characters")
+    return value
+
+
+NoNul = AfterValidator(no_nul)  # for query and path strings; request bodies check every field
 Name = Annotated[StrictStr, Field(min_length=1, max_length=500)]
 Text = Annotated[StrictStr, Field(max_length=5000)]
 
@@ -27,11 +42,7 @@ class Body(BaseModel):
     @field_validator("*")
     @classmethod
     def _no_nul_characters(cls, value):
-        # PostgreSQL text cannot hold NUL; refuse it here, on every database, with the field's name.
-        texts = value if isinstance(value, list) else [value]
-        if any(isinstance(text, str) and "\x00" in text for text in texts):
-            raise ValueError("must not contain NUL (\\x00) characters")
-        return value
+        return no_nul(value)
 
 
 class ErrorBody(BaseModel):
@@ -123,7 +134,7 @@ class CaptionUpdate(Body):
 
 
 class DatasetCreate(Body):
-    project_id: int
+    project_id: Id
     name: Name
     upload_type: Literal["basic", "advanced"] = "basic"
     training_version: TrainingVersion = "max"
@@ -224,7 +235,9 @@ class CaptionReplace(Body):
     regex: StrictBool = Field(False, description="find is a regular expression; replace may use \\1 or \\g<name>.")
     case_sensitive: StrictBool = True
     caption_source: CaptionSource | None = Field(None, description="Only captions from this source.")
-    image_ids: Annotated[list[int], Field(max_length=10000)] | None = Field(None, description="Only these images.")
+    image_ids: Annotated[list[Annotated[int, Field(ge=-MAX_ID, le=MAX_ID)]], Field(max_length=10000)] | None = Field(
+        None, description="Only these images."
+    )
     dry_run: StrictBool = Field(False, description="Report the before/after of each image without saving.")
 
 

@@ -17,7 +17,8 @@ class UrlSigner:
         return hmac.new(self._key, file_key.encode(), hashlib.sha256).hexdigest()[:32]
 
     def verify(self, file_key: str, signature: str) -> bool:
-        return hmac.compare_digest(self.signature(file_key), signature)
+        # Bytes: compare_digest refuses str with non-ASCII characters, and a URL may carry any.
+        return hmac.compare_digest(self.signature(file_key).encode(), signature.encode())
 
     def url(self, base_url: str, file_key: str) -> str:
         return f"{base_url.rstrip('/')}/files/{file_key}?sig={self.signature(file_key)}"

@@ -122,7 +122,7 @@ def test_hostile_files_are_refused_one_by_one(api, client, settings):
         "C:\\windows\\evil.png": (400, "'C:\\\\windows\\\\evil.png' is not a safe path in a ZIP."),
         "twice.png": (400, "twice.png appears 2 times in the ZIP."),
         "notes.md": (415, "notes.md is not a JPEG, PNG or WebP image."),
-        "animation.gif": (415, "animation.gif is GIF; upload a JPEG, PNG or WebP."),
+        "animation.gif": (415, "animation.gif is a GIF image; upload a JPEG, PNG or WebP."),
         "tiny.png": (412, "tiny.png is 100×100 pixels; both sides must be at least 256 pixels."),
         "broken.png": failed["broken.png"],
         "lonely.txt": (400, "lonely.txt is a caption file without an image of the same name beside it."),

@@ -108,7 +108,9 @@ def test_image_url_may_not_reach_private_addresses(api, photo_server):
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
-        ({"file": b64(encoded((300, 300), "GIF"))}, 415, "is GIF; upload a JPEG, PNG or WebP."),
+        ({"file": b64(encoded((300, 300), "GIF"))}, 415, "is a GIF image; upload a JPEG, PNG or WebP."),
+        ({"file": b64(encoded((300, 300), "BMP")), "image_name": "x.png"}, 415, "is a BMP image; upload a JPEG"),
+        ({"file": b64(encoded((300, 300), "TIFF"))}, 415, "is a TIFF image; upload a JPEG, PNG or WebP."),
         ({"file": b64(b"just some text, not an image")}, 415, "is not a JPEG, PNG or WebP image."),
         ({"file": b64(encoded((200, 600), "PNG"))}, 412, "is 200×600 pixels; both sides must be at least 256"),
         ({"file": b64(encoded((512, 512), "JPEG")), "increase_resolution": False}, 412, "at least 1024 pixels"),

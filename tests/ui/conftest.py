@@ -6,15 +6,12 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.servers import cli, serve
 from tests.support import photo
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; the tests never download a browser
@@ -25,12 +22,6 @@ CHROMIUM_ARGS = [
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "ui"
 API = "/tailored-gen"
 _numbers = itertools.count(1)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -55,33 +46,10 @@ def ui_env(tmp_path_factory, model_dir) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def server(ui_env) -> str:
-    port = _free_port()
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    log = open(OUTPUT / "server.log", "w")  # noqa: SIM115 — open for the server's whole life
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tailorset", "serve", "--port", str(port), "--log-level", "warning"],
-        env=ui_env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(base + "/healthz", timeout=1)
-            break
-        except httpx.HTTPError:
-            assert process.poll() is None, f"the server exited; see {log.name}"
-            assert time.monotonic() < deadline, f"{base} did not answer within 60 s"
-            time.sleep(0.2)
-    yield base
-    process.terminate()
-    process.wait(timeout=20)
-    log.close()
-
-
-def cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "tailorset", *args], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    (OUTPUT / "server.log").unlink(missing_ok=True)
+    with serve(ui_env, OUTPUT / "server.log") as running:
+        yield running.base
 
 
 @pytest.fixture(scope="session")

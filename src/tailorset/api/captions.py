@@ -4,10 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from tailorset.api.deps import Org, Svc, Who
+from tailorset.api.deps import Org, PathId, Svc, Who
 from tailorset.api.present import errors
 from tailorset.domain import captions
-from tailorset.schemas import CaptionEditOut, CaptionLint, CaptionLintOut, CaptionReplace
+from tailorset.schemas import CaptionEditOut, CaptionLint, CaptionLintOut, CaptionReplace, NoNul
 from tailorset.services import caption_edits
 
 router = APIRouter(prefix="/tailored-gen", tags=["Captions"])
@@ -40,7 +40,7 @@ def _edit_body(result: caption_edits.EditResult, dry_run: bool) -> dict:
     "or some images). `dry_run` shows the before/after of every image without saving. Otherwise it is atomic: "
     "every changed caption becomes manual, in one batch that `…/captions/batches/{batch_id}/undo` reverts.",
 )  # fmt: skip
-async def replace_in_captions(dataset_id: int, body: CaptionReplace, caller: Who, services: Svc):
+async def replace_in_captions(dataset_id: PathId, body: CaptionReplace, caller: Who, services: Svc):
     spec = caption_edits.Replace(
         body.find, body.replace, body.regex, body.case_sensitive, body.caption_source, body.image_ids
     )
@@ -55,6 +55,6 @@ async def replace_in_captions(dataset_id: int, body: CaptionReplace, caller: Who
     "whose caption changed since are skipped and listed. The undo is a batch of its own.",
 )  # fmt: skip
 async def undo_caption_batch(
-    dataset_id: int, batch_id: Annotated[str, Path(max_length=36)], caller: Who, services: Svc
+    dataset_id: PathId, batch_id: Annotated[str, Path(max_length=36), NoNul], caller: Who, services: Svc
 ):
     return _edit_body(await caption_edits.undo(services, caller.org_id, dataset_id, batch_id, caller.actor), False)

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
-from tailorset.api.deps import Org, Svc, Who
+from tailorset.api.deps import Org, PathId, Svc, Who
 from tailorset.api.present import Presenter, errors
 from tailorset.schemas import DatasetClone, DatasetCreate, DatasetOut, DatasetUpdate, DatasetWithImagesOut
 from tailorset.services import datasets
@@ -32,7 +32,7 @@ async def list_datasets(org: Org, services: Svc, request: Request):
     "/projects/{project_id}/datasets", response_model=list[DatasetOut], responses=errors(400, 404, 410),
     summary="Get Datasets by Project",
 )  # fmt: skip
-async def list_project_datasets(project_id: int, org: Org, services: Svc, request: Request):
+async def list_project_datasets(project_id: PathId, org: Org, services: Svc, request: Request):
     present = Presenter(request)
     return [present.dataset(view) for view in await datasets.list_all(services, org, project_id)]
 
@@ -42,7 +42,7 @@ async def list_project_datasets(project_id: int, org: Org, services: Svc, reques
     summary="Get Dataset by ID",
 )  # fmt: skip
 async def get_dataset(
-    dataset_id: int,
+    dataset_id: PathId,
     org: Org,
     services: Svc,
     request: Request,
@@ -57,12 +57,12 @@ async def get_dataset(
     description="Rename, set caption_prefix (legacy) or visual_schema (FIBO) while draft, or complete it with "
     '`{"status": "completed"}` (needs ≥ 1 image, ≥ 5 for FIBO). A completed dataset is frozen: 409.',
 )  # fmt: skip
-async def update_dataset(dataset_id: int, body: DatasetUpdate, org: Org, services: Svc, request: Request):
+async def update_dataset(dataset_id: PathId, body: DatasetUpdate, org: Org, services: Svc, request: Request):
     return Presenter(request).dataset(await datasets.change(services, org, dataset_id, body))
 
 
 @router.delete("/datasets/{dataset_id}", status_code=204, responses=errors(400, 404, 410), summary="Delete Dataset")
-async def delete_dataset(dataset_id: int, org: Org, services: Svc):
+async def delete_dataset(dataset_id: PathId, org: Org, services: Svc):
     await datasets.delete(services, org, dataset_id)
     return Response(status_code=204)
 
@@ -73,7 +73,11 @@ async def delete_dataset(dataset_id: int, org: Org, services: Svc):
     description="A new draft dataset with the same settings, images, captions and caption sources.",
 )  # fmt: skip
 async def clone_dataset(
-    dataset_id: int, caller: Who, services: Svc, request: Request, body: Annotated[DatasetClone | None, Body()] = None
+    dataset_id: PathId,
+    caller: Who,
+    services: Svc,
+    request: Request,
+    body: Annotated[DatasetClone | None, Body()] = None,
 ):
     view = await datasets.clone(services, caller.org_id, dataset_id, body, caller.actor)
     return Presenter(request).dataset(view)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Path, Request, Security
 from fastapi.security import APIKeyHeader
 
 from tailorset.auth import Caller
 from tailorset.domain.errors import Unauthorized
+from tailorset.schemas import MAX_ID
 from tailorset.services import Services
 
 api_token = APIKeyHeader(
@@ -46,3 +47,4 @@ async def current_org(caller: Annotated[Caller, Depends(current_caller)]) -> int
 Org = Annotated[int, Depends(current_org)]
 Who = Annotated[Caller, Depends(current_caller)]
 Svc = Annotated[Services, Depends(get_services)]
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from tailorset.captioners import CaptionerError
 from tailorset.domain import errors
@@ -55,6 +56,15 @@ def describe_validation_error(exc: ValidationError | RequestValidationError) -> 
     return f"{field} {message}."
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    routes = request.app.router.routes
+    return [
+        method
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.DomainError)
     async def domain_error(_request: Request, exc: errors.DomainError):
@@ -67,9 +77,12 @@ def install(app: FastAPI) -> None:
         return error_response(400, describe_validation_error(exc))
 
     @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException):
+    async def http_error(request: Request, exc: HTTPException):
         message = HTTP_MESSAGES.get(exc.status_code) or str(exc.detail)
-        return error_response(exc.status_code, message, getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # every method the path answers, not only those of the first route matched
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+        return error_response(exc.status_code, message, headers)
 
     @app.exception_handler(CaptionerError)
     async def captioner_error(request: Request, exc: CaptionerError):

@@ -10,15 +10,16 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from tailorset import imaging
-from tailorset.api.deps import Org, Svc, Who
+from tailorset.api.deps import Org, PathId, Svc, Who
 from tailorset.api.errors import describe_validation_error
 from tailorset.api.present import Presenter, errors
-from tailorset.domain.errors import Invalid, TooLarge
-from tailorset.schemas import CaptionRevisionOut, CaptionUpdate, DatasetOut, ImageOut, ImageUpload, RegenerateAll
+from tailorset.domain.errors import Invalid
+from tailorset.schemas import CaptionRevisionOut, CaptionUpdate, DatasetOut, ImageOut, ImageUpload, NoNul, RegenerateAll
 from tailorset.services import Services, captioning, datasets, images
 
 router = APIRouter(prefix="/tailored-gen/datasets/{dataset_id}/images", tags=["Images"])
 
+FORM_BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -31,8 +32,8 @@ UPLOAD_BODY = {
                         "file": {"type": "string", "format": "binary"},
                         "image_url": {"type": "string"},
                         "image_name": {"type": "string", "maxLength": 255},
-                        "increase_resolution": {"type": "boolean"},
-                        "content_moderation": {"type": "boolean"},
+                        "increase_resolution": {"type": "string", "enum": list(FORM_BOOLEANS)},
+                        "content_moderation": {"type": "string", "enum": list(FORM_BOOLEANS)},
                     },
                 }
             },
@@ -43,16 +44,12 @@ UPLOAD_BODY = {
 
 def form_flags(fields: dict, flags: tuple[str, ...]) -> dict:
     """Multipart fields are text: "true"/"1" and "false"/"0" become booleans, anything else fails validation."""
-    booleans = {"true": True, "1": True, "false": False, "0": False}
-    return {k: booleans.get(v.lower(), v) if k in flags else v for k, v in fields.items()}
+    return {k: FORM_BOOLEANS.get(v.lower(), v) if k in flags else v for k, v in fields.items()}
 
 
 async def _read_upload(request: Request, services: Services) -> images.Upload:
     """The image from a JSON body (base64 `file` or `image_url`) or from multipart/form-data."""
     settings = services.settings
-    # base64 is 4/3 of the bytes; refuse before reading a body that cannot fit.
-    if int(request.headers.get("content-length") or 0) > settings.max_upload_bytes * 4 // 3 + 64 * 1024:
-        raise TooLarge(f"The request body is larger than the upload limit of {settings.max_upload_bytes:,} bytes.")
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=10, max_part_size=settings.max_upload_bytes)
@@ -66,7 +63,7 @@ async def _read_upload(request: Request, services: Services) -> images.Upload:
             body = ImageUpload.model_validate(fields)
         except ValidationError as exc:
             raise Invalid(describe_validation_error(exc)) from None
-        name = body.image_name or (upload.filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1] if data else None)
+        name = body.image_name or (upload.filename if data else None)
         if data is None and body.file is not None:
             data = imaging.decode_base64(body.file, "file")
     else:
@@ -82,7 +79,7 @@ async def _read_upload(request: Request, services: Services) -> images.Upload:
         raise Invalid("Provide the image as file (base64 or a multipart file) or as image_url.")
     if data is None:
         name = name or body.image_url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or None
-    return images.Upload(data, (name or "").strip()[:255] or None, body.image_url, body.increase_resolution)
+    return images.Upload(data, imaging.safe_name(name), body.image_url, body.increase_resolution)
 
 
 @router.post(
@@ -91,7 +88,7 @@ async def _read_upload(request: Request, services: Services) -> images.Upload:
     description="Adds one image (base64 `file` or `image_url` in JSON, or a multipart `file`) and captions it "
     "automatically: text continuing the dataset's caption_prefix, or a FIBO JSON caption.",
 )  # fmt: skip
-async def upload_image(dataset_id: int, caller: Who, services: Svc, request: Request):
+async def upload_image(dataset_id: PathId, caller: Who, services: Svc, request: Request):
     upload = await _read_upload(request, services)
     return Presenter(request).image(await images.upload(services, caller.org_id, dataset_id, upload, caller.actor))
 
@@ -105,7 +102,7 @@ async def upload_image(dataset_id: int, caller: Who, services: Svc, request: Req
     "overwritten.",
 )  # fmt: skip
 async def regenerate_all_captions(
-    dataset_id: int,
+    dataset_id: PathId,
     org: Org,
     services: Svc,
     request: Request,
@@ -122,7 +119,7 @@ def _encode_cursor(image_id: int) -> str:
 def _decode_cursor(cursor: str) -> int:
     try:
         kind, _, value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
-        if kind == "after" and value.isdigit():
+        if kind == "after" and value.isdigit() and len(value) < 19:
             return int(value)
     except (ValueError, UnicodeDecodeError):
         pass
@@ -137,13 +134,13 @@ def _decode_cursor(cursor: str) -> int:
     response_description="Images; see X-Next-Cursor for the next page.",
 )  # fmt: skip
 async def list_images(
-    dataset_id: int,
+    dataset_id: PathId,
     org: Org,
     services: Svc,
     request: Request,
     response: Response,
-    caption_contains: Annotated[str | None, Query(max_length=1000, description="Case-insensitive.")] = None,
-    caption_excludes: Annotated[str | None, Query(max_length=1000, description="Case-insensitive.")] = None,
+    caption_contains: Annotated[str | None, Query(max_length=1000, description="Case-insensitive."), NoNul] = None,
+    caption_excludes: Annotated[str | None, Query(max_length=1000, description="Case-insensitive."), NoNul] = None,
     caption_source: Annotated[Literal["automatic", "manual", "none"] | None, Query()] = None,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int | None, Query(ge=1, le=1000, description="Page size (default 100 when paging).")] = None,
@@ -163,7 +160,7 @@ async def list_images(
 
 
 @router.get("/{image_id}", response_model=ImageOut, responses=errors(400, 404, 410), summary="Get Image")
-async def get_image(dataset_id: int, image_id: int, org: Org, services: Svc, request: Request):
+async def get_image(dataset_id: PathId, image_id: PathId, org: Org, services: Svc, request: Request):
     return Presenter(request).image(await images.get(services, org, dataset_id, image_id))
 
 
@@ -176,8 +173,8 @@ async def get_image(dataset_id: int, image_id: int, org: Org, services: Svc, req
     "A completed dataset answers 409.",
 )  # fmt: skip
 async def update_image_caption(
-    dataset_id: int,
-    image_id: int,
+    dataset_id: PathId,
+    image_id: PathId,
     caller: Who,
     services: Svc,
     request: Request,
@@ -194,7 +191,7 @@ async def update_image_caption(
 
 
 @router.delete("/{image_id}", status_code=204, responses=errors(400, 404, 409, 410), summary="Delete Image")
-async def delete_image(dataset_id: int, image_id: int, org: Org, services: Svc):
+async def delete_image(dataset_id: PathId, image_id: PathId, org: Org, services: Svc):
     await images.delete(services, org, dataset_id, image_id)
     return Response(status_code=204)
 
@@ -203,7 +200,7 @@ async def delete_image(dataset_id: int, image_id: int, org: Org, services: Svc):
     "/{image_id}/captions", response_model=list[CaptionRevisionOut], responses=errors(400, 404, 410),
     summary="Caption History", description="Every caption the image has had, oldest first.",
 )  # fmt: skip
-async def caption_history(dataset_id: int, image_id: int, org: Org, services: Svc):
+async def caption_history(dataset_id: PathId, image_id: PathId, org: Org, services: Svc):
     return [Presenter.revision(r) for r in await images.history(services, org, dataset_id, image_id)]
 
 
@@ -213,7 +210,7 @@ async def caption_history(dataset_id: int, image_id: int, org: Org, services: Sv
     description="Makes an earlier caption (and its source) current again, as a new revision.",
 )  # fmt: skip
 async def restore_caption(
-    dataset_id: int, image_id: int, revision_id: int, caller: Who, services: Svc, request: Request
+    dataset_id: PathId, image_id: PathId, revision_id: PathId, caller: Who, services: Svc, request: Request
 ):
     image = await images.restore(services, caller.org_id, dataset_id, image_id, revision_id, caller.actor)
     return Presenter(request).image(image)

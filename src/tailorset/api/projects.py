@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Response
 
-from tailorset.api.deps import Org, Svc
+from tailorset.api.deps import Org, PathId, Svc
 from tailorset.api.present import Presenter, errors
 from tailorset.schemas import ProjectCreate, ProjectOut, ProjectUpdate
 from tailorset.services import projects
@@ -21,12 +21,12 @@ async def list_projects(org: Org, services: Svc):
 
 
 @router.get("/{project_id}", response_model=ProjectOut, responses=errors(400, 404, 410), summary="Get Project")
-async def get_project(project_id: int, org: Org, services: Svc):
+async def get_project(project_id: PathId, org: Org, services: Svc):
     return Presenter.project(await projects.get(services, org, project_id))
 
 
 @router.put("/{project_id}", response_model=ProjectOut, responses=errors(400, 404, 410), summary="Update Project")
-async def update_project(project_id: int, body: ProjectUpdate, org: Org, services: Svc):
+async def update_project(project_id: PathId, body: ProjectUpdate, org: Org, services: Svc):
     return Presenter.project(await projects.change(services, org, project_id, body))
 
 
@@ -34,6 +34,6 @@ async def update_project(project_id: int, body: ProjectUpdate, org: Org, service
     "/{project_id}", status_code=204, responses=errors(400, 404, 410), summary="Delete Project",
     description="Deletes the project with all its datasets and images.",
 )  # fmt: skip
-async def delete_project(project_id: int, org: Org, services: Svc):
+async def delete_project(project_id: PathId, org: Org, services: Svc):
     await projects.delete(services, org, project_id)
     return Response(status_code=204)

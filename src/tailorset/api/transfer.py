@@ -9,17 +9,16 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from tailorset.api.deps import Org, Svc, Who
+from tailorset.api.deps import Org, PathId, Svc, Who
 from tailorset.api.errors import describe_validation_error
 from tailorset.api.images import form_flags
 from tailorset.api.present import Presenter, errors
-from tailorset.domain.errors import Invalid, TooLarge
+from tailorset.domain.errors import Invalid
 from tailorset.schemas import BulkUpload, BulkUploadStatus
 from tailorset.services import bulk_upload, export
 
 router = APIRouter(prefix="/tailored-gen/datasets/{dataset_id}", tags=["Import and export"])
 
-JSON_BODY_BYTES = 64 * 1024
 FLAGS = ("automatic_captioning", "increase_resolution", "content_moderation")
 BULK_BODY = {
     "requestBody": {
@@ -41,21 +40,6 @@ BULK_BODY = {
         },
     }
 }
-
-
-def _capped(receive, limit: int, refusal: str):
-    """The request body, refused (413) past `limit` bytes even when it comes without a Content-Length."""
-    seen = 0
-
-    async def wrapped():
-        nonlocal seen
-        message = await receive()
-        seen += len(message.get("body", b""))
-        if seen > limit:
-            raise TooLarge(refusal)
-        return message
-
-    return wrapped
 
 
 async def _read_body(request: Request, form) -> tuple[BulkUpload, BinaryIO | None]:
@@ -83,16 +67,9 @@ async def _read_body(request: Request, form) -> tuple[BulkUpload, BinaryIO | Non
     "are captioned automatically. Each file is checked as a single upload is; what fails is listed in the status "
     "report, the rest is imported. Poll GET …/images/bulk-upload/status.",
 )  # fmt: skip
-async def bulk_upload_images(dataset_id: int, caller: Who, services: Svc, request: Request):
-    settings = services.settings
+async def bulk_upload_images(dataset_id: PathId, caller: Who, services: Svc, request: Request):
+    # The body's size is capped while it streams in, by api/body_limit.py (the ZIP's own limit here).
     multipart = request.headers.get("content-type", "").startswith("multipart/form-data")
-    if multipart:  # the ZIP, and room for the form's other fields
-        limit, refusal = settings.max_zip_bytes + 64 * 1024, f"The ZIP is larger than {settings.max_zip_bytes:,} bytes."
-    else:
-        limit, refusal = JSON_BODY_BYTES, f"The request body is larger than {JSON_BODY_BYTES:,} bytes."
-    if int(request.headers.get("content-length") or 0) > limit:
-        raise TooLarge(refusal)
-    request = Request(request.scope, _capped(request.receive, limit, refusal))
     form = await request.form(max_files=1, max_fields=10) if multipart else None
     try:
         body, file = await _read_body(request, form)
@@ -109,7 +86,7 @@ async def bulk_upload_images(dataset_id: int, caller: Who, services: Svc, reques
     summary="Bulk Upload Status",
     description="Progress of the dataset's latest bulk upload, and every file that was refused and why.",
 )  # fmt: skip
-async def bulk_upload_status(dataset_id: int, org: Org, services: Svc):
+async def bulk_upload_status(dataset_id: PathId, org: Org, services: Svc):
     return Presenter.bulk_upload(await bulk_upload.status(services, org, dataset_id))
 
 
@@ -122,7 +99,7 @@ async def bulk_upload_status(dataset_id: int, org: Org, services: Svc):
     "per image. FIBO captions are exported as their JSON.",
 )  # fmt: skip
 async def export_dataset(
-    dataset_id: int, org: Org, services: Svc, format: Annotated[Literal["kohya", "hf", "jsonl"], Query()]
+    dataset_id: PathId, org: Org, services: Svc, format: Annotated[Literal["kohya", "hf", "jsonl"], Query()]
 ):
     exported = await export.export(services, org, dataset_id, format)
     return StreamingResponse(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from importlib.resources import files
 
 import anyio
@@ -65,7 +66,8 @@ def _tune_sqlite(sync_engine) -> None:
 class Database:
     """One async engine; `read()` and `write()` hand out a session inside one transaction."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, tombstone_retention: timedelta | None = None):
+        """`tombstone_retention`: how long lookups answer Gone for a deleted row (then NotFound)."""
         self.url = async_url(url)
         self.backend = make_url(self.url).get_backend_name()
         options = {}
@@ -75,8 +77,11 @@ class Database:
         self.engine = create_async_engine(self.url, **options)
         if self.backend == "sqlite":
             _tune_sqlite(self.engine.sync_engine)
-        self._read = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._write = async_sessionmaker(self.engine.execution_options(tailorset_write=True), expire_on_commit=False)
+        info = {"tombstone_retention": tombstone_retention}
+        self._read = async_sessionmaker(self.engine, expire_on_commit=False, info=info)
+        self._write = async_sessionmaker(
+            self.engine.execution_options(tailorset_write=True), expire_on_commit=False, info=info
+        )
         # SQLite has one writer at a time; queueing this process's writers here, in order, beats each
         # of them polling the file lock through busy_timeout's growing sleeps (other processes still do).
         self._write_lock = anyio.Lock() if self.backend == "sqlite" else None

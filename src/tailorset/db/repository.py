@@ -1,5 +1,6 @@
 """Every query the service runs. Lookups are scoped to an organization and know about tombstones:
-a row of another organization is NotFound, a deleted row of this one is Gone."""
+a row of another organization is NotFound, a deleted row of this one is Gone — for the retention
+period the session carries (`tombstone_retention` in its info, set by Database), NotFound after."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import and_, bindparam, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tailorset.db.models import (
@@ -24,7 +25,7 @@ from tailorset.db.models import (
     UTCDateTime,
     utcnow,
 )
-from tailorset.domain.errors import Gone, NotFound
+from tailorset.domain.errors import DomainError, Gone, NotFound
 from tailorset.domain.lifecycle import DRAFT, FIBO
 
 
@@ -32,7 +33,10 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _deleted(kind: str, ident: int, when: datetime) -> Gone:
+def _deleted(session: AsyncSession, kind: str, ident: int, when: datetime, missing: str) -> DomainError:
+    retention = session.info.get("tombstone_retention")
+    if retention is not None and when < utcnow() - retention:
+        return NotFound(missing)  # long enough ago that the API no longer remembers it
     return Gone(f"{kind} {ident} was deleted on {when:%Y-%m-%d %H:%M} UTC.")
 
 
@@ -68,7 +72,7 @@ async def get_project(session: AsyncSession, org_id: int, project_id: int, *, fo
     if project is None or project.organization_id != org_id:
         raise NotFound(f"Project {project_id} not found.")
     if project.deleted_at is not None:
-        raise _deleted("Project", project_id, project.deleted_at)
+        raise _deleted(session, "Project", project_id, project.deleted_at, f"Project {project_id} not found.")
     return project
 
 
@@ -90,14 +94,15 @@ async def get_dataset(
     query = select(Dataset).where(Dataset.id == dataset_id)
     if lock:
         query = query.with_for_update(read=lock == "share")
-    return _visible_dataset((await session.execute(query)).scalar_one_or_none(), org_id, dataset_id)
+    return _visible_dataset(session, (await session.execute(query)).scalar_one_or_none(), org_id, dataset_id)
 
 
-def _visible_dataset(dataset: Dataset | None, org_id: int, dataset_id: int) -> Dataset:
+def _visible_dataset(session: AsyncSession, dataset: Dataset | None, org_id: int, dataset_id: int) -> Dataset:
+    missing = f"Dataset {dataset_id} not found."
     if dataset is None or dataset.organization_id != org_id:
-        raise NotFound(f"Dataset {dataset_id} not found.")
+        raise NotFound(missing)
     if dataset.deleted_at is not None:
-        raise _deleted("Dataset", dataset_id, dataset.deleted_at)
+        raise _deleted(session, "Dataset", dataset_id, dataset.deleted_at, missing)
     return dataset
 
 
@@ -126,14 +131,15 @@ async def count_images(session: AsyncSession, dataset_ids: Sequence[int]) -> dic
 
 async def get_image(session: AsyncSession, dataset: Dataset, image_id: int) -> Image:
     image = (await session.execute(select(Image).where(Image.id == image_id))).scalar_one_or_none()
-    return _visible_image(image, dataset.id, image_id)
+    return _visible_image(session, image, dataset.id, image_id)
 
 
-def _visible_image(image: Image | None, dataset_id: int, image_id: int) -> Image:
+def _visible_image(session: AsyncSession, image: Image | None, dataset_id: int, image_id: int) -> Image:
+    missing = f"Image {image_id} not found in dataset {dataset_id}."
     if image is None or image.dataset_id != dataset_id:
-        raise NotFound(f"Image {image_id} not found in dataset {dataset_id}.")
+        raise NotFound(missing)
     if image.deleted_at is not None:
-        raise _deleted("Image", image_id, image.deleted_at)
+        raise _deleted(session, "Image", image_id, image.deleted_at, missing)
     return image
 
 
@@ -147,10 +153,10 @@ async def get_dataset_image(
         .where(Dataset.id == dataset_id)
     )
     row = (await session.execute(query)).one_or_none()
-    dataset = _visible_dataset(row[0] if row else None, org_id, dataset_id)
+    dataset = _visible_dataset(session, row[0] if row else None, org_id, dataset_id)
     if row[1] is None:  # not in this dataset: say whether it exists elsewhere only as "not found"
         raise NotFound(f"Image {image_id} not found in dataset {dataset_id}.")
-    return dataset, _visible_image(row[1], dataset.id, image_id)
+    return dataset, _visible_image(session, row[1], dataset.id, image_id)
 
 
 def _caption_update(legacy_only: bool):
@@ -272,6 +278,7 @@ async def clone_images(session: AsyncSession, source_id: int, target_id: int) ->
         )
         .where(Image.dataset_id == source_id, Image.deleted_at.is_(None))
         .order_by(Image.id)
+        .with_for_update(read=True)
     )
     await session.execute(insert(Image).from_select([*copied, "dataset_id", "created_at", "updated_at"], source))
 
@@ -315,6 +322,28 @@ async def used_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
         or_(Image.file_key.in_(keys), Image.thumbnail_key.in_(keys))
     )
     return {key for row in (await session.execute(query)).all() for key in row} & set(keys)
+
+
+async def live_image_files(session: AsyncSession) -> Sequence:
+    """(id, dataset_id, file_key, thumbnail_key) of every live image: the files that must exist."""
+    query = select(Image.id, Image.dataset_id, Image.file_key, Image.thumbnail_key).where(Image.deleted_at.is_(None))
+    return (await session.execute(query.order_by(Image.id))).all()
+
+
+async def tombstone_images_using(session: AsyncSession, file_key: str, now: datetime) -> list[int]:
+    """Mark deleted every live image whose original is `file_key` (a clone shares it); their ids."""
+    query = select(Image.id).where(Image.file_key == file_key, Image.deleted_at.is_(None))
+    ids = list((await session.execute(query)).scalars())
+    await session.execute(update(Image).where(Image.id.in_(ids)).values(deleted_at=now))
+    return ids
+
+
+async def purge_tombstones(session: AsyncSession, deleted_before: datetime) -> dict[str, int]:
+    """Remove rows deleted before then, for good (their caption history and jobs go with them)."""
+    purged = {}
+    for name, model in (("images", Image), ("datasets", Dataset), ("projects", Project)):
+        purged[name] = (await session.execute(delete(model).where(model.deleted_at < deleted_before))).rowcount
+    return purged
 
 
 # --- caption history -------------------------------------------------------------------------

@@ -39,7 +39,7 @@ class Services:
         """Migrate the database, connect, and close everything on the way out."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         await anyio.to_thread.run_sync(migrate, settings.resolved_database_url)
-        db = Database(settings.resolved_database_url)
+        db = Database(settings.resolved_database_url, settings.tombstone_retention)
         try:
             async with db.read() as session:
                 signer = UrlSigner(await repo.url_signing_key(session))

@@ -90,8 +90,11 @@ async def request(services: Services, org_id: int, dataset_id: int, source: Sour
         await anyio.to_thread.run_sync(_check_zip, source.file, services)
         size = await _store(services, source.file, prefix)
     else:
-        allow_private = services.settings.allow_private_image_urls
-        await fetch.check_url(source.zip_url, allow_private=allow_private, what="zip_url")
+        settings = services.settings
+        await fetch.check_url(
+            source.zip_url, allow_private=settings.allow_private_image_urls,
+            allowed=fetch.allowed_networks(settings), what="zip_url",
+        )  # fmt: skip
     try:
         async with services.db.write() as session:
             dataset = await repo.get_dataset(session, org_id, dataset_id, lock="update")
@@ -238,7 +241,8 @@ async def _download(services: Services, job: Job, worker: str, options: dict) ->
     try:
         await fetch.download(
             options["zip_url"], consume, max_bytes=settings.max_zip_bytes, timeout=settings.fetch_timeout_seconds,
-            total_timeout=DOWNLOAD_SECONDS, allow_private=settings.allow_private_image_urls, what="zip_url",
+            total_timeout=DOWNLOAD_SECONDS, allow_private=settings.allow_private_image_urls,
+            allowed=fetch.allowed_networks(settings), what="zip_url",
         )  # fmt: skip
         options["size"] = await writer.close()
         await _update(services, job, worker, options=json.dumps(options))
@@ -314,7 +318,7 @@ class _Prepared:
 
 async def _import(services, job, worker, options, dataset, zip_file, batch) -> bool:
     settings = services.settings
-    names = [uuid.uuid4().hex for _ in batch]
+    names = [files.new_name() for _ in batch]
     options["pending"] = names
     await _update(services, job, worker, options=json.dumps(options))  # noted before any file is written
 

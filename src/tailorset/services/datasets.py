@@ -104,7 +104,10 @@ def _checked_visual_schema(text: str | None) -> str | None:
 async def clone(services: Services, org_id: int, dataset_id: int, body: DatasetClone | None, actor: str) -> DatasetView:
     """A new draft with the same settings, images, captions and caption sources."""
     async with services.db.write() as session:
-        source = await repo.get_dataset(session, org_id, dataset_id)
+        # Shared locks on the source and (in clone_images) its image rows: a delete running beside the
+        # clone either lands first (the image is not copied) or waits, and then sees the copy using
+        # its files, so it never removes a file a copied row points at.
+        source = await repo.get_dataset(session, org_id, dataset_id, lock="share")
         copy = Dataset(
             organization_id=org_id,
             project_id=source.project_id,

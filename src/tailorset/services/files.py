@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from tailorset import imaging
 from tailorset.services import Services
@@ -12,10 +15,30 @@ from tailorset.services import Services
 log = logging.getLogger(__name__)
 
 
+def new_name() -> str:
+    """A fresh file name: a UUIDv7, which carries the time it was made, so fsck can tell a file an upload is
+    about to commit a row for (young) from one a crash left behind (old), on any storage backend."""
+    ms = time.time_ns() // 1_000_000
+    value = (ms & (2**48 - 1)) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
+    return uuid.UUID(int=value).hex
+
+
 def new_keys(extension: str, name: str | None = None) -> tuple[str, str]:
-    """Fresh (original, thumbnail) keys, fanned out over 256 directories; `name` if chosen ahead."""
-    name = name or uuid.uuid4().hex
-    return f"images/{name[:2]}/{name}.{extension}", f"thumbnails/{name[:2]}/{name}.jpg"
+    """(original, thumbnail) keys for `name` (default: a new one), fanned out over 256 directories by the
+    name's random last digits."""
+    name = name or new_name()
+    return f"images/{name[-2:]}/{name}.{extension}", f"thumbnails/{name[-2:]}/{name}.jpg"
+
+
+def made_at(key: str) -> datetime | None:
+    """When new_name made `key`'s name; None for a name it did not make (older versions used UUIDv4)."""
+    try:
+        name = uuid.UUID(hex=key.rsplit("/", 1)[-1].split(".", 1)[0])
+    except ValueError:
+        return None
+    return datetime.fromtimestamp((name.int >> 80) / 1000, UTC) if name.version == 7 else None
 
 
 def possible_keys(name: str) -> list[str]:

@@ -79,12 +79,7 @@ async def upload(services: Services, org_id: int, dataset_id: int, upload: Uploa
 
     data = upload.data
     if data is None:
-        data = await fetch.fetch(
-            upload.source_url,
-            max_bytes=settings.max_upload_bytes,
-            timeout=settings.fetch_timeout_seconds,
-            allow_private=settings.allow_private_image_urls,
-        )
+        data = await fetch.fetch_image_url(settings, upload.source_url)
     min_side = settings.min_image_side if upload.increase_resolution else settings.training_image_side
     checked = imaging.check_upload(
         data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels, min_side=min_side

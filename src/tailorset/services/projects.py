@@ -49,6 +49,8 @@ async def change(services: Services, org_id: int, project_id: int, body: Project
     for fixed in ("ip_medium", "ip_type"):
         if changes.pop(fixed, None) is not None:
             raise Invalid(f"{fixed} cannot be changed after the project is created.")
+    if "project_name" in changes and changes["project_name"] is None:
+        del changes["project_name"]  # as for a dataset's name: null leaves it as it is (a project needs one)
     async with services.db.write() as session:
         project = await repo.get_project(session, org_id, project_id, for_update=True)
         merged = {"ip_name": project.ip_name, "ip_description": project.ip_description, **changes}

@@ -28,12 +28,7 @@ async def load_images(services: Services, sources: Sequence[str], field: str, le
     for number, source in enumerate(sources):
         what = f"{field}[{number}]"
         if source.startswith(("http://", "https://")):
-            data = await fetch.fetch(
-                source,
-                max_bytes=settings.max_upload_bytes,
-                timeout=settings.fetch_timeout_seconds,
-                allow_private=settings.allow_private_image_urls,
-            )
+            data = await fetch.fetch_image_url(settings, source)
         else:
             data = imaging.decode_base64(source, what)
         checked = imaging.check_upload(

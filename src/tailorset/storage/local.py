@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,9 +13,13 @@ CHUNK = 256 * 1024
 
 
 class LocalStorage:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, stale_after: float = 3600):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        # A write cut off by a crash leaves its temporary file; an hour old, no writer is coming back for it.
+        for leftover in self.root.rglob(".tmp-*"):
+            if leftover.stat().st_mtime < time.time() - stale_after:
+                leftover.unlink(missing_ok=True)
 
     def path(self, key: str) -> Path:
         path = (self.root / key).resolve()
