@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from tailorset.app import create_app
 from tailorset.config import Settings
 from tailorset.db.engine import migrate, sync_url
+from tests.servers import serve
 from tests.support import Api, create_token
 
 POSTGRES_URL = os.environ.get("TAILORSET_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -111,3 +112,10 @@ def api(client) -> Api:
 def other_api(client) -> Api:
     """A second organization, to prove the first one's resources are invisible to it."""
     return Api(client, create_token("globex"))
+
+
+@pytest.fixture
+def server(env) -> str:
+    """A real `tailorset serve` on a loopback port, on this test's database: its base URL."""
+    with serve() as running:
+        yield running.base

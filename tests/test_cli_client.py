@@ -13,26 +13,26 @@ from PIL import Image
 from tailorset.cli import main
 from tailorset.client import ApiError, Client
 from tailorset.client import Image as ClientImage
+from tests.servers import free_port
 from tests.support import create_token, kohya_read, photo
-from tests.test_walkthrough import free_port, server  # noqa: F401 — the server fixture
 
 # A client of the HTTP API: the API tests cover both databases; one is enough here.
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
-def token(server) -> str:  # noqa: F811
+def token(server) -> str:
     return create_token("studio", "--name", "sam", "--rate-limit", "enterprise")
 
 
 @pytest.fixture
-def client(server, token) -> Client:  # noqa: F811
+def client(server, token) -> Client:
     with Client(server, token) as client:
         yield client
 
 
 @pytest.fixture
-def dataset_id(server, token) -> int:  # noqa: F811
+def dataset_id(server, token) -> int:
     with httpx.Client(base_url=server + "/tailored-gen", headers={"api_token": token}) as http:
         project = http.post("/projects", json={"project_name": "P", "ip_medium": "photography", "ip_type": "other"})
         dataset = http.post("/datasets", json={"project_id": project.json()["id"], "name": "Trip"})
@@ -60,7 +60,7 @@ def photos(tmp_path) -> Path:
     return folder
 
 
-def test_a_session_at_the_command_line(server, token, dataset_id, photos, tmp_path, capsys, monkeypatch):  # noqa: F811
+def test_a_session_at_the_command_line(server, token, dataset_id, photos, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TAILORSET_URL", server)
     monkeypatch.setenv("TAILORSET_TOKEN", token)
     code, out, err = run(capsys, "push", str(photos), "--dataset", str(dataset_id))

@@ -6,16 +6,8 @@ import subprocess
 import sys
 
 import httpx
-import pytest
 
-from tests.servers import serve
 from tests.support import photo
-
-
-@pytest.fixture
-def server(env):
-    with serve() as running:
-        yield running.base
 
 
 def test_from_token_to_frozen_dataset(server):
