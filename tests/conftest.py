@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from tailorset.app import create_app
 from tailorset.config import Settings
 from tailorset.db.engine import migrate, sync_url
+from tests.s3 import SeaweedS3, seaweedfs
 from tests.support import Api, create_token
 
 POSTGRES_URL = os.environ.get("TAILORSET_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -73,14 +74,46 @@ def database_url(request, tmp_path) -> str:
     return url
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "every_storage: run on the S3 backend (SeaweedFS) as well as the local one")
+
+
+def pytest_generate_tests(metafunc):
+    # Tests about files run on both backends; the rest, on the default one only (S3 on every test
+    # would double the suite's time and test nothing more).
+    if "storage_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("every_storage"):
+        metafunc.parametrize("storage_backend", ["local", "s3"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> SeaweedS3:
+    """One SeaweedFS for the whole run; each test keeps its files under a prefix of its own."""
+    try:
+        with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+            yield server
+            return
+    except RuntimeError as exc:
+        error = exc
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"The S3 tests need SeaweedFS, and CI requires them: {error}")
+    pytest.skip(f"SeaweedFS could not start, so the S3 tests are skipped: {error}")
+
+
 @pytest.fixture
-def env(monkeypatch, tmp_path, database_url, model_dir) -> dict[str, str]:
+def storage_backend(request) -> str:
+    return getattr(request, "param", "local")
+
+
+@pytest.fixture
+def env(request, monkeypatch, tmp_path, database_url, model_dir, storage_backend) -> dict[str, str]:
     """The environment a user would set: the CLI and the app read the same variables."""
     values = {
         "TAILORSET_DATA_DIR": str(tmp_path / "data"),
         "TAILORSET_DATABASE_URL": database_url,
         "TAILORSET_MODEL_DIR": str(model_dir),
     }
+    if storage_backend == "s3":
+        values.update(request.getfixturevalue("s3_server").env())
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     return values

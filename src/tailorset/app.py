@@ -29,7 +29,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         async with Services.open(settings) as services, anyio.create_task_group() as background:
             app.state.services = services
-            app.state.rate_limiter = RateLimiter(settings.rate_limit_default, settings.redis_url)
+            app.state.rate_limiter = RateLimiter(
+                settings.rate_limit_default, settings.redis_url, settings.redis_key_prefix
+            )
             worker = Worker(services) if settings.embedded_worker else None
             if worker:
                 background.start_soon(worker.run)

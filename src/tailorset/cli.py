@@ -1,4 +1,4 @@
-"""The `tailorset` command: serve, token create/revoke, migrate."""
+"""The `tailorset` command: serve, token create/revoke, worker, migrate, migrate-storage."""
 
 from __future__ import annotations
 
@@ -100,6 +100,32 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def migrate_storage(args: argparse.Namespace) -> int:
+    """Move image files to another backend; safe to re-run, and to run beside the service."""
+    import anyio
+
+    from tailorset.services import Services
+    from tailorset.services.storage_migration import migrate_storage as migrate_files
+
+    def progress(report) -> None:
+        print(f"  {report.moved} files moved, {len(report.failures)} left where they were", flush=True)
+
+    async def main():
+        async with Services.open(Settings()) as services:
+            return await migrate_files(services, args.to, args.dataset or None, args.concurrency, progress)
+
+    try:
+        report = anyio.run(main)
+    except RuntimeError as exc:  # the backend is not configured
+        print(exc, file=sys.stderr)
+        return 2
+    for failure in report.failures:
+        print(failure, file=sys.stderr)
+    scope = f"dataset {', '.join(map(str, args.dataset))}" if args.dataset else "every dataset"
+    print(f"Moved {report.moved} files of {scope} to {args.to}; {len(report.failures)} could not be moved.")
+    return 1 if report.failures else 0
+
+
 def migrate_command(_args: argparse.Namespace) -> int:
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -136,6 +162,14 @@ def parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("migrate", help="apply database migrations (serve does this too)")
     p.set_defaults(run=migrate_command)
+
+    p = commands.add_parser(
+        "migrate-storage", help="move image files to another storage backend (copy, verify, switch, remove)"
+    )
+    p.add_argument("--to", required=True, choices=["local", "s3"], help="the backend to move the files to")
+    p.add_argument("--dataset", type=int, action="append", help="only this dataset's files (repeatable); default: all")
+    p.add_argument("--concurrency", type=int, default=8, help="files moved side by side")
+    p.set_defaults(run=migrate_storage)
     return root
 
 

@@ -46,11 +46,11 @@ class MemoryWindow:
 
 
 class RateLimiter:
-    def __init__(self, default: str, redis_url: str | None = None):
+    def __init__(self, default: str, redis_url: str | None = None, key_prefix: str = "tailorset"):
         self.default = parse_limit(default)
         self._memory = None if redis_url else MemoryWindow()
         if redis_url:
-            storage = RedisStorage("async+" + redis_url, implementation="redispy", key_prefix="tailorset")
+            storage = RedisStorage("async+" + redis_url, implementation="redispy", key_prefix=key_prefix)
             self._limiter = MovingWindowRateLimiter(storage)
         self._parsed: dict[str, RateLimitItem] = {}
 

@@ -5,7 +5,6 @@ import functools
 import http.server
 import io
 import threading
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -13,15 +12,11 @@ from starlette.testclient import TestClient
 
 from tailorset.app import create_app
 from tailorset.config import Settings
-from tests.support import PHOTOS, Api, create_token, photo
+from tests.support import PHOTOS, Api, create_token, download, photo, stored_keys
 
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def stored_files(settings) -> list[Path]:
-    return sorted(p for p in settings.files_dir.rglob("*") if p.is_file()) if settings.files_dir.exists() else []
 
 
 def encoded(size: tuple[int, int], fmt: str, mode: str = "RGB") -> bytes:
@@ -30,6 +25,7 @@ def encoded(size: tuple[int, int], fmt: str, mode: str = "RGB") -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.every_storage
 def test_upload_captions_the_image_with_the_prefix(api):
     dataset = api.dataset()
     response = api.post(
@@ -119,14 +115,15 @@ def test_image_url_may_not_reach_private_addresses(api, photo_server):
         ({"file": b64(photo("chelsea.png")[:60_000])}, 400, "could not be decoded"),
     ],
 )
+@pytest.mark.every_storage
 def test_bad_uploads_are_refused_and_leave_nothing(api, settings, body, status, message):
     dataset = api.dataset()
-    before = stored_files(settings)
+    before = stored_keys(settings)
     response = api.post(f"/tailored-gen/datasets/{dataset['id']}/images", json=body)
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
     assert api.get(f"/tailored-gen/datasets/{dataset['id']}").json()["images_count"] == 0
-    assert stored_files(settings) == before
+    assert stored_keys(settings) == before
 
 
 def test_webp_and_transparent_png_are_accepted(api):
@@ -171,6 +168,7 @@ def test_advanced_datasets_take_no_single_uploads(api):
     assert response.status_code == 409 and "bulk upload" in response.json()["error"]
 
 
+@pytest.mark.every_storage
 def test_list_get_delete(api, client, settings):
     dataset = api.dataset()
     first, second = api.upload(dataset["id"], "chelsea.png"), api.upload(dataset["id"], "coffee.png")
@@ -181,6 +179,6 @@ def test_list_get_delete(api, client, settings):
     assert api.get(url).json() == [second]
     assert api.get(f"{url}/{first['id']}").status_code == 410
     assert api.delete(f"{url}/{first['id']}").status_code == 410
-    assert client.get(first["image_url"]).status_code == 404  # its files are gone
-    assert len(stored_files(settings)) == 2
+    assert download(client, first["image_url"]).status_code == 404  # its files are gone
+    assert len(stored_keys(settings)) == 2
     assert api.get(f"{url}/424242").status_code == 404

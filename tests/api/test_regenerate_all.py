@@ -36,6 +36,7 @@ def dataset(api) -> dict:
     return dataset
 
 
+@pytest.mark.every_storage
 def test_regenerates_automatic_captions_and_keeps_manual_ones(api, dataset):
     url = f"/tailored-gen/datasets/{dataset['id']}"
     cat, cup, person = api.get(f"{url}/images").json()

@@ -99,7 +99,8 @@ def _checked_visual_schema(text: str | None) -> str | None:
 async def clone(services: Services, org_id: int, dataset_id: int, body: DatasetClone | None, actor: str) -> DatasetView:
     """A new draft with the same settings, images, captions and caption sources."""
     async with services.db.write() as session:
-        source = await repo.get_dataset(session, org_id, dataset_id)
+        # The share lock keeps the source's files where they are while their rows are copied.
+        source = await repo.get_dataset(session, org_id, dataset_id, lock="share")
         copy = Dataset(
             organization_id=org_id,
             project_id=source.project_id,

@@ -101,6 +101,7 @@ async def upload(services: Services, org_id: int, dataset_id: int, upload: Uploa
                 caption_source=captions.AUTOMATIC,
                 file_key=file_key,
                 thumbnail_key=thumbnail_key,
+                storage=settings.storage,
                 content_type=checked.content_type,
                 width=checked.width,
                 height=checked.height,
@@ -173,7 +174,7 @@ async def update_caption(
         checked = captions.check_caption(decision.text, dataset.training_version, max_chars)
         text, source, corrections = checked.text, captions.MANUAL, checked.corrections
     else:
-        data = await services.storage.get(image.file_key)
+        data = await files.read(services, image.storage, image.file_key)
         text, source = await automatic_caption(services, dataset, data, "regenerate"), captions.AUTOMATIC
         actor = captioner_actor(services, actor)
 
