@@ -17,6 +17,14 @@ from tests.s3 import SeaweedS3, seaweedfs
 from tests.support import Api, create_token
 
 POSTGRES_URL = os.environ.get("TAILORSET_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TAILORSET_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def unavailable(message: str) -> None:
+    """A server the tests need is not there: skip them, but fail under CI, which must run everything."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message}; CI requires it.")
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +42,10 @@ def postgres_url() -> str:
         with engine.connect():
             pass
     except Exception as exc:
-        message = f"PostgreSQL at {POSTGRES_URL} is unreachable ({type(exc).__name__})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; CI requires it.")
-        pytest.skip(f"{message}; start it or set TAILORSET_TEST_DATABASE_URL to run the PostgreSQL tests.")
+        unavailable(
+            f"PostgreSQL at {POSTGRES_URL} is unreachable ({type(exc).__name__}); "
+            "start it or set TAILORSET_TEST_DATABASE_URL to run the PostgreSQL tests"
+        )
     name = f"tailorset_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     try:
         with engine.connect() as connection:
@@ -94,9 +102,18 @@ def s3_server(tmp_path_factory) -> SeaweedS3:
             return
     except RuntimeError as exc:
         error = exc
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"The S3 tests need SeaweedFS, and CI requires them: {error}")
-    pytest.skip(f"SeaweedFS could not start, so the S3 tests are skipped: {error}")
+    unavailable(f"SeaweedFS could not start, so the S3 tests cannot run: {error}")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        unavailable(f"Redis at {REDIS_URL} is unreachable ({type(exc).__name__}); set TAILORSET_TEST_REDIS_URL")
+    return REDIS_URL
 
 
 @pytest.fixture

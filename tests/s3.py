@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support import free_ports
 
 ACCESS_KEY, SECRET_KEY, BUCKET, REGION = "tailorset-test", "tailorset-test-secret", "tailorset", "us-east-1"
 PORTS = ("master", "master.port.grpc", "volume", "volume.port.grpc", "filer", "filer.port.grpc", "s3", "s3.port.grpc")
@@ -40,14 +41,6 @@ class SeaweedS3:
 def weed_binary() -> str | None:
     beside_python = Path(sys.executable).with_name("weed")
     return str(beside_python) if beside_python.exists() else shutil.which("weed")
-
-
-def free_ports(count: int) -> list[int]:
-    with ExitStack() as held:  # held open together, so no two are the same
-        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
-        for probe in sockets:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in sockets]
 
 
 @contextmanager

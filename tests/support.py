@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import socket
+import subprocess
+import time
 from importlib.resources import files
 
 import anyio
@@ -21,6 +24,28 @@ PHOTOS = files("skimage") / "data"
 def photo(name: str) -> bytes:
     """A real photo shipped with scikit-image: astronaut.png, coffee.png, chelsea.png, camera.png…"""
     return (PHOTOS / name).read_bytes()
+
+
+def free_ports(count: int = 1) -> list[int]:
+    with contextlib.ExitStack() as held:  # held open together, so no two are the same
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for probe in sockets:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in sockets]
+
+
+def wait_for(base: str, process: subprocess.Popen, seconds: float = 60, path: str = "/healthz") -> None:
+    """Until the server at `base` answers 200 (failing early if its process died)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + path, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert process.poll() is None, f"the server at {base} exited with {process.returncode}"
+        time.sleep(0.2)
+    raise AssertionError(f"{base}{path} did not answer within {seconds} s")
 
 
 def download(client: TestClient, url: str, **kwargs) -> httpx.Response:

@@ -2,39 +2,18 @@
 
 import base64
 import os
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
-from tests.support import photo
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(base: str, process: subprocess.Popen, seconds: float = 60) -> None:
-    """Until the server at `base` answers (failing early if its process died)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(base + "/healthz", timeout=1)
-            return
-        except httpx.HTTPError:
-            assert process.poll() is None, "the server exited"
-            time.sleep(0.2)
-    raise AssertionError(f"{base} did not answer within {seconds} s")
+from tests.support import free_ports, photo, wait_for
 
 
 @pytest.fixture
 def server(env):
-    port = free_port()
+    (port,) = free_ports()
     process = subprocess.Popen(
         [sys.executable, "-m", "tailorset", "serve", "--port", str(port), "--log-level", "warning"],
         env=os.environ.copy(),
