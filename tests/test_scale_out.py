@@ -16,8 +16,6 @@ from tailorset.config import Settings
 from tailorset.storage import open_stores
 from tests.support import all_keys, create_token, free_ports, photo, wait_for
 
-pytestmark = pytest.mark.parametrize(("database_url", "storage_backend"), [("postgresql", "s3")], indirect=True)
-
 
 @pytest.fixture
 def cluster(env, redis_url, tmp_path):
@@ -54,6 +52,7 @@ def cluster(env, redis_url, tmp_path):
         process.wait(timeout=30)
 
 
+@pytest.mark.parametrize(("database_url", "storage_backend"), [("postgresql", "s3")], indirect=True)
 def test_two_api_processes_and_a_worker_share_one_service(cluster, env, tmp_path):
     start_api, start_worker = cluster
     a, b = start_api("api-a"), start_api("api-b")
@@ -104,3 +103,13 @@ def test_two_api_processes_and_a_worker_share_one_service(cluster, env, tmp_path
     assert b.delete(f"{url}/images/{uploaded[0]['id']}", headers=token).status_code == 204
     assert len(anyio.run(all_keys, bucket)) == 4
     assert httpx.get(uploaded[0]["image_url"]).status_code == 404
+
+
+@pytest.mark.parametrize(("database_url", "storage_backend"), [("sqlite", "local")], indirect=True)
+def test_processes_starting_together_on_a_new_sqlite_file_migrate_in_turn(env):
+    """`tailorset serve --workers N` on a fresh SQLite file: every process migrates at start."""
+    starting = [
+        subprocess.Popen([sys.executable, "-m", "tailorset", "migrate"], stderr=subprocess.PIPE) for _ in range(4)
+    ]
+    failures = [p.stderr.read().decode()[-300:] for p in starting if p.wait(timeout=60) != 0]
+    assert not failures, failures
