@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-from tests.support import free_ports
 
 ACCESS_KEY, SECRET_KEY, BUCKET, REGION = "tailorset-test", "tailorset-test-secret", "tailorset", "us-east-1"
 PORTS = ("master", "master.port.grpc", "volume", "volume.port.grpc", "filer", "filer.port.grpc", "s3", "s3.port.grpc")
@@ -36,6 +35,14 @@ class SeaweedS3:
             # Long-lived URLs: signed at the start of a window of a tenth of that, they stay the same over a test.
             "TAILORSET_S3_URL_LIFETIME_SECONDS": str(6 * 24 * 3600),
         }
+
+
+def free_ports(count: int = 1) -> list[int]:
+    with ExitStack() as held:  # held open together, so no two are the same
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for probe in sockets:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in sockets]
 
 
 def weed_binary() -> str | None:

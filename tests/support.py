@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
-import socket
 import subprocess
 import time
 from importlib.resources import files
@@ -17,6 +16,7 @@ from starlette.testclient import TestClient
 from tailorset.cli import main as cli
 from tailorset.config import Settings
 from tailorset.storage import Storage, open_stores
+from tests.s3 import free_ports  # noqa: F401 (for the tests that start servers)
 
 PHOTOS = files("skimage") / "data"
 
@@ -24,14 +24,6 @@ PHOTOS = files("skimage") / "data"
 def photo(name: str) -> bytes:
     """A real photo shipped with scikit-image: astronaut.png, coffee.png, chelsea.png, camera.png…"""
     return (PHOTOS / name).read_bytes()
-
-
-def free_ports(count: int = 1) -> list[int]:
-    with contextlib.ExitStack() as held:  # held open together, so no two are the same
-        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
-        for probe in sockets:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in sockets]
 
 
 def wait_for(base: str, process: subprocess.Popen, seconds: float = 60, path: str = "/healthz") -> None:

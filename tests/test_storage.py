@@ -105,3 +105,12 @@ def test_presigned_urls_are_checked_by_the_server_and_expire(s3_server):
     assert httpx.get(url.split("?")[0]).status_code == 403  # not without a signature
     expired = store._presigner.url("images/x.png", now=time.time() - 2 * expires)
     assert httpx.get(expired).status_code == 403
+
+
+def test_presigned_urls_name_the_endpoint_clients_reach():
+    """Inside a cluster the service reaches S3 at one address; clients get URLs for the public one."""
+    store = S3Storage(
+        "my-bucket", endpoint_url="http://seaweedfs:8333", public_endpoint_url="https://s3.example.com",
+        access_key_id="AKIDEXAMPLE", secret_access_key="secret", region=REGION, prefix="prod/",
+    )  # fmt: skip
+    assert store.url_for("images/a.png").startswith("https://s3.example.com/my-bucket/prod/images/a.png?X-Amz-")

@@ -50,7 +50,10 @@ class S3Storage:
             s3={"addressing_style": "path" if endpoint_url else "auto"},
         )
         self._client = session.client("s3", endpoint_url=endpoint_url, config=config)
-        public = session.client("s3", endpoint_url=public_endpoint_url or endpoint_url, config=config)
+        # Only asked once where clients reach the bucket, then let go (a boto3 client holds ~7 MB).
+        public = self._client
+        if public_endpoint_url and public_endpoint_url != endpoint_url:
+            public = session.client("s3", endpoint_url=public_endpoint_url, config=config)
         credentials = session.get_credentials()
         if credentials is None:
             raise ValueError("No S3 credentials: set TAILORSET_S3_ACCESS_KEY_ID and TAILORSET_S3_SECRET_ACCESS_KEY.")
