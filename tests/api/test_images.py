@@ -5,7 +5,9 @@ import functools
 import http.server
 import io
 import threading
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from PIL import Image
 from starlette.testclient import TestClient
@@ -53,6 +55,23 @@ def test_files_are_served_by_signed_url(api, client):
     assert client.get(tampered).status_code == 404
     assert client.get(image["image_url"].split("?")[0]).status_code == 404
     assert image["image_url"].startswith("http://testserver/files/images/")
+
+
+@pytest.mark.parametrize("storage_backend", ["s3"], indirect=True)
+def test_files_in_s3_come_with_presigned_urls_of_the_configured_lifetime(env, monkeypatch, s3_server):
+    monkeypatch.setenv("TAILORSET_S3_URL_LIFETIME_SECONDS", "600")
+    with TestClient(create_app(Settings())) as client:
+        api = Api(client, create_token("acme"))
+        image = api.upload(api.dataset()["id"], "astronaut.png")
+    assert image["image_url"].startswith(f"{s3_server.endpoint}/tailorset/{env['TAILORSET_S3_PREFIX']}images/")
+    original = httpx.get(image["image_url"])  # from the bucket itself, no api_token
+    assert original.status_code == 200 and original.headers["content-type"] == "image/png"
+    assert original.content == photo("astronaut.png")
+    thumbnail = httpx.get(image["thumbnail_url"])
+    assert thumbnail.headers["content-type"] == "image/jpeg"
+    assert max(Image.open(io.BytesIO(thumbnail.content)).size) == 256
+    assert 600 < int(parse_qs(urlsplit(image["image_url"]).query)["X-Amz-Expires"][0]) <= 660
+    assert httpx.get(image["image_url"].replace("X-Amz-Signature=", "X-Amz-Signature=0")).status_code == 403
 
 
 def test_multipart_upload_for_curl_users(api):
