@@ -82,17 +82,6 @@ def database_url(request, tmp_path) -> str:
     return url
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "every_storage: run on the S3 backend (SeaweedFS) as well as the local one")
-
-
-def pytest_generate_tests(metafunc):
-    # Tests about files run on both backends; the rest, on the default one only (S3 on every test
-    # would double the suite's time and test nothing more).
-    if "storage_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("every_storage"):
-        metafunc.parametrize("storage_backend", ["local", "s3"], indirect=True)
-
-
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory) -> SeaweedS3:
     """One SeaweedFS for the whole run; each test keeps its files under a prefix of its own."""

@@ -11,6 +11,7 @@ from importlib.resources import files
 
 import anyio
 import httpx
+import pytest
 from starlette.testclient import TestClient
 
 from tailorset.cli import main as cli
@@ -38,6 +39,15 @@ def wait_for(base: str, process: subprocess.Popen, seconds: float = 60, path: st
         assert process.poll() is None, f"the server at {base} exited with {process.returncode}"
         time.sleep(0.2)
     raise AssertionError(f"{base}{path} did not answer within {seconds} s")
+
+
+# Tests about files run on S3 too (a SeaweedFS of the run's own), with PostgreSQL as in production; the
+# rest run on the local backend only: S3 under every test would double the suite's time and test nothing more.
+every_storage = pytest.mark.parametrize(
+    ("database_url", "storage_backend"),
+    [("sqlite", "local"), ("postgresql", "local"), ("postgresql", "s3")],
+    indirect=True,
+)
 
 
 def download(client: TestClient, url: str, **kwargs) -> httpx.Response:

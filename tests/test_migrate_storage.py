@@ -1,5 +1,6 @@
 """`tailorset migrate-storage`: a dataset's files move from the local directory to S3 (SeaweedFS) and back,
-through the real CLI beside a running service; re-runs after a crash finish the job; bad files stay put."""
+through the real CLI beside a running service; re-runs after a crash finish the job; bad files stay put.
+The move itself on both databases; its failure modes, which the database plays no part in, on SQLite."""
 
 import anyio
 import httpx
@@ -77,6 +78,7 @@ def test_a_datasets_files_move_to_s3_and_back(api, settings, s3_server):
         assert download(api.client, image["image_url"]).status_code == 200
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_rerun_after_a_crash_finishes_the_move(api, settings):
     dataset = api.dataset()
     image = api.upload(dataset["id"], "coffee.png")
@@ -97,6 +99,7 @@ def test_a_rerun_after_a_crash_finishes_the_move(api, settings):
     assert keys(settings) == {"local": [], "s3": []}
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_files_that_fail_their_checksum_or_are_missing_stay_where_they_are(api, settings):
     dataset = api.dataset()
     corrupt, missing, good = (api.upload(dataset["id"], name) for name in ("chelsea.png", "coffee.png", "camera.png"))
@@ -113,6 +116,7 @@ def test_files_that_fail_their_checksum_or_are_missing_stay_where_they_are(api, 
     assert len(keys(settings)["s3"]) == 2  # the good file and its thumbnail, nothing of the others
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_unconfigured_backend_is_refused(env):
     code, _, err = run_cli("migrate-storage", "--to", "s3")
     assert code == 2 and "not configured" in err

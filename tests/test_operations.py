@@ -9,8 +9,7 @@ import httpx
 import pytest
 
 from tailorset.db.engine import Database
-from tests.support import create_token
-from tests.test_walkthrough import free_port, wait_for
+from tests.support import create_token, free_ports, wait_for
 
 
 def test_health_and_readiness(client):
@@ -23,7 +22,7 @@ def test_health_and_readiness(client):
 def test_not_ready_when_the_database_is_unreachable(client):
     services = client.app.state.services
     working = services.db
-    services.db = Database(f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere")  # nothing listens there
+    services.db = Database(f"postgresql://postgres@127.0.0.1:{free_ports()[0]}/nowhere")  # nothing listens there
     try:
         response = client.get("/readyz")
     finally:
@@ -56,7 +55,7 @@ def test_metrics(api):
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_json_logs_carry_the_request_id(env):
-    port = free_port()
+    (port,) = free_ports()
     server = subprocess.Popen(
         [sys.executable, "-m", "tailorset", "serve", "--port", str(port)],
         env={**os.environ, "TAILORSET_LOG_FORMAT": "json"},

@@ -1,8 +1,6 @@
 """Datasets: create, list, get with images, update, complete (and the freeze), clone, delete."""
 
-import pytest
-
-from tests.support import download, photo, stored_keys
+from tests.support import download, every_storage, photo, stored_keys
 
 
 def test_create_starts_a_draft_with_a_default_prefix(api):
@@ -131,7 +129,7 @@ def test_a_fibo_dataset_needs_five_images(api):
     assert api.put(f"/tailored-gen/datasets/{dataset['id']}", json={"status": "completed"}).status_code == 200
 
 
-@pytest.mark.every_storage
+@every_storage
 def test_clone_is_a_draft_copy_with_images_captions_and_sources(api):
     dataset = api.dataset()
     first, second = api.upload(dataset["id"], "chelsea.png"), api.upload(dataset["id"], "coffee.png")
@@ -157,7 +155,7 @@ def test_clone_is_a_draft_copy_with_images_captions_and_sources(api):
     assert named["name"] == "v2"
 
 
-@pytest.mark.every_storage
+@every_storage
 def test_clone_shares_files_until_the_last_user_is_deleted(api, client, settings):
     dataset = api.dataset()
     image = api.upload(dataset["id"])

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from tailorset.app import create_app
 from tailorset.config import Settings
-from tests.support import PHOTOS, Api, create_token, download, photo, stored_keys
+from tests.support import PHOTOS, Api, create_token, download, every_storage, photo, stored_keys
 
 
 def b64(data: bytes) -> str:
@@ -27,7 +27,7 @@ def encoded(size: tuple[int, int], fmt: str, mode: str = "RGB") -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.every_storage
+@every_storage
 def test_upload_captions_the_image_with_the_prefix(api):
     dataset = api.dataset()
     response = api.post(
@@ -57,7 +57,7 @@ def test_files_are_served_by_signed_url(api, client):
     assert image["image_url"].startswith("http://testserver/files/images/")
 
 
-@pytest.mark.parametrize("storage_backend", ["s3"], indirect=True)
+@pytest.mark.parametrize(("database_url", "storage_backend"), [("postgresql", "s3")], indirect=True)
 def test_files_in_s3_come_with_presigned_urls_of_the_configured_lifetime(env, monkeypatch, s3_server):
     monkeypatch.setenv("TAILORSET_S3_URL_LIFETIME_SECONDS", "600")
     with TestClient(create_app(Settings())) as client:
@@ -134,7 +134,7 @@ def test_image_url_may_not_reach_private_addresses(api, photo_server):
         ({"file": b64(photo("chelsea.png")[:60_000])}, 400, "could not be decoded"),
     ],
 )
-@pytest.mark.every_storage
+@every_storage
 def test_bad_uploads_are_refused_and_leave_nothing(api, settings, body, status, message):
     dataset = api.dataset()
     before = stored_keys(settings)
@@ -187,7 +187,7 @@ def test_advanced_datasets_take_no_single_uploads(api):
     assert response.status_code == 409 and "bulk upload" in response.json()["error"]
 
 
-@pytest.mark.every_storage
+@every_storage
 def test_list_get_delete(api, client, settings):
     dataset = api.dataset()
     first, second = api.upload(dataset["id"], "chelsea.png"), api.upload(dataset["id"], "coffee.png")

@@ -1,8 +1,6 @@
 """Projects: POST, GET list, GET one, PUT, DELETE."""
 
-import pytest
-
-from tests.support import stored_keys
+from tests.support import every_storage, stored_keys
 
 
 def test_create_returns_the_project(api):
@@ -58,7 +56,7 @@ def test_list_get_update(api):
     assert response.json()["error"] == "ip_medium cannot be changed after the project is created."
 
 
-@pytest.mark.every_storage
+@every_storage
 def test_delete_removes_everything_under_it_and_leaves_a_tombstone(api, settings):
     dataset = api.dataset()
     api.upload(dataset["id"])
