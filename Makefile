@@ -18,8 +18,9 @@ test: $(BIN)/tailorset
 	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest
 
+# Every benchmark, one after the other (each prints its figure last); bench/harness.py is what they share.
 bench: $(BIN)/tailorset
-	for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	for script in $(filter-out bench/harness.py,$(wildcard bench/*.py)); do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) tailorset-data

@@ -9,10 +9,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the SeaweedFS launcher is the tests' own (tests/s3.py)
 
 POSTGRES_URL = os.environ.get("TAILORSET_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TAILORSET = [sys.executable, "-m", "tailorset"]
@@ -83,9 +86,19 @@ class Server:
 
 
 @contextmanager
-def server(database: str = "sqlite", **settings: str):
-    """Start one API process on `database` ("sqlite" or "postgresql"), rate limits out of the way."""
-    with tempfile.TemporaryDirectory(prefix="tailorset-bench-") as home:
+def s3_storage():
+    """A SeaweedFS S3 server of the benchmark's own on loopback: the TAILORSET_* settings that use it."""
+    from tests.s3 import seaweedfs
+
+    with tempfile.TemporaryDirectory(prefix="tailorset-bench-s3-") as home, seaweedfs(Path(home)) as s3:
+        yield s3.env(prefix="bench/")
+
+
+@contextmanager
+def server(database: str = "sqlite", storage: str = "local", **settings: str):
+    """Start one API process on `database` ("sqlite" or "postgresql") with its files in `storage`
+    ("local" or "s3", a SeaweedFS started for it), rate limits out of the way."""
+    with tempfile.TemporaryDirectory(prefix="tailorset-bench-") as home, ExitStack() as stack:
         url = f"sqlite:///{home}/tailorset.db" if database == "sqlite" else fresh_postgres_database()
         env = {
             **os.environ,
@@ -93,6 +106,7 @@ def server(database: str = "sqlite", **settings: str):
             "TAILORSET_DATABASE_URL": url,
             "TAILORSET_RATE_LIMIT_DEFAULT": "10000000/minute",
             "TAILORSET_EMBEDDED_WORKER": "false",
+            **(stack.enter_context(s3_storage()) if storage == "s3" else {}),
             **{f"TAILORSET_{k.upper()}": v for k, v in settings.items()},
         }
         created = subprocess.run(

@@ -5,7 +5,8 @@ database (copies of one uploaded image's row: uploading and captioning 100,000 p
 hours and measure something else). At 1k, 5k, 10k and 100k images it times GET /datasets/{id}
 (which counts the images and returns the first 200) and a walk through every page of
 GET /images?limit=100 (keyset pagination), first pages against last pages. Last line: the figures.
-Run from the repo root: `python bench/listing.py [--databases sqlite postgresql] [--sizes 1000 5000 10000 100000]`.
+Run from the repo root: `python bench/listing.py [--databases sqlite postgresql] [--sizes 1000 5000 10000 100000]
+[--storage local|s3]`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy import create_engine, text
 from tailorset.db.engine import sync_url
 
 COPIED = (
-    "organization_id, dataset_id, image_name, caption, caption_source, file_key, thumbnail_key, content_type, "
+    "organization_id, dataset_id, image_name, caption, caption_source, file_key, thumbnail_key, storage, content_type, "
     "width, height, byte_size, sha256, upload_source_url, created_at, updated_at"
 )
 
@@ -75,10 +76,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[1000, 5000, 10000, 100000])
+    parser.add_argument("--storage", default="local", help="s3: pre-signed URLs from a SeaweedFS on loopback")
     args = parser.parse_args()
     summary = []
     for database in args.databases:
-        with server(database) as api:
+        with server(database, args.storage) as api:
             dataset_id = api.dataset()
             api.http.post(f"/datasets/{dataset_id}/images", json={"file": photo_b64()}).raise_for_status()
             print(f"{database}:")

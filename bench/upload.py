@@ -3,8 +3,8 @@
 An upload checks the image, captions it, makes its thumbnail, stores both files and writes the row.
 The floor is what Pillow alone needs to decode the same photo and write its thumbnail; the captioner's
 own time is shown too, since captioning is most of an upload. One API process on SQLite, uploads one
-at a time and two at a time. Last line: the figures.
-Run from the repo root: `python bench/upload.py [--images 60]`.
+at a time and two at a time, with the files on the local disk and in S3 (a SeaweedFS on loopback).
+Last line: the figures. Run from the repo root: `python bench/upload.py [--images 60] [--storage local s3]`.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def per_photo_ms(work, rounds: int = 5) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=60)
+    parser.add_argument("--storage", nargs="+", default=["local", "s3"], help="s3: a SeaweedFS on loopback")
     args = parser.parse_args()
 
     thumbnail_ms = per_photo_ms(lambda data: imaging.thumbnail(imaging.open_rgb(data), 256))
@@ -45,25 +46,27 @@ def main() -> None:
 
     bodies = [{"file": photo_b64(PHOTOS[n % len(PHOTOS)])} for n in range(args.images)]
     figures = {}
-    with server("sqlite") as api:
-        dataset_id = api.dataset()
-        url = f"/datasets/{dataset_id}/images"
-        api.http.post(url, json=bodies[0]).raise_for_status()  # warm-up: loads the captioner
-        for parallel in (1, 2):
-            dataset_id = api.dataset(f"bench {parallel}")
+    for storage in args.storage:
+        with server("sqlite", storage) as api:
+            dataset_id = api.dataset()
             url = f"/datasets/{dataset_id}/images"
-            started = time.perf_counter()
-            with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
-                for response in pool.map(lambda body, u=url: api.http.post(u, json=body), bodies):
-                    assert response.status_code == 201, response.text
-            elapsed = time.perf_counter() - started
-            figures[parallel] = args.images / elapsed
-            print(
-                f"  {parallel} at a time: {figures[parallel]:.1f} images/s ({1000 * elapsed / args.images:.0f} ms each)"
-            )
+            api.http.post(url, json=bodies[0]).raise_for_status()  # warm-up: loads the captioner
+            print(f"files in {storage}:")
+            for parallel in (1, 2):
+                dataset_id = api.dataset(f"bench {parallel}")
+                url = f"/datasets/{dataset_id}/images"
+                started = time.perf_counter()
+                with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+                    for response in pool.map(lambda body, u=url: api.http.post(u, json=body), bodies):
+                        assert response.status_code == 201, response.text
+                elapsed = time.perf_counter() - started
+                figures[storage, parallel] = args.images / elapsed
+                each = 1000 * elapsed / args.images
+                print(f"  {parallel} at a time: {args.images / elapsed:.1f} images/s ({each:.0f} ms each)")
     print(
-        f"upload {figures[1]:.1f} images/s one at a time, {figures[2]:.1f} two at a time; floor: Pillow thumbnail "
-        f"{thumbnail_ms:.1f} ms, captioner {caption_ms:.1f} ms per photo"
+        "upload images/s (one, two at a time): "
+        + ", ".join(f"{storage} {figures[storage, 1]:.1f}, {figures[storage, 2]:.1f}" for storage in args.storage)
+        + f"; floor: Pillow thumbnail {thumbnail_ms:.1f} ms, captioner {caption_ms:.1f} ms per photo"
     )
 
 

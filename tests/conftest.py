@@ -13,10 +13,19 @@ from starlette.testclient import TestClient
 from tailorset.app import create_app
 from tailorset.config import Settings
 from tailorset.db.engine import migrate, sync_url
+from tests.s3 import SeaweedS3, seaweedfs
 from tests.servers import serve
 from tests.support import Api, create_token
 
 POSTGRES_URL = os.environ.get("TAILORSET_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TAILORSET_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def unavailable(message: str) -> None:
+    """A server the tests need is not there: skip them, but fail under CI, which must run everything."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message}; CI requires it.")
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +43,10 @@ def postgres_url() -> str:
         with engine.connect():
             pass
     except Exception as exc:
-        message = f"PostgreSQL at {POSTGRES_URL} is unreachable ({type(exc).__name__})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; CI requires it.")
-        pytest.skip(f"{message}; start it or set TAILORSET_TEST_DATABASE_URL to run the PostgreSQL tests.")
+        unavailable(
+            f"PostgreSQL at {POSTGRES_URL} is unreachable ({type(exc).__name__}); "
+            "start it or set TAILORSET_TEST_DATABASE_URL to run the PostgreSQL tests"
+        )
     name = f"tailorset_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     try:
         with engine.connect() as connection:
@@ -79,14 +88,44 @@ def database_url(request, tmp_path) -> str:
     return make_database_url(request, request.param, tmp_path)
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> SeaweedS3:
+    """One SeaweedFS for the whole run; each test keeps its files under a prefix of its own."""
+    try:
+        with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+            yield server
+            return
+    except RuntimeError as exc:
+        error = exc
+    unavailable(f"SeaweedFS could not start, so the S3 tests cannot run: {error}")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        unavailable(f"Redis at {REDIS_URL} is unreachable ({type(exc).__name__}); set TAILORSET_TEST_REDIS_URL")
+    return REDIS_URL
+
+
 @pytest.fixture
-def env(monkeypatch, tmp_path, database_url, model_dir) -> dict[str, str]:
+def storage_backend(request) -> str:
+    return getattr(request, "param", "local")
+
+
+@pytest.fixture
+def env(request, monkeypatch, tmp_path, database_url, model_dir, storage_backend) -> dict[str, str]:
     """The environment a user would set: the CLI and the app read the same variables."""
     values = {
         "TAILORSET_DATA_DIR": str(tmp_path / "data"),
         "TAILORSET_DATABASE_URL": database_url,
         "TAILORSET_MODEL_DIR": str(model_dir),
     }
+    if storage_backend == "s3":
+        values.update(request.getfixturevalue("s3_server").env())
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     return values

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -16,23 +16,30 @@ import httpx
 TAILORSET = [sys.executable, "-m", "tailorset"]
 
 
+def free_ports(count: int = 1) -> list[int]:
+    with ExitStack() as held:  # held open together, so no two are the same
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for probe in sockets:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in sockets]
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports()[0]
 
 
-def wait_for(base: str, process: subprocess.Popen, seconds: float = 60) -> None:
-    """Until the server at `base` answers (failing early if its process died)."""
+def wait_for(base: str, process: subprocess.Popen, seconds: float = 60, path: str = "/healthz") -> None:
+    """Until the server at `base` answers 200 on `path` (failing early if its process died)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            httpx.get(base + "/healthz", timeout=1)
-            return
+            if httpx.get(base + path, timeout=1).status_code == 200:
+                return
         except httpx.HTTPError:
-            assert process.poll() is None, "the server exited"
-            time.sleep(0.2)
-    raise AssertionError(f"{base} did not answer within {seconds} s")
+            pass
+        assert process.poll() is None, f"the server at {base} exited with {process.returncode}"
+        time.sleep(0.2)
+    raise AssertionError(f"{base}{path} did not answer within {seconds} s")
 
 
 class ServerProcess:

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from tailorset.app import create_app
 from tailorset.config import Settings
 from tailorset.db.engine import Database
-from tests.servers import free_port, wait_for
+from tests.servers import free_ports, wait_for
 from tests.support import create_token
 
 
@@ -28,7 +28,7 @@ def test_health_and_readiness(client):
 def test_not_ready_when_the_database_is_unreachable(client):
     services = client.app.state.services
     working = services.db
-    services.db = Database(f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere")  # nothing listens there
+    services.db = Database(f"postgresql://postgres@127.0.0.1:{free_ports()[0]}/nowhere")  # nothing listens there
     try:
         response = client.get("/readyz")
     finally:
@@ -61,7 +61,7 @@ def test_metrics(api):
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_json_logs_carry_the_request_id(env):
-    port = free_port()
+    (port,) = free_ports()
     server = subprocess.Popen(
         [sys.executable, "-m", "tailorset", "serve", "--port", str(port)],
         env={**os.environ, "TAILORSET_LOG_FORMAT": "json"},

@@ -4,7 +4,6 @@ import os
 
 import httpx
 import pytest
-import redis
 from starlette.testclient import TestClient
 
 from tailorset.app import create_app
@@ -12,8 +11,6 @@ from tailorset.config import Settings
 from tailorset.ratelimit import PLANS
 from tests.servers import free_port, new_token, serve
 from tests.support import Api, create_token
-
-REDIS_URL = os.environ.get("TAILORSET_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def statuses(api: Api, count: int, path: str = "/tailored-gen/projects") -> list[int]:
@@ -43,17 +40,6 @@ def test_the_default_plan_follows_the_configured_default(env, monkeypatch):
     monkeypatch.setenv("TAILORSET_RATE_LIMIT_DEFAULT", "3/minute")
     with TestClient(create_app(Settings())) as client:
         assert statuses(Api(client, create_token("a", "--rate-limit", "default")), 4) == [200, 200, 200, 429]
-
-
-@pytest.fixture
-def redis_url() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis at {REDIS_URL} is unreachable ({exc}); CI requires it.")
-        pytest.skip(f"Redis at {REDIS_URL} is unreachable; start it or set TAILORSET_TEST_REDIS_URL.")
-    return REDIS_URL
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -1,5 +1,5 @@
-"""The `tailorset` command: serve, token create/list/revoke, worker, fsck, migrate; push, pull and caption
-(cli_client.py)."""
+"""The `tailorset` command: serve, token create/list/revoke, worker, fsck, migrate, migrate-storage; push,
+pull and caption (cli_client.py)."""
 
 from __future__ import annotations
 
@@ -145,14 +145,22 @@ def fsck(args: argparse.Namespace) -> int:
     for what, found in (("original", report.missing_originals), ("thumbnail", report.missing_thumbnails)):
         for m in found:
             print(f"missing {what} {m.key} of image {m.image_id} (dataset {m.dataset_id}){repaired.get(what, '')}")
-    for key in report.orphans:
-        print(f"orphan file {key}" + (" (removed)" if args.repair else ""))
-    for key in report.in_flight:
+    several = len({name for name, _ in report.orphans + report.in_flight + report.foreign}) > 1
+
+    def where(name: str, key: str) -> str:
+        return f"{key} in {name}" if several else key
+
+    for name, key in report.orphans:
+        print(f"orphan file {where(name, key)}" + (" (removed)" if args.repair else ""))
+    for name, key in report.in_flight:
         print(
-            f"unreferenced file {key}: younger than {args.grace_minutes:g} minutes (an upload in flight?), left alone"
+            f"unreferenced file {where(name, key)}: younger than {args.grace_minutes:g} minutes "
+            "(an upload in flight?), left alone"
         )
-    for key in report.foreign:
-        print(f"not an image file: {key} (left alone)")
+    for name, key in report.foreign:
+        print(f"not an image file: {where(name, key)} (left alone)")
+    if report.unchecked:
+        print(f"{report.unchecked} images are on a storage backend not configured here: not checked")
     purged = sum(report.purged.values())
     print(
         f"fsck: {report.files} files, {report.live_images} live images; {len(report.missing_originals)} missing "
@@ -160,6 +168,32 @@ def fsck(args: argparse.Namespace) -> int:
         + (f"; repaired, {purged} old tombstones purged." if args.repair else ".")
     )
     return 1 if report.drift and not args.repair else 0
+
+
+def migrate_storage(args: argparse.Namespace) -> int:
+    """Move image files to another backend; safe to re-run, and to run beside the service."""
+    import anyio
+
+    from tailorset.services import Services
+    from tailorset.services.storage_migration import migrate_storage as migrate_files
+
+    def progress(report) -> None:
+        print(f"  {report.moved} files moved, {len(report.failures)} left where they were", flush=True)
+
+    async def main():
+        async with Services.open(Settings()) as services:
+            return await migrate_files(services, args.to, args.dataset or None, args.concurrency, progress)
+
+    try:
+        report = anyio.run(main)
+    except RuntimeError as exc:  # the backend is not configured
+        print(exc, file=sys.stderr)
+        return 2
+    for failure in report.failures:
+        print(failure, file=sys.stderr)
+    scope = f"dataset {', '.join(map(str, args.dataset))}" if args.dataset else "every dataset"
+    print(f"Moved {report.moved} files of {scope} to {args.to}; {len(report.failures)} could not be moved.")
+    return 1 if report.failures else 0
 
 
 def migrate_command(_args: argparse.Namespace) -> int:
@@ -208,6 +242,14 @@ def parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("migrate", help="apply database migrations (serve does this too)")
     p.set_defaults(run=migrate_command)
+
+    p = commands.add_parser(
+        "migrate-storage", help="move image files to another storage backend (copy, verify, switch, remove)"
+    )
+    p.add_argument("--to", required=True, choices=["local", "s3"], help="the backend to move the files to")
+    p.add_argument("--dataset", type=int, action="append", help="only this dataset's files (repeatable); default: all")
+    p.add_argument("--concurrency", type=int, default=8, help="files moved side by side")
+    p.set_defaults(run=migrate_storage)
 
     cli_client.register(commands)  # push, pull, caption: a client of a running server
     return root

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -71,6 +72,24 @@ class Settings(BaseSettings):
 
         parse_networks(value)  # a typo fails at start-up, not on the first upload
         return value
+
+    storage: Literal["local", "s3"] = Field(
+        "local", description="Where new image files go: local (under data_dir/files) or s3 (the bucket below)."
+    )
+    s3_bucket: str | None = Field(None, description="The S3 bucket; setting it makes the s3 backend available.")
+    s3_prefix: str = Field("", description="A prefix for every key in the bucket, to share a bucket (e.g. prod/).")
+    s3_endpoint_url: str | None = Field(
+        None, description="An S3-compatible server (SeaweedFS, MinIO, R2…) as this process reaches it. Default: AWS."
+    )
+    s3_public_endpoint_url: str | None = Field(
+        None, description="The endpoint clients reach for pre-signed image URLs. Default: s3_endpoint_url."
+    )
+    s3_region: str | None = Field(None, description="The bucket's region. Default: boto3's (AWS_REGION, ~/.aws).")
+    s3_access_key_id: str | None = Field(None, description="Default: boto3's credential chain (AWS_*, IAM role…).")
+    s3_secret_access_key: str | None = None
+    s3_url_lifetime_seconds: int = Field(
+        3600, ge=60, le=7 * 24 * 3600, description="How long a pre-signed image URL stays valid (S3 allows 7 days)."
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,5 +1,7 @@
 """Datasets: create, list, get with images, update, complete (and the freeze), clone, delete."""
 
+from tests.support import download, every_storage, photo, stored_keys
+
 
 def test_create_starts_a_draft_with_a_default_prefix(api):
     project = api.project(project_name="Cats", ip_medium="photography")
@@ -127,6 +129,7 @@ def test_a_fibo_dataset_needs_five_images(api):
     assert api.put(f"/tailored-gen/datasets/{dataset['id']}", json={"status": "completed"}).status_code == 200
 
 
+@every_storage
 def test_clone_is_a_draft_copy_with_images_captions_and_sources(api):
     dataset = api.dataset()
     first, second = api.upload(dataset["id"], "chelsea.png"), api.upload(dataset["id"], "coffee.png")
@@ -152,15 +155,18 @@ def test_clone_is_a_draft_copy_with_images_captions_and_sources(api):
     assert named["name"] == "v2"
 
 
-def test_clone_shares_files_until_the_last_user_is_deleted(api, client):
+@every_storage
+def test_clone_shares_files_until_the_last_user_is_deleted(api, client, settings):
     dataset = api.dataset()
     image = api.upload(dataset["id"])
     clone = api.post(f"/tailored-gen/datasets/{dataset['id']}/clone").json()
     assert api.delete(f"/tailored-gen/datasets/{dataset['id']}").status_code == 204
     clone_image = clone["images"][0]
-    assert client.get(clone_image["image_url"]).status_code == 200
+    assert download(client, clone_image["image_url"]).content == photo("chelsea.png")
+    assert download(client, clone_image["thumbnail_url"]).status_code == 200
     assert api.delete(f"/tailored-gen/datasets/{clone['id']}/images/{clone_image['id']}").status_code == 204
-    assert client.get(image["image_url"]).status_code == 404
+    assert download(client, image["image_url"]).status_code == 404
+    assert stored_keys(settings) == []
 
 
 def test_delete_leaves_tombstones(api):

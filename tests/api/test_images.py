@@ -5,23 +5,20 @@ import functools
 import http.server
 import io
 import threading
-from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
 from tailorset.app import create_app
 from tailorset.config import Settings
-from tests.support import PHOTOS, Api, create_token, photo
+from tests.support import PHOTOS, Api, create_token, download, every_storage, photo, stored_keys
 
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def stored_files(settings) -> list[Path]:
-    return sorted(p for p in settings.files_dir.rglob("*") if p.is_file()) if settings.files_dir.exists() else []
 
 
 def encoded(size: tuple[int, int], fmt: str, mode: str = "RGB") -> bytes:
@@ -30,6 +27,7 @@ def encoded(size: tuple[int, int], fmt: str, mode: str = "RGB") -> bytes:
     return out.getvalue()
 
 
+@every_storage
 def test_upload_captions_the_image_with_the_prefix(api):
     dataset = api.dataset()
     response = api.post(
@@ -57,6 +55,23 @@ def test_files_are_served_by_signed_url(api, client):
     assert client.get(tampered).status_code == 404
     assert client.get(image["image_url"].split("?")[0]).status_code == 404
     assert image["image_url"].startswith("http://testserver/files/images/")
+
+
+@pytest.mark.parametrize(("database_url", "storage_backend"), [("postgresql", "s3")], indirect=True)
+def test_files_in_s3_come_with_presigned_urls_of_the_configured_lifetime(env, monkeypatch, s3_server):
+    monkeypatch.setenv("TAILORSET_S3_URL_LIFETIME_SECONDS", "600")
+    with TestClient(create_app(Settings())) as client:
+        api = Api(client, create_token("acme"))
+        image = api.upload(api.dataset()["id"], "astronaut.png")
+    assert image["image_url"].startswith(f"{s3_server.endpoint}/tailorset/{env['TAILORSET_S3_PREFIX']}images/")
+    original = httpx.get(image["image_url"])  # from the bucket itself, no api_token
+    assert original.status_code == 200 and original.headers["content-type"] == "image/png"
+    assert original.content == photo("astronaut.png")
+    thumbnail = httpx.get(image["thumbnail_url"])
+    assert thumbnail.headers["content-type"] == "image/jpeg"
+    assert max(Image.open(io.BytesIO(thumbnail.content)).size) == 256
+    assert 600 < int(parse_qs(urlsplit(image["image_url"]).query)["X-Amz-Expires"][0]) <= 660
+    assert httpx.get(image["image_url"].replace("X-Amz-Signature=", "X-Amz-Signature=0")).status_code == 403
 
 
 def test_multipart_upload_for_curl_users(api):
@@ -121,14 +136,15 @@ def test_image_url_may_not_reach_private_addresses(api, photo_server):
         ({"file": b64(photo("chelsea.png")[:60_000])}, 400, "could not be decoded"),
     ],
 )
+@every_storage
 def test_bad_uploads_are_refused_and_leave_nothing(api, settings, body, status, message):
     dataset = api.dataset()
-    before = stored_files(settings)
+    before = stored_keys(settings)
     response = api.post(f"/tailored-gen/datasets/{dataset['id']}/images", json=body)
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
     assert api.get(f"/tailored-gen/datasets/{dataset['id']}").json()["images_count"] == 0
-    assert stored_files(settings) == before
+    assert stored_keys(settings) == before
 
 
 def test_webp_and_transparent_png_are_accepted(api):
@@ -173,6 +189,7 @@ def test_advanced_datasets_take_no_single_uploads(api):
     assert response.status_code == 409 and "bulk upload" in response.json()["error"]
 
 
+@every_storage
 def test_list_get_delete(api, client, settings):
     dataset = api.dataset()
     first, second = api.upload(dataset["id"], "chelsea.png"), api.upload(dataset["id"], "coffee.png")
@@ -183,6 +200,6 @@ def test_list_get_delete(api, client, settings):
     assert api.get(url).json() == [second]
     assert api.get(f"{url}/{first['id']}").status_code == 410
     assert api.delete(f"{url}/{first['id']}").status_code == 410
-    assert client.get(first["image_url"]).status_code == 404  # its files are gone
-    assert len(stored_files(settings)) == 2
+    assert download(client, first["image_url"]).status_code == 404  # its files are gone
+    assert len(stored_keys(settings)) == 2
     assert api.get(f"{url}/424242").status_code == 404

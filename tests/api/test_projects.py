@@ -1,5 +1,7 @@
 """Projects: POST, GET list, GET one, PUT, DELETE."""
 
+from tests.support import every_storage, stored_keys
+
 
 def test_create_returns_the_project(api):
     response = api.post(
@@ -54,8 +56,10 @@ def test_list_get_update(api):
     assert response.json()["error"] == "ip_medium cannot be changed after the project is created."
 
 
-def test_delete_removes_everything_under_it_and_leaves_a_tombstone(api):
+@every_storage
+def test_delete_removes_everything_under_it_and_leaves_a_tombstone(api, settings):
     dataset = api.dataset()
+    api.upload(dataset["id"])
     project_id = dataset["project_id"]
     assert api.delete(f"/tailored-gen/projects/{project_id}").status_code == 204
     assert api.get(f"/tailored-gen/projects/{project_id}").status_code == 410
@@ -64,3 +68,4 @@ def test_delete_removes_everything_under_it_and_leaves_a_tombstone(api):
     assert api.get("/tailored-gen/projects").json() == []
     assert api.get("/tailored-gen/datasets").json() == []
     assert api.get("/tailored-gen/projects/999").status_code == 404
+    assert stored_keys(settings) == []  # its image files are gone

@@ -10,7 +10,7 @@ from tailorset.app import create_app
 from tailorset.config import Settings
 from tailorset.services import Services
 from tailorset.worker import Worker
-from tests.support import Api, create_token
+from tests.support import Api, create_token, every_storage
 
 
 def wait_until_done(api: Api, dataset_id: int, timeout: float = 60) -> dict:
@@ -36,6 +36,7 @@ def dataset(api) -> dict:
     return dataset
 
 
+@every_storage
 def test_regenerates_automatic_captions_and_keeps_manual_ones(api, dataset):
     url = f"/tailored-gen/datasets/{dataset['id']}"
     cat, cup, person = api.get(f"{url}/images").json()

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support import Api, create_token
+from tests.support import Api, create_token, every_storage
 
 SPEC_FIELDS = {
     "id", "dataset_id", "caption", "caption_source", "image_name", "image_url", "thumbnail_url", "created_at",
@@ -51,6 +51,7 @@ def test_regenerate_caption(api, image):
     assert body["updated_at"] > edited["updated_at"] and body["image_url"] == image["image_url"]
 
 
+@every_storage
 def test_regenerate_uses_the_current_prefix_exactly_once(api, image):
     api.put(f"/tailored-gen/datasets/{image['dataset_id']}", json={"caption_prefix": "sks style"})
     caption = api.put(url_of(image), json={"regenerate_caption": True}).json()["caption"]

@@ -1,4 +1,4 @@
-"""Rows → response bodies, with absolute, signed file URLs."""
+"""Rows → response bodies, with absolute file URLs (signed by us, or pre-signed by the storage backend)."""
 
 from __future__ import annotations
 
@@ -41,9 +41,8 @@ def errors(*codes: int) -> dict:
 
 class Presenter:
     def __init__(self, request: Request):
-        services = request.app.state.services
-        self.base_url = services.settings.public_url or str(request.base_url)
-        self.signer = services.signer
+        self.services = request.app.state.services
+        self.base_url = self.services.settings.public_url or str(request.base_url)
 
     def image(self, image: Image) -> dict:
         return {
@@ -52,8 +51,8 @@ class Presenter:
             "caption": image.caption,
             "caption_source": image.caption_source,
             "image_name": image.image_name,
-            "image_url": self.signer.url(self.base_url, image.file_key),
-            "thumbnail_url": self.signer.url(self.base_url, image.thumbnail_key),
+            "image_url": self.services.file_url(image.storage, image.file_key, self.base_url),
+            "thumbnail_url": self.services.file_url(image.storage, image.thumbnail_key, self.base_url),
             "created_at": image.created_at,
             "updated_at": image.updated_at,
         }

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from importlib.resources import files
 
@@ -36,7 +36,23 @@ def migrate(url: str) -> None:
     config = Config()
     config.set_main_option("script_location", str(files("tailorset.db") / "migrations"))
     config.attributes["database_url"] = sync_url(url)
-    command.upgrade(config, "head")
+    with _sqlite_migration_lock(url):
+        command.upgrade(config, "head")
+
+
+@contextmanager
+def _sqlite_migration_lock(url: str) -> Iterator[None]:
+    """Several processes starting at once on a new SQLite file (`serve --workers N`) would each create
+    the tables; a lock file beside it makes them take turns. PostgreSQL takes an advisory lock instead."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        yield
+        return
+    import fcntl
+
+    with open(f"{parsed.database}.migration-lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _tune_sqlite(sync_engine) -> None:

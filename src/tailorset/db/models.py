@@ -147,6 +147,8 @@ class Image(Base):
     # a file is removed when the last live image that points at it is deleted.
     file_key: Mapped[str] = mapped_column(String(300), index=True)
     thumbnail_key: Mapped[str] = mapped_column(String(300))
+    # The backend holding both files ("local", "s3"); rows sharing a file always name the same one.
+    storage: Mapped[str] = mapped_column(String(20), default="local", server_default="local")
     content_type: Mapped[str] = mapped_column(String(40))
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)

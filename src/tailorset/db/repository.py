@@ -266,7 +266,7 @@ async def clone_images(session: AsyncSession, source_id: int, target_id: int) ->
     """Copy every live image row (captions, sources and file keys) in one INSERT … SELECT."""
     now = utcnow()
     copied = [
-        "organization_id", "image_name", "caption", "caption_source", "file_key", "thumbnail_key",
+        "organization_id", "image_name", "caption", "caption_source", "file_key", "thumbnail_key", "storage",
         "content_type", "width", "height", "byte_size", "sha256", "upload_source_url",
     ]  # fmt: skip
     source = (
@@ -325,8 +325,9 @@ async def used_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
 
 
 async def live_image_files(session: AsyncSession) -> Sequence:
-    """(id, dataset_id, file_key, thumbnail_key) of every live image: the files that must exist."""
-    query = select(Image.id, Image.dataset_id, Image.file_key, Image.thumbnail_key).where(Image.deleted_at.is_(None))
+    """(id, dataset_id, file_key, thumbnail_key, storage) of every live image: the files that must exist."""
+    columns = (Image.id, Image.dataset_id, Image.file_key, Image.thumbnail_key, Image.storage)
+    query = select(*columns).where(Image.deleted_at.is_(None))
     return (await session.execute(query.order_by(Image.id))).all()
 
 
@@ -344,6 +345,46 @@ async def purge_tombstones(session: AsyncSession, deleted_before: datetime) -> d
     for name, model in (("images", Image), ("datasets", Dataset), ("projects", Project)):
         purged[name] = (await session.execute(delete(model).where(model.deleted_at < deleted_before))).rowcount
     return purged
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """An original and its thumbnail, as the image rows sharing them describe them."""
+
+    file_key: str
+    thumbnail_key: str
+    storage: str
+    sha256: str
+    content_type: str
+
+
+async def files_elsewhere(
+    session: AsyncSession, storage: str, dataset_ids: Sequence[int] | None, after_key: str, limit: int
+) -> list[StoredFile]:
+    """Files of live images (of these datasets, or all) not in `storage`, in key order after `after_key`."""
+    columns = (Image.file_key, Image.thumbnail_key, Image.storage, Image.sha256, Image.content_type)
+    query = select(*columns).where(Image.deleted_at.is_(None), Image.storage != storage, Image.file_key > after_key)
+    if dataset_ids is not None:
+        query = query.where(Image.dataset_id.in_(dataset_ids))
+    rows = await session.execute(query.distinct().order_by(Image.file_key).limit(limit))
+    return [StoredFile(*row) for row in rows]
+
+
+async def move_file(session: AsyncSession, file_key: str, storage: str) -> bool:
+    """Point every row sharing the file at `storage`; False (and nothing changed) if no live image uses it.
+
+    The datasets holding it are locked first, as a clone locks its source: a clone copying these rows
+    either finishes before (and its copies move too) or starts after (and copies the new backend)."""
+    holders = select(Image.dataset_id).where(Image.file_key == file_key)
+    await session.execute(select(Dataset.id).where(Dataset.id.in_(holders)).with_for_update())
+    if not await file_in_use(session, file_key):
+        return False
+    await session.execute(update(Image).where(Image.file_key == file_key).values(storage=storage))
+    return True
+
+
+async def file_in_use(session: AsyncSession, file_key: str) -> bool:
+    return bool(await session.scalar(select(exists().where(Image.file_key == file_key, Image.deleted_at.is_(None)))))
 
 
 # --- caption history -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from tailorset.captioners import Captioner
 from tailorset.config import Settings
 from tailorset.db import repository as repo
 from tailorset.db.engine import Database, migrate
-from tailorset.storage import LocalStorage, Storage
+from tailorset.storage import Storage, open_stores
 from tailorset.urls import UrlSigner
 
 
@@ -26,8 +26,10 @@ class Services:
 
     settings: Settings
     db: Database
-    storage: Storage
+    storage: Storage  # where new files go (TAILORSET_STORAGE)
     signer: UrlSigner
+    # Every configured backend by name; each image row says which one holds its files.
+    stores: dict[str, Storage] = field(default_factory=dict)
     _captioner: Captioner | None = field(default=None, repr=False)
     _captioner_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _caption_limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
@@ -43,9 +45,28 @@ class Services:
         try:
             async with db.read() as session:
                 signer = UrlSigner(await repo.url_signing_key(session))
-            yield cls(settings, db, LocalStorage(settings.files_dir), signer)
+            stores = await open_stores(settings)
+            yield cls(settings, db, stores[settings.storage], signer, stores)
         finally:
             await db.dispose()
+
+    def __post_init__(self) -> None:
+        self.stores = self.stores or {self.settings.storage: self.storage}
+
+    def store(self, name: str) -> Storage:
+        """The backend image rows call `name`."""
+        try:
+            return self.stores[name]
+        except KeyError:
+            raise RuntimeError(
+                f"The {name} storage backend is not configured here (s3: set TAILORSET_S3_BUCKET)."
+            ) from None
+
+    def file_url(self, storage: str, key: str, base_url: str) -> str:
+        """A URL that fetches the file without an api_token: the backend's own (pre-signed), or the
+        service's /files/… with a signature."""
+        url_for = getattr(self.store(storage), "url_for", None)  # see storage.ServesUrls
+        return url_for(key) if url_for else self.signer.url(base_url, key)
 
     @property
     def captioner(self) -> Captioner:

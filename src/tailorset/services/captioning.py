@@ -18,7 +18,7 @@ from tailorset.db import repository as repo
 from tailorset.db.models import Dataset, Image, Job, utcnow
 from tailorset.domain import captions, lifecycle
 from tailorset.domain.errors import Conflict
-from tailorset.services import Services
+from tailorset.services import Services, files
 from tailorset.services.images import automatic_caption
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ async def run_batch(services: Services, job: Job, worker: str) -> bool:
     failures = 0
     for image in batch:
         try:
-            data = await services.storage.get(image.file_key)
+            data = await files.read(services, image.storage, image.file_key)
             written[image.id] = await automatic_caption(services, dataset, data, "job")
         except (CaptionerError, OSError) as exc:
             failures += 1

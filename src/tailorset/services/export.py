@@ -108,7 +108,7 @@ async def _archive(services: Services, dataset: Dataset, format: str) -> AsyncIt
     async for image in _images(services, dataset.id):
         file_name = f"{names.take(image)}.{EXTENSIONS.get(image.content_type, 'bin')}"
         with out.open(f"{folder}/{file_name}", image.created_at, image.byte_size) as entry:
-            async for chunk in services.storage.stream(image.file_key):
+            async for chunk in services.store(image.storage).stream(image.file_key):
                 entry.write(chunk)
                 if out.pending >= FLUSH_BYTES:
                     yield out.take()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -61,11 +62,26 @@ async def store(
     return file_key, thumbnail_key
 
 
+async def read(services: Services, storage: str, key: str) -> bytes:
+    """A file's bytes from the backend its row names, or from another one if it moved there since
+    the row was read (`tailorset migrate-storage` runs beside the service; keys never repeat)."""
+    try:
+        return await services.store(storage).get(key)
+    except FileNotFoundError:
+        for name, other in services.stores.items():
+            if name != storage:
+                with contextlib.suppress(FileNotFoundError):
+                    return await other.get(key)
+        raise
+
+
 async def delete_unreferenced(services: Services, keys: Sequence[str]) -> None:
     """Best effort, after the rows are gone: a failure leaves an orphan file (which fsck finds),
-    never a row whose file is missing."""
+    never a row whose file is missing. From every backend: a key is unique to one file, and a copy
+    may be left in the old backend by an interrupted move."""
     for key in keys:
-        try:
-            await services.storage.delete(key)
-        except Exception:
-            log.exception("Could not delete file %s; it is now an orphan.", key)
+        for store in services.stores.values():
+            try:
+                await store.delete(key)
+            except Exception:
+                log.exception("Could not delete file %s; it is now an orphan.", key)

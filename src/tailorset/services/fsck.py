@@ -15,8 +15,10 @@ lost it. The repairs:
 * Tombstones older than TAILORSET_TOMBSTONE_RETENTION_DAYS are purged (the API already answers
   404 for them).
 
-Only keys under images/ and thumbnails/ belong to image rows; anything else in the store is
-reported and left alone."""
+Each configured backend is checked against the rows that name it (migrate-storage moves rows
+between backends); rows on a backend this process is not configured for are counted, never judged.
+Only keys under images/ and thumbnails/ belong to image rows; anything else in a store is reported
+and left alone."""
 
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ class Missing:
     key: str  # the missing file: its original or its thumbnail
     original: str
     thumbnail: str
+    storage: str  # the backend the row says holds it
 
 
 @dataclass
@@ -49,9 +52,11 @@ class Report:
     live_images: int = 0
     missing_originals: list[Missing] = field(default_factory=list)
     missing_thumbnails: list[Missing] = field(default_factory=list)
-    orphans: list[str] = field(default_factory=list)  # old enough to be a crash's leftovers
-    in_flight: list[str] = field(default_factory=list)  # unreferenced, but young: left alone
-    foreign: list[str] = field(default_factory=list)  # not an image file; never touched
+    # (backend, key) pairs:
+    orphans: list[tuple[str, str]] = field(default_factory=list)  # old enough to be a crash's leftovers
+    in_flight: list[tuple[str, str]] = field(default_factory=list)  # unreferenced, but young: left alone
+    foreign: list[tuple[str, str]] = field(default_factory=list)  # not an image file; never touched
+    unchecked: int = 0  # live images on a backend this process is not configured for: never judged missing
     tombstoned: list[int] = field(default_factory=list)
     purged: dict[str, int] = field(default_factory=dict)
 
@@ -61,27 +66,34 @@ class Report:
 
 
 async def check(services: Services, repair: bool = False, grace: timedelta = timedelta(hours=1)) -> Report:
-    storage, report = services.storage, Report()
-    # The store is listed before the database is read: a file written after the listing cannot be
+    """Every configured backend against the rows that name it (`tailorset migrate-storage` moves rows
+    between them)."""
+    report = Report()
+    # The stores are listed before the database is read: a file written after the listing cannot be
     # taken for an orphan, and a row committed after the reading cannot be taken for missing.
-    keys = [key async for key in storage.keys()]  # noqa: SIM118 — Storage.keys(), not a dict
+    stored = {name: {key async for key in store.keys()} for name, store in services.stores.items()}  # noqa: SIM118
     async with services.db.read() as session:
         rows = await repo.live_image_files(session)
-    report.files, report.live_images = len(keys), len(rows)
-    stored, referenced = set(keys), {key for row in rows for key in (row.file_key, row.thumbnail_key)}
+    report.files, report.live_images = sum(map(len, stored.values())), len(rows)
+    referenced: dict[str, set[str]] = {name: set() for name in stored}
 
     for row in rows:
+        if row.storage not in stored:
+            report.unchecked += 1
+            continue
+        referenced[row.storage].update((row.file_key, row.thumbnail_key))
         for key, found in ((row.file_key, report.missing_originals), (row.thumbnail_key, report.missing_thumbnails)):
             # Asked again: the listing may predate an upload that has committed since.
-            if key not in stored and not await storage.exists(key):
-                found.append(Missing(row.id, row.dataset_id, key, row.file_key, row.thumbnail_key))
+            if key not in stored[row.storage] and not await services.store(row.storage).exists(key):
+                found.append(Missing(row.id, row.dataset_id, key, row.file_key, row.thumbnail_key, row.storage))
     young = utcnow() - grace
-    for key in keys:
-        if not key.startswith(IMAGE_PREFIXES):
-            report.foreign.append(key)
-        elif key not in referenced:
-            made = made_at(key)
-            (report.in_flight if made is not None and made > young else report.orphans).append(key)
+    for name, keys in stored.items():
+        for key in sorted(keys):
+            if not key.startswith(IMAGE_PREFIXES):
+                report.foreign.append((name, key))
+            elif key not in referenced[name]:
+                made = made_at(key)
+                (report.in_flight if made is not None and made > young else report.orphans).append((name, key))
 
     if repair:
         await _repair(services, report)
@@ -89,16 +101,17 @@ async def check(services: Services, repair: bool = False, grace: timedelta = tim
 
 
 async def _repair(services: Services, report: Report) -> None:
-    storage, settings = services.storage, services.settings
-    for key in report.orphans:
-        await storage.delete(key)
+    settings = services.settings
+    for name, key in report.orphans:
+        await services.store(name).delete(key)
     lost = {missing.key for missing in report.missing_originals}
     for missing in report.missing_thumbnails:
         if missing.original in lost:
             continue  # tombstoned below
-        rgb = await anyio.to_thread.run_sync(imaging.open_rgb, await storage.get(missing.original))
+        store = services.store(missing.storage)
+        rgb = await anyio.to_thread.run_sync(imaging.open_rgb, await store.get(missing.original))
         thumbnail = await anyio.to_thread.run_sync(imaging.thumbnail, rgb, settings.thumbnail_size)
-        await storage.put(missing.key, thumbnail, "image/jpeg")
+        await store.put(missing.key, thumbnail, "image/jpeg")
     now = utcnow()
     async with services.db.write() as session:
         for key in sorted(lost):

@@ -108,6 +108,7 @@ class Stored:
     caption_source: str
     file_key: str
     thumbnail_key: str
+    storage: str  # the backend the files went to
 
     @property
     def keys(self) -> list[str]:
@@ -132,7 +133,7 @@ async def prepare(
         caption, source = manual_caption, captions.MANUAL
     thumbnail = await anyio.to_thread.run_sync(imaging.thumbnail, rgb, services.settings.thumbnail_size)
     file_key, thumbnail_key = await files.store(services, checked, thumbnail, keys)
-    return Stored(checked, caption, source, file_key, thumbnail_key)
+    return Stored(checked, caption, source, file_key, thumbnail_key, services.settings.storage)
 
 
 def new_image(
@@ -147,6 +148,7 @@ def new_image(
         caption_source=stored.caption_source,
         file_key=stored.file_key,
         thumbnail_key=stored.thumbnail_key,
+        storage=stored.storage,
         content_type=checked.content_type,
         width=checked.width,
         height=checked.height,
@@ -213,7 +215,7 @@ async def update_caption(
         checked = captions.check_caption(decision.text, dataset.training_version, max_chars)
         text, source, corrections = checked.text, captions.MANUAL, checked.corrections
     else:
-        data = await services.storage.get(image.file_key)
+        data = await files.read(services, image.storage, image.file_key)
         text, source = await automatic_caption(services, dataset, data, "regenerate"), captions.AUTOMATIC
         actor = captioner_actor(services, actor)
 

@@ -25,3 +25,11 @@ class Storage(Protocol):
 
     def keys(self) -> AsyncIterator[str]:
         """Every stored key (for consistency checks)."""
+
+
+class ServesUrls(Protocol):
+    """Optional: a backend clients download from directly (S3). The API hands out its URLs; files of
+    backends without one are served by the service itself at /files/…, with a signed URL."""
+
+    def url_for(self, key: str) -> str:
+        """A URL that fetches the object without other credentials, for a limited time."""
