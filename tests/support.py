@@ -50,6 +50,12 @@ async def all_keys(store: Storage) -> list[str]:
     return sorted([key async for key in store.keys()])  # noqa: SIM118 (an async iterator, not a dict)
 
 
+def stored_files(settings: Settings) -> list[str]:
+    """Every file under the local backend's directory, partial writes included (what a crash could leave)."""
+    root = settings.files_dir
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
 def stored_keys(settings: Settings) -> list[str]:
     """Every file in the configured backend: the local directory, or this test's prefix in the bucket."""
 

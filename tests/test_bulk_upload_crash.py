@@ -10,8 +10,8 @@ from starlette.testclient import TestClient
 
 from tailorset.app import create_app
 from tailorset.config import Settings
-from tests.api.test_bulk_upload import referenced_files, stored_files
-from tests.support import PHOTOS, Api, bulk_upload, create_token, zip_of
+from tests.api.test_bulk_upload import referenced_files
+from tests.support import PHOTOS, Api, bulk_upload, create_token, stored_files, zip_of
 from tests.test_worker_crash import start_worker, work_until
 
 SOURCES = ["chelsea.png", "coffee.png", "astronaut.png", "motorcycle_left.png", "rocket.jpg", "camera.png"]

@@ -21,7 +21,7 @@ from tailorset.app import create_app
 from tailorset.config import Settings
 from tailorset.services import Services
 from tailorset.worker import Worker
-from tests.support import Api, bulk_upload, create_token, photo, wait_for_bulk_upload, zip_of
+from tests.support import Api, bulk_upload, create_token, photo, stored_files, wait_for_bulk_upload, zip_of
 
 EITHER = "Provide the ZIP either as zip_url or as a multipart file, not both and not neither."
 FIBO_CAPTION = (Path(__file__).parents[1] / "fibo" / "data" / "product_teapot.json").read_text()
@@ -31,11 +31,6 @@ def encoded(size: tuple[int, int], fmt: str = "PNG", color: str = "orange") -> b
     out = io.BytesIO()
     Image.new("RGB", size, color).save(out, format=fmt)
     return out.getvalue()
-
-
-def stored_files(settings: Settings) -> list[str]:
-    root = settings.files_dir
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
 def referenced_files(api: Api, client, dataset_id: int) -> set[str]:
