@@ -111,7 +111,7 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = getattr(scope.get("route"), "path_format", None) or "unmatched"
             REQUESTS.labels(scope["method"], route, str(status)).observe(elapsed)
             access_log.info(
                 "%s %s %s %.1f ms", scope["method"], scope["path"], status, elapsed * 1000,

@@ -345,3 +345,12 @@ def test_zip_url(env, zip_server):
             status = wait_for_bulk_upload(api, dataset["id"])
             assert (status["status"], status["error"], status["done"]) == ("failed", error, 0)
         assert not [p for p in stored_files(settings) if p.startswith("imports/")]  # each ZIP removed at the end
+
+
+def test_bulk_upload_is_not_taken_for_an_image_id(api):
+    """…/images/bulk-upload sits beside …/images/{image_id}: a method it does not take is a 405, not a 400
+    about an image id."""
+    dataset = api.dataset()
+    response = api.put(f"/tailored-gen/datasets/{dataset['id']}/images/bulk-upload", json={"caption": "x"})
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert api.get(f"/tailored-gen/datasets/{dataset['id']}/images/bulk-upload").status_code == 405

@@ -34,7 +34,7 @@ async def current_caller(
     if caller is None:
         raise Unauthorized("The api_token is not valid.")
     route = request.scope.get("route")
-    endpoint = f"{request.method} {getattr(route, 'path', request.url.path).removeprefix('/v1')}"
+    endpoint = f"{request.method} {getattr(route, 'path_format', request.url.path).removeprefix('/v1')}"
     if services.settings.rate_limits_enabled:
         await request.app.state.rate_limiter.hit(caller.org_id, caller.rate_limit, endpoint)
     return caller

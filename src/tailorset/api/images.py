@@ -18,6 +18,8 @@ from tailorset.schemas import CaptionRevisionOut, CaptionUpdate, DatasetOut, Ima
 from tailorset.services import Services, captioning, datasets, images
 
 router = APIRouter(prefix="/tailored-gen/datasets/{dataset_id}/images", tags=["Images"])
+# `{image_id:int}`: so that …/images/bulk-upload (api/transfer.py) is never taken for an image id, and a
+# method that route does not take is a 405, not a 400 about the id.
 
 FORM_BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 UPLOAD_BODY = {
@@ -159,13 +161,13 @@ async def list_images(
     return [present.image(image) for image in found]
 
 
-@router.get("/{image_id}", response_model=ImageOut, responses=errors(400, 404, 410), summary="Get Image")
+@router.get("/{image_id:int}", response_model=ImageOut, responses=errors(400, 404, 410), summary="Get Image")
 async def get_image(dataset_id: PathId, image_id: PathId, org: Org, services: Svc, request: Request):
     return Presenter(request).image(await images.get(services, org, dataset_id, image_id))
 
 
 @router.put(
-    "/{image_id}", response_model=ImageOut, responses=errors(400, 404, 409, 410), summary="Update Image Caption",
+    "/{image_id:int}", response_model=ImageOut, responses=errors(400, 404, 409, 410), summary="Update Image Caption",
     description='Either `caption` (sets caption_source "manual") or `regenerate_caption: true` (the captioner '
     'writes a new caption from the image and the caption_prefix, or the visual_schema for FIBO; caption_source '
     '"automatic"), never both. FIBO captions must be a JSON object matching the caption schema; minor faults are '
@@ -190,14 +192,14 @@ async def update_image_caption(
     return Presenter(request).image(result.image)
 
 
-@router.delete("/{image_id}", status_code=204, responses=errors(400, 404, 409, 410), summary="Delete Image")
+@router.delete("/{image_id:int}", status_code=204, responses=errors(400, 404, 409, 410), summary="Delete Image")
 async def delete_image(dataset_id: PathId, image_id: PathId, org: Org, services: Svc):
     await images.delete(services, org, dataset_id, image_id)
     return Response(status_code=204)
 
 
 @router.get(
-    "/{image_id}/captions", response_model=list[CaptionRevisionOut], responses=errors(400, 404, 410),
+    "/{image_id:int}/captions", response_model=list[CaptionRevisionOut], responses=errors(400, 404, 410),
     summary="Caption History", description="Every caption the image has had, oldest first.",
 )  # fmt: skip
 async def caption_history(dataset_id: PathId, image_id: PathId, org: Org, services: Svc):
@@ -205,7 +207,7 @@ async def caption_history(dataset_id: PathId, image_id: PathId, org: Org, servic
 
 
 @router.post(
-    "/{image_id}/captions/{revision_id}/restore", response_model=ImageOut, responses=errors(400, 404, 409, 410),
+    "/{image_id:int}/captions/{revision_id}/restore", response_model=ImageOut, responses=errors(400, 404, 409, 410),
     summary="Restore Caption",
     description="Makes an earlier caption (and its source) current again, as a new revision.",
 )  # fmt: skip
