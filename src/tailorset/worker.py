@@ -21,6 +21,8 @@ from tailorset.services import Services, bulk_upload, captioning
 
 log = logging.getLogger(__name__)
 
+MAX_BACKOFF_SECONDS = 30.0
+
 RUNNERS = {captioning.KIND: captioning.run_batch, bulk_upload.KIND: bulk_upload.run_batch}
 
 
@@ -72,9 +74,21 @@ class Worker:
         return True
 
     async def run(self, *, until_idle: bool = False) -> None:
+        failures = 0
         try:
             while not self._stopping:
-                if not await self.run_one():
+                try:
+                    worked = await self.run_one()
+                except Exception:
+                    # The database or the file store went away, or a job hit a bug. The worker outlives it:
+                    # a job in flight keeps its lease until it runs out, then it is claimed and resumed.
+                    failures += 1
+                    delay = min(self.poll_seconds * 2**failures, MAX_BACKOFF_SECONDS)
+                    log.exception("The worker failed (%d in a row); trying again in %.0f s.", failures, delay)
+                    await self.services.wait_for_work(delay)
+                    continue
+                failures = 0
+                if not worked:
                     if until_idle:
                         return
                     await self.services.wait_for_work(self.poll_seconds)

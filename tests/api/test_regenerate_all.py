@@ -8,8 +8,10 @@ from starlette.testclient import TestClient
 
 from tailorset.app import create_app
 from tailorset.config import Settings
+from tailorset.db.engine import Database
 from tailorset.services import Services
 from tailorset.worker import Worker
+from tests.servers import free_port
 from tests.support import Api, create_token, every_storage
 
 
@@ -129,3 +131,21 @@ def test_caption_history_and_restore(api, dataset):
     other = api.get(url).json()[1]
     response = api.post(f"{url}/{other['id']}/captions/{history[0]['id']}/restore")
     assert response.status_code == 404 and "revision" in response.json()["error"]
+
+
+def test_the_worker_outlives_a_database_outage(api, dataset, caplog):
+    """The embedded worker loses its database for a while; it says so in the log, and once the database is
+    back it still runs the next job (a worker that died with the outage would leave it queued forever)."""
+    services = api.client.app.state.services
+    working = services.db
+    services.db = Database(f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere")  # nothing listens there
+    try:
+        services.wake_workers()
+        deadline = time.monotonic() + 20
+        while "The worker failed" not in caplog.text:
+            assert time.monotonic() < deadline, "the worker never noticed the outage"
+            time.sleep(0.05)
+    finally:
+        services.db = working
+    assert api.put(f"/tailored-gen/datasets/{dataset['id']}/images", json={}).status_code == 202
+    assert wait_until_done(api, dataset["id"], timeout=90)["captions_update"]["done"] == 3
