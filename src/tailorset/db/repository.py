@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tailorset.db.models import (
@@ -192,8 +193,26 @@ _CAPTION_UPDATE = {legacy_only: _caption_update(legacy_only) for legacy_only in 
 _REVISION_INSERT = insert(CaptionRevision.__table__)
 
 
-async def write_caption(
-    session: AsyncSession,
+def _caption_write(legacy_only: bool):
+    """PostgreSQL: the guarded UPDATE and the revision INSERT as one statement (data-modifying CTEs), so a
+    caption write is one round trip, as a bare UPDATE is."""
+    updated = _caption_update(legacy_only).cte("updated")
+    revisions = CaptionRevision.__table__
+    columns = ("image_id", "caption", "caption_source", "actor", "job_id", "batch_id", "created_at")
+    values = select(
+        updated.c.id, updated.c.caption, updated.c.caption_source, bindparam("actor"),
+        bindparam("job_id", type_=revisions.c.job_id.type), bindparam("batch_id", type_=revisions.c.batch_id.type),
+        updated.c.updated_at,
+    )  # fmt: skip
+    revision = insert(revisions).from_select(columns, values).cte("revision")
+    return select(updated).add_cte(revision)
+
+
+_CAPTION_WRITE = {legacy_only: _caption_write(legacy_only) for legacy_only in (False, True)}
+
+
+def write_caption(
+    connection: Connection,
     org_id: int,
     dataset_id: int,
     image_id: int,
@@ -210,15 +229,20 @@ async def write_caption(
 
     One guarded UPDATE instead of read-check-write: on PostgreSQL it takes a share lock on the dataset
     row that completion's exclusive lock must wait for, so no caption lands after completion; on
-    SQLite, writers are serialised. Returns None when the guard fails (the caller finds out why)."""
+    SQLite, writers are serialised. Returns None when the guard fails (the caller finds out why).
+    Blocking, on a Connection: run it with Database.write_blocking (the hot path's two statements in
+    one trip to the database thread)."""
     now = utcnow()
     parameters = {
         "of_org": org_id, "in_dataset": dataset_id, "image": image_id, "new_caption": caption,
         "new_source": source, "at": now,
     }  # fmt: skip
-    image = (await session.execute(_CAPTION_UPDATE[legacy_only], parameters)).one_or_none()
+    if connection.dialect.name == "postgresql":
+        revision = {"actor": actor, "job_id": job_id, "batch_id": batch_id}
+        return connection.execute(_CAPTION_WRITE[legacy_only], parameters | revision).one_or_none()
+    image = connection.execute(_CAPTION_UPDATE[legacy_only], parameters).one_or_none()
     if image is not None:
-        await session.execute(
+        connection.execute(
             _REVISION_INSERT,
             {
                 "image_id": image_id, "caption": caption, "caption_source": source, "actor": actor,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -199,10 +200,10 @@ async def update_caption(
     if isinstance(decision, captions.ManualCaption) and captions.is_plain_caption(decision.text, max_chars):
         # The common case in one statement: plain text on a legacy draft dataset. Anything else (FIBO,
         # a completed or missing dataset…) fails the guard and takes the path below, which says why.
-        async with services.db.write() as session:
-            written = await repo.write_caption(
-                session, org_id, dataset_id, image_id, decision.text, captions.MANUAL, actor, legacy_only=True
-            )
+        write = functools.partial(repo.write_caption, legacy_only=True)
+        written = await services.db.write_blocking(
+            write, org_id, dataset_id, image_id, decision.text, captions.MANUAL, actor
+        )
         if written is not None:
             return CaptionUpdated(written, [])
 
@@ -219,12 +220,12 @@ async def update_caption(
         text, source = await automatic_caption(services, dataset, data, "regenerate"), captions.AUTOMATIC
         actor = captioner_actor(services, actor)
 
-    async with services.db.write() as session:
-        written = await repo.write_caption(session, org_id, dataset.id, image.id, text, source, actor)
-        if written is None:  # completed or deleted since we looked: say which, as a fresh look would
+    written = await services.db.write_blocking(repo.write_caption, org_id, dataset.id, image.id, text, source, actor)
+    if written is None:  # completed or deleted since we looked: say which, as a fresh look does
+        async with services.db.read() as session:
             dataset, image = await repo.get_dataset_image(session, org_id, dataset_id, image_id)
-            lifecycle.ensure_draft(dataset.id, dataset.status, "edit its captions")
-            raise AssertionError("write_caption refused a live image of a draft dataset")
+        lifecycle.ensure_draft(dataset.id, dataset.status, "edit its captions")
+        raise AssertionError("write_caption refused a live image of a draft dataset")
     return CaptionUpdated(written, corrections)
 
 
