@@ -17,7 +17,6 @@ from tailorset.cli import main as cli
 from tailorset.db.engine import sync_url
 from tailorset.db.models import utcnow
 from tailorset.services.files import new_keys
-from tailorset.storage import LocalStorage
 
 
 def fsck(*args: str) -> tuple[int, list[str]]:
@@ -87,11 +86,16 @@ def test_fsck_reports_and_repairs_drift(api, client, settings):
     assert api.get(f"{url}/images/{old['id']}").status_code == 404  # purged for good
 
 
-def test_local_storage_sweeps_what_a_cut_off_write_left(tmp_path):
-    old, fresh = tmp_path / "images" / "ab" / ".tmp-old", tmp_path / "images" / "ab" / ".tmp-fresh"
-    old.parent.mkdir(parents=True)
+def test_fsck_removes_what_a_cut_off_write_left(api, settings):
+    """A write a crash cut off before its rename leaves a partial file; fsck --repair removes it once it is
+    older than the grace period, and leaves a fresh one alone (another process's write in progress)."""
+    api.dataset()  # the service has started on this data directory
+    folder = settings.files_dir / "images" / "ab"
+    folder.mkdir(parents=True, exist_ok=True)
+    old, fresh = folder / ".tmp-old.png", folder / ".tmp-fresh.png"
     for path in (old, fresh):
         path.write_bytes(b"half a file")
     os.utime(old, (time.time() - 7200, time.time() - 7200))
-    LocalStorage(tmp_path)
-    assert not old.exists() and fresh.exists()  # a fresh one may be another process's write in progress
+    code, report = fsck("--repair")
+    assert code == 0 and "orphan file images/ab/.tmp-old.png (removed)" in report, report
+    assert not old.exists() and fresh.exists()

@@ -6,7 +6,8 @@ its row commits (killed in between: the same). A live row whose file is missing 
 lost it. The repairs:
 
 * A file no live image uses is removed, once it is older than the grace period: a younger one may
-  belong to an upload about to commit (its key says when it was made; see files.new_keys).
+  belong to an upload about to commit (its key says when it was made; see files.new_keys). So is a
+  local write a crash cut off before its rename (LocalStorage.partials), by the time it was written.
 * A live image whose thumbnail is missing gets it rebuilt from the original: nothing is lost.
 * A live image whose original is missing is tombstoned, as if deleted: the API answers 410 for it
   and its caption history stays in the database, where nothing is destroyed that could still be
@@ -87,6 +88,10 @@ async def check(services: Services, repair: bool = False, grace: timedelta = tim
             if key not in stored[row.storage] and not await services.store(row.storage).exists(key):
                 found.append(Missing(row.id, row.dataset_id, key, row.file_key, row.thumbnail_key, row.storage))
     young = utcnow() - grace
+    for name, store in services.stores.items():
+        partials = getattr(store, "partials", None)  # LocalStorage: writes a crash cut off before their rename
+        for key, written in await partials() if partials else ():
+            (report.in_flight if written > young else report.orphans).append((name, key))
     for name, keys in stored.items():
         for key in sorted(keys):
             if not key.startswith(IMAGE_PREFIXES):

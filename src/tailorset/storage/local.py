@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
@@ -13,13 +14,9 @@ CHUNK = 256 * 1024
 
 
 class LocalStorage:
-    def __init__(self, root: Path, stale_after: float = 3600):
+    def __init__(self, root: Path):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
-        # A write cut off by a crash leaves its temporary file; an hour old, no writer is coming back for it.
-        for leftover in self.root.rglob(".tmp-*"):
-            if leftover.stat().st_mtime < time.time() - stale_after:
-                leftover.unlink(missing_ok=True)
 
     def path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -69,6 +66,20 @@ class LocalStorage:
 
     async def exists(self, key: str) -> bool:
         return await anyio.Path(self.path(key)).is_file()
+
+    async def partials(self) -> list[tuple[str, datetime]]:
+        """Files a write left unfinished (a crash between write and rename), as keys `delete` removes, with
+        when they were last written: fsck tells a write in progress from a crash's debris by that age."""
+
+        def find() -> list[tuple[str, datetime]]:
+            found = []
+            for path in sorted(self.root.rglob(".tmp-*")):
+                with contextlib.suppress(FileNotFoundError):  # renamed into place meanwhile
+                    written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                    found.append((path.relative_to(self.root).as_posix(), written))
+            return found
+
+        return await anyio.to_thread.run_sync(find)
 
     async def keys(self) -> AsyncIterator[str]:
         paths = await anyio.to_thread.run_sync(lambda: sorted(self.root.rglob("*")))
