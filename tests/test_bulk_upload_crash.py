@@ -2,8 +2,6 @@
 batch, every file in the ZIP is imported exactly once, and what the dead worker was writing is removed."""
 
 import io
-import signal
-import time
 
 from PIL import Image, ImageOps
 from starlette.testclient import TestClient
@@ -12,7 +10,7 @@ from tailorset.app import create_app
 from tailorset.config import Settings
 from tests.api.test_bulk_upload import referenced_files
 from tests.support import PHOTOS, Api, bulk_upload, create_token, stored_files, zip_of
-from tests.test_worker_crash import start_worker, work_until
+from tests.test_worker_crash import kill_worker_when, work_until
 
 SOURCES = ["chelsea.png", "coffee.png", "astronaut.png", "motorcycle_left.png", "rocket.jpg", "camera.png"]
 
@@ -44,22 +42,14 @@ def test_a_killed_worker_imports_nothing_twice_and_leaves_no_file(env, monkeypat
         captions = {f"{n:02d}.txt": f"photo {n}, by hand" for n in range(0, 12, 5)}
         assert bulk_upload(api, dataset["id"], zip_of(photos | captions)).status_code == 202
 
-        first = start_worker()
-        try:
-            # Kill it mid-batch: after a batch has committed, and while the next one has stored some of its
-            # files but not all (files are counted first, so those beyond the committed images are in flight).
-            deadline = time.monotonic() + 90
-            while True:
-                assert time.monotonic() < deadline and first.poll() is None, "the first worker made no progress"
-                in_flight = len([f for f in stored_files(settings) if f.startswith("images/")])
-                done = status_of(api, dataset["id"])["done"]
-                if done >= 4 and 1 <= in_flight - done <= 3:
-                    break
-                time.sleep(0.01)
-            first.send_signal(signal.SIGKILL)
-            first.wait()
-        finally:
-            first.kill()
+        def mid_batch() -> bool:
+            """After a batch has committed, while the next has stored some of its files but not all (files are
+            counted first, so those beyond the committed images are in flight)."""
+            in_flight = len([f for f in stored_files(settings) if f.startswith("images/")])
+            done = status_of(api, dataset["id"])["done"]
+            return done >= 4 and 1 <= in_flight - done <= 3
+
+        kill_worker_when(mid_batch, timeout=90)
         interrupted = status_of(api, dataset["id"])
         assert interrupted["status"] == "processing" and 4 <= interrupted["done"] < 12, interrupted
         assert (

@@ -40,6 +40,20 @@ def work_until(finished: Callable[[], bool], describe: Callable[[], object], tim
         worker.kill()
 
 
+def kill_worker_when(ready: Callable[[], bool], timeout: float = 60) -> None:
+    """Run a worker until `ready()`, then kill it with SIGKILL: no shutdown, whatever was in flight cut off."""
+    worker = start_worker()
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert time.monotonic() < deadline and worker.poll() is None, "the worker made no progress"
+            time.sleep(0.01)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    finally:
+        worker.kill()
+
+
 def progress(api: Api, dataset_id: int) -> dict:
     return api.get(f"/tailored-gen/datasets/{dataset_id}").json()["captions_update"]
 
@@ -57,16 +71,7 @@ def test_a_killed_worker_loses_nothing_and_repeats_nothing(env, monkeypatch):
         api.put(url, json={"caption_prefix": "sks style"})
         assert api.put(f"{url}/images").json()["captions_update"]["total"] == 39
 
-        first = start_worker()
-        try:
-            deadline = time.monotonic() + 60
-            while progress(api, dataset["id"])["done"] < 4:
-                assert time.monotonic() < deadline and first.poll() is None, "the first worker made no progress"
-                time.sleep(0.02)
-            first.send_signal(signal.SIGKILL)
-            first.wait()
-        finally:
-            first.kill()
+        kill_worker_when(lambda: progress(api, dataset["id"])["done"] >= 4)
         interrupted = progress(api, dataset["id"])
         assert interrupted["status"] == "running" and 4 <= interrupted["done"] < 39, interrupted
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Sequence
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 import anyio
 import httpx
@@ -59,13 +59,13 @@ async def _checked_address(host: str, port: int, allowed: Sequence[Network], wha
     return addresses[0]
 
 
-def _port(url: str, what: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of an absolute http(s) URL, or a 422 that says what is wrong with it."""
+def _split(url: str, what: str) -> tuple[SplitResult, int]:
+    """An absolute http(s) URL's parts and its port, or a 422 that says what is wrong with it."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Unprocessable(f"{what} must be an absolute http or https URL.")
     try:
-        return parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+        return parts, parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise Unprocessable(f"{what} has an invalid port.") from None
 
@@ -73,9 +73,9 @@ def _port(url: str, what: str) -> tuple[str, str, int]:
 async def check_url(url: str, *, allow_private: bool = False, allowed: Sequence[Network] = (), what: str) -> None:
     """Refuse, before anything is queued, a URL that is not absolute http(s) or whose host is not allowed.
     `download` checks every hop again when it runs."""
-    _, host, port = _port(url, what)
+    parts, port = _split(url, what)
     if not allow_private:
-        await _checked_address(host, port, allowed, what)
+        await _checked_address(parts.hostname, port, allowed, what)
 
 
 async def download(
@@ -99,15 +99,14 @@ async def download(
 async def _download(url, consume, max_bytes, timeout, allow_private, allowed, what) -> None:
     async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False) as client:
         for _ in range(MAX_REDIRECTS + 1):
-            scheme, hostname, port = _port(url, what)
-            parts = urlsplit(url)
+            parts, port = _split(url, what)
             target, headers, extensions = url, {"Accept-Encoding": "identity"}, {}
             if not allow_private:
-                address = await _checked_address(hostname, port, allowed, what)
+                address = await _checked_address(parts.hostname, port, allowed, what)
                 host = f"[{address}]" if address.version == 6 else str(address)
-                target = urlunsplit((scheme, f"{host}:{port}", parts.path or "/", parts.query, ""))
+                target = urlunsplit((parts.scheme, f"{host}:{port}", parts.path or "/", parts.query, ""))
                 headers["Host"] = parts.netloc.rpartition("@")[2]
-                extensions["sni_hostname"] = hostname  # TLS still checks the certificate for the name
+                extensions["sni_hostname"] = parts.hostname  # TLS still checks the certificate for the name
             async with client.stream("GET", target, headers=headers, extensions=extensions) as response:
                 if response.is_redirect and "location" in response.headers:
                     url = urljoin(url, response.headers["location"])

@@ -164,6 +164,7 @@ class _Graph:
         self.nodes: list = []
         self.initializers: list = []
         self._names = 0
+        self._relu6_bounds: list[str] | None = None
 
     def _name(self, stem: str) -> str:
         self._names += 1
@@ -180,10 +181,9 @@ class _Graph:
         return output
 
     def relu6(self, x: str) -> str:
-        return self.op("Clip", [x, self._scalar(0.0), self._scalar(6.0)])
-
-    def _scalar(self, value: float) -> str:
-        return self.constant("bound", np.array(value, dtype=np.float32))
+        if self._relu6_bounds is None:  # one pair of scalars, shared by every Clip
+            self._relu6_bounds = [self.constant("zero", np.array(0.0)), self.constant("six", np.array(6.0))]
+        return self.op("Clip", [x, *self._relu6_bounds])
 
 
 def _conv_bn(

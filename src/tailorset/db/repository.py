@@ -196,7 +196,7 @@ _REVISION_INSERT = insert(CaptionRevision.__table__)
 def _caption_write(legacy_only: bool):
     """PostgreSQL: the guarded UPDATE and the revision INSERT as one statement (data-modifying CTEs), so a
     caption write is one round trip, as a bare UPDATE is."""
-    updated = _caption_update(legacy_only).cte("updated")
+    updated = _CAPTION_UPDATE[legacy_only].cte("updated")
     revisions = CaptionRevision.__table__
     columns = ("image_id", "caption", "caption_source", "actor", "job_id", "batch_id", "created_at")
     values = select(
