@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -143,6 +144,14 @@ class Image(Base):
     image_name: Mapped[str | None] = mapped_column(String(500))
     caption: Mapped[str | None] = mapped_column(Text)
     caption_source: Mapped[str | None] = mapped_column(String(20))
+    # What the captioner said of its own automatic caption: a confidence in 0-1 (None when it gave none, and
+    # for manual captions) and the signals it rests on, as a JSON object.
+    caption_confidence: Mapped[float | None] = mapped_column(Float)
+    caption_signals: Mapped[str | None] = mapped_column(Text)
+    # domain/review.py: unreviewed, approved or flagged (with an optional note).
+    review_state: Mapped[str] = mapped_column(String(20), default="unreviewed", server_default="unreviewed")
+    review_note: Mapped[str | None] = mapped_column(Text)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Keys in the storage backend. Files are immutable and a clone shares its source's files;
     # a file is removed when the last live image that points at it is deleted.
     file_key: Mapped[str] = mapped_column(String(300), index=True)
@@ -171,6 +180,8 @@ class CaptionRevision(Base):
     image: Mapped[Image] = relationship()
     caption: Mapped[str | None] = mapped_column(Text)
     caption_source: Mapped[str | None] = mapped_column(String(20))
+    caption_confidence: Mapped[float | None] = mapped_column(Float)
+    caption_signals: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(200))  # "token:alice", "captioner:local", "job:12 captioner:local"
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     # Revisions written by one bulk operation share a batch id, so the operation can be undone as one.
