@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
+from tailorset.domain.review import REVIEW_STATES
+
 IpMedium = Literal["photography", "illustration"]
 IpType = Literal[
     "multi_object_set", "object_variants", "icons", "defined_character", "character_variants", "stylized_scene", "other"
@@ -14,6 +16,7 @@ IpType = Literal[
 TrainingVersion = Literal["max", "light", "3.2", "2.3", "fibo"]
 DatasetStatus = Literal["draft", "completed"]
 CaptionSource = Literal["automatic", "manual"]
+ReviewState = Literal[REVIEW_STATES]
 
 # A larger number names nothing, and must not reach a query (ids are 64-bit on both databases):
 # the largest integer every JSON client (JavaScript, float parsers) represents exactly.
@@ -103,6 +106,20 @@ class ImageOut(BaseModel):
     thumbnail_url: str = Field(description="URL of the image thumbnail.")
     created_at: datetime
     updated_at: datetime
+    # tailorset's own fields, present only when the request asks for them with `?include=` (api/deps.py),
+    # so that without it the body stays exactly Bria's.
+    caption_confidence: float | None = Field(
+        None, description="include=confidence: the captioner's confidence (0-1) in this automatic caption; "
+        "null for manual captions and for captioners that give none."
+    )  # fmt: skip
+    caption_signals: dict | None = Field(
+        None, description="include=confidence: the signals the automatic caption rests on, as its captioner says."
+    )
+    review_state: ReviewState | None = Field(
+        None, description="include=review: unreviewed (new or re-captioned automatically), approved or flagged."
+    )
+    review_note: str | None = Field(None, description="include=review: the note given when the image was flagged.")
+    reviewed_at: datetime | None = Field(None, description="include=review: when a person last reviewed it.")
 
 
 class DatasetImageOut(ImageOut):

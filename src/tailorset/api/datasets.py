@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
-from tailorset.api.deps import Org, PathId, Svc, Who
+from tailorset.api.deps import Include, Org, PathId, Svc, Who
 from tailorset.api.present import Presenter, errors
 from tailorset.schemas import DatasetClone, DatasetCreate, DatasetOut, DatasetUpdate, DatasetWithImagesOut
 from tailorset.services import datasets
@@ -38,7 +38,8 @@ async def list_project_datasets(project_id: PathId, org: Org, services: Svc, req
 
 
 @router.get(
-    "/datasets/{dataset_id}", response_model=DatasetWithImagesOut, responses=errors(400, 404, 410),
+    "/datasets/{dataset_id}", response_model=DatasetWithImagesOut, response_model_exclude_unset=True,
+    responses=errors(400, 404, 410),
     summary="Get Dataset by ID",
 )  # fmt: skip
 async def get_dataset(
@@ -47,8 +48,9 @@ async def get_dataset(
     services: Svc,
     request: Request,
     max_images: Annotated[int, Query(ge=1, le=200, description="How many images to include.")] = 200,
+    include: Include = frozenset(),
 ):
-    return Presenter(request).dataset(await datasets.get(services, org, dataset_id, max_images))
+    return Presenter(request, include).dataset(await datasets.get(services, org, dataset_id, max_images))
 
 
 @router.put(

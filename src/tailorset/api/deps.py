@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request, Security
+from fastapi import Depends, Path, Query, Request, Security
 from fastapi.security import APIKeyHeader
 
 from tailorset.auth import Caller
-from tailorset.domain.errors import Unauthorized
+from tailorset.domain.errors import Invalid, Unauthorized
 from tailorset.schemas import MAX_ID
 from tailorset.services import Services
 
@@ -48,3 +48,31 @@ Org = Annotated[int, Depends(current_org)]
 Who = Annotated[Caller, Depends(current_caller)]
 Svc = Annotated[Services, Depends(get_services)]
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+# tailorset's own image fields, by the name a client asks for them with (`?include=confidence,review`).
+INCLUDE_GROUPS = {
+    "confidence": ("caption_confidence", "caption_signals"),
+    "review": ("review_state", "review_note", "reviewed_at"),
+}
+
+
+async def included_fields(
+    include: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Adds tailorset's own fields to each image, comma-separated: `confidence` "
+            "(caption_confidence, caption_signals) and `review` (review_state, review_note, reviewed_at). "
+            "Without it, image bodies are exactly Bria's.",
+        ),
+    ] = None,
+) -> frozenset[str]:
+    names = frozenset(name.strip() for name in (include or "").split(",") if name.strip())
+    unknown = sorted(names - INCLUDE_GROUPS.keys())
+    if unknown:
+        raise Invalid(f"include may list {' and '.join(INCLUDE_GROUPS)}; {unknown[0]!r} is not one of them.")
+    return names
+
+
+Include = Annotated[frozenset[str], Depends(included_fields)]

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from tailorset import imaging
-from tailorset.api.deps import Org, PathId, Svc, Who
+from tailorset.api.deps import Include, Org, PathId, Svc, Who
 from tailorset.api.errors import describe_validation_error
 from tailorset.api.present import Presenter, errors
 from tailorset.domain.errors import Invalid
@@ -85,14 +85,16 @@ async def _read_upload(request: Request, services: Services) -> images.Upload:
 
 
 @router.post(
-    "", status_code=201, response_model=ImageOut, responses=errors(400, 404, 409, 410, 412, 413, 415, 422),
+    "", status_code=201, response_model=ImageOut, response_model_exclude_unset=True,
+    responses=errors(400, 404, 409, 410, 412, 413, 415, 422),
     summary="Upload Image", openapi_extra=UPLOAD_BODY,
     description="Adds one image (base64 `file` or `image_url` in JSON, or a multipart `file`) and captions it "
     "automatically: text continuing the dataset's caption_prefix, or a FIBO JSON caption.",
 )  # fmt: skip
-async def upload_image(dataset_id: PathId, caller: Who, services: Svc, request: Request):
+async def upload_image(dataset_id: PathId, caller: Who, services: Svc, request: Request, include: Include):
     upload = await _read_upload(request, services)
-    return Presenter(request).image(await images.upload(services, caller.org_id, dataset_id, upload, caller.actor))
+    image = await images.upload(services, caller.org_id, dataset_id, upload, caller.actor)
+    return Presenter(request, include).image(image)
 
 
 @router.put(
@@ -129,7 +131,8 @@ def _decode_cursor(cursor: str) -> int:
 
 
 @router.get(
-    "", response_model=list[ImageOut], responses=errors(400, 404, 410), summary="Get Images",
+    "", response_model=list[ImageOut], response_model_exclude_unset=True, responses=errors(400, 404, 410),
+    summary="Get Images",
     description="All the dataset's images, oldest first. With any filter, cursor or limit, one page at a time "
     "(keyset pagination): the response headers `X-Next-Cursor` and `Link: <…>; rel=\"next\"` point at the "
     "next page while there is one.",
@@ -146,6 +149,7 @@ async def list_images(
     caption_source: Annotated[Literal["automatic", "manual", "none"] | None, Query()] = None,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int | None, Query(ge=1, le=1000, description="Page size (default 100 when paging).")] = None,
+    include: Include = frozenset(),
 ):
     where = images.ImageFilter(caption_contains, caption_excludes, caption_source)
     paged = any(v is not None for v in (caption_contains, caption_excludes, caption_source, cursor, limit))
@@ -157,17 +161,21 @@ async def list_images(
         next_cursor = _encode_cursor(found[-1].id)
         response.headers["X-Next-Cursor"] = next_cursor
         response.headers["Link"] = f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'
-    present = Presenter(request)
+    present = Presenter(request, include)
     return [present.image(image) for image in found]
 
 
-@router.get("/{image_id:int}", response_model=ImageOut, responses=errors(400, 404, 410), summary="Get Image")
-async def get_image(dataset_id: PathId, image_id: PathId, org: Org, services: Svc, request: Request):
-    return Presenter(request).image(await images.get(services, org, dataset_id, image_id))
+@router.get(
+    "/{image_id:int}", response_model=ImageOut, response_model_exclude_unset=True, responses=errors(400, 404, 410),
+    summary="Get Image",
+)  # fmt: skip
+async def get_image(dataset_id: PathId, image_id: PathId, org: Org, services: Svc, request: Request, include: Include):
+    return Presenter(request, include).image(await images.get(services, org, dataset_id, image_id))
 
 
 @router.put(
-    "/{image_id:int}", response_model=ImageOut, responses=errors(400, 404, 409, 410), summary="Update Image Caption",
+    "/{image_id:int}", response_model=ImageOut, response_model_exclude_unset=True,
+    responses=errors(400, 404, 409, 410), summary="Update Image Caption",
     description='Either `caption` (sets caption_source "manual") or `regenerate_caption: true` (the captioner '
     'writes a new caption from the image and the caption_prefix, or the visual_schema for FIBO; caption_source '
     '"automatic"), never both. FIBO captions must be a JSON object matching the caption schema; minor faults are '
@@ -181,6 +189,7 @@ async def update_image_caption(
     services: Svc,
     request: Request,
     response: Response,
+    include: Include,
     body: Annotated[CaptionUpdate | None, Body()] = None,
 ):
     body = body or CaptionUpdate()
@@ -189,7 +198,7 @@ async def update_image_caption(
     )
     if result.corrections:
         response.headers["X-Caption-Corrected"] = ", ".join(result.corrections)
-    return Presenter(request).image(result.image)
+    return Presenter(request, include).image(result.image)
 
 
 @router.delete("/{image_id:int}", status_code=204, responses=errors(400, 404, 409, 410), summary="Delete Image")
@@ -207,12 +216,14 @@ async def caption_history(dataset_id: PathId, image_id: PathId, org: Org, servic
 
 
 @router.post(
-    "/{image_id:int}/captions/{revision_id}/restore", response_model=ImageOut, responses=errors(400, 404, 409, 410),
+    "/{image_id:int}/captions/{revision_id}/restore", response_model=ImageOut, response_model_exclude_unset=True,
+    responses=errors(400, 404, 409, 410),
     summary="Restore Caption",
     description="Makes an earlier caption (and its source) current again, as a new revision.",
 )  # fmt: skip
 async def restore_caption(
-    dataset_id: PathId, image_id: PathId, revision_id: PathId, caller: Who, services: Svc, request: Request
-):
+    dataset_id: PathId, image_id: PathId, revision_id: PathId, caller: Who, services: Svc, request: Request,
+    include: Include,
+):  # fmt: skip
     image = await images.restore(services, caller.org_id, dataset_id, image_id, revision_id, caller.actor)
-    return Presenter(request).image(image)
+    return Presenter(request, include).image(image)

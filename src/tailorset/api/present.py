@@ -40,12 +40,13 @@ def errors(*codes: int) -> dict:
 
 
 class Presenter:
-    def __init__(self, request: Request):
+    def __init__(self, request: Request, include: frozenset[str] = frozenset()):
         self.services = request.app.state.services
         self.base_url = self.services.settings.public_url or str(request.base_url)
+        self.include = include  # api/deps.INCLUDE_GROUPS: which of tailorset's own image fields to add
 
     def image(self, image: Image) -> dict:
-        return {
+        body = {
             "id": image.id,
             "dataset_id": image.dataset_id,
             "caption": image.caption,
@@ -56,6 +57,12 @@ class Presenter:
             "created_at": image.created_at,
             "updated_at": image.updated_at,
         }
+        if "confidence" in self.include:
+            body["caption_confidence"] = image.caption_confidence
+            body["caption_signals"] = json.loads(image.caption_signals) if image.caption_signals else None
+        if "review" in self.include:
+            body.update(review_state=image.review_state, review_note=image.review_note, reviewed_at=image.reviewed_at)
+        return body
 
     def dataset_image(self, image: Image) -> dict:
         return {**self.image(image), "upload_source_url": image.upload_source_url}
