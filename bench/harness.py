@@ -95,9 +95,10 @@ def s3_storage():
 
 
 @contextmanager
-def server(database: str = "sqlite", storage: str = "local", **settings: str):
+def server(database: str = "sqlite", storage: str = "local", log_level: str = "warning", **settings: str):
     """Start one API process on `database` ("sqlite" or "postgresql") with its files in `storage`
-    ("local" or "s3", a SeaweedFS started for it), rate limits out of the way."""
+    ("local" or "s3", a SeaweedFS started for it), rate limits out of the way. Below "warning", its log
+    (the access log, from "info") goes to server.log in its data directory, as a deployment's would."""
     with tempfile.TemporaryDirectory(prefix="tailorset-bench-") as home, ExitStack() as stack:
         url = f"sqlite:///{home}/tailorset.db" if database == "sqlite" else fresh_postgres_database()
         env = {
@@ -113,7 +114,10 @@ def server(database: str = "sqlite", storage: str = "local", **settings: str):
             [*TAILORSET, "token", "create", "--org", "bench"], env=env, capture_output=True, check=True, text=True
         )
         port = free_port()
-        process = subprocess.Popen([*TAILORSET, "serve", "--port", str(port), "--log-level", "warning"], env=env)
+        log = stack.enter_context(open(Path(home, "server.log"), "ab")) if log_level != "warning" else None
+        process = subprocess.Popen(
+            [*TAILORSET, "serve", "--port", str(port), "--log-level", log_level], env=env, stderr=log, stdout=log
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             wait_until_up(base + "/healthz", process)
