@@ -15,7 +15,7 @@ from PIL import Image
 
 from tailorset.captioners import imagenet, pixels
 from tailorset.captioners.base import CaptionContext, CaptionerError
-from tailorset.captioners.local import MODEL_FILE, LocalCaptioner
+from tailorset.captioners.local import DETECTOR_FILE, MODEL_FILE, LocalCaptioner
 
 FIBO = CaptionContext(training_version="fibo")
 
@@ -71,10 +71,10 @@ def _with_transparency(image: Image.Image) -> Image.Image:
 
 def test_odd_modes_and_sizes_caption(captioner, photos, validator):
     for label, image in odd_images(photos["chelsea.png"]).items():
-        text = captioner.caption(image, CaptionContext(caption_prefix="sks"))
+        text = captioner.caption(image, CaptionContext(caption_prefix="sks")).text
         assert text.startswith("sks, a "), (label, text)
         if label in ("RGBA", "I;16", "CMYK", "1x1", "wide 4000x12", "tall 9x3000"):
-            validator.validate(json.loads(captioner.caption(image, FIBO)))
+            validator.validate(json.loads(captioner.caption(image, FIBO).text))
 
 
 def test_transparent_pixels_become_black():
@@ -89,11 +89,11 @@ def test_sixteen_bit_is_scaled_not_clipped(captioner, photos):
     wide = Image.fromarray(np.asarray(gray, dtype=np.uint16) * 257)
     assert wide.mode == "I;16"
     assert np.abs(np.asarray(pixels.to_rgb(wide).convert("L"), int) - np.asarray(gray, int)).max() <= 1
-    assert captioner.caption(wide, FIBO) == captioner.caption(gray, FIBO)
+    assert captioner.caption(wide, FIBO).text == captioner.caption(gray, FIBO).text
 
 
 def test_fully_transparent_image_is_dark(captioner):
-    caption = captioner.caption(Image.new("RGBA", (320, 240), (250, 250, 250, 0)), CaptionContext())
+    caption = captioner.caption(Image.new("RGBA", (320, 240), (250, 250, 250, 0)), CaptionContext()).text
     assert caption == "A black and white photo, dark low-key lighting"
 
 
@@ -104,15 +104,15 @@ def test_missing_model_that_cannot_be_produced(tmp_path):
     with pytest.raises(CaptionerError, match="could not build the classifier model"):
         captioner.load()
     with pytest.raises(CaptionerError):  # the failure is not cached as success
-        captioner.caption(Image.new("RGB", (32, 32)), CaptionContext())
+        captioner.caption(Image.new("RGB", (32, 32)), CaptionContext()).text
 
 
 def test_damaged_model_file_is_produced_again(tmp_path, photos):
     (tmp_path / MODEL_FILE).write_bytes(b"not an onnx model")
     captioner = LocalCaptioner(cache_dir=tmp_path)
-    assert "cat" in captioner.caption(photos["chelsea.png"], CaptionContext())
+    assert "cat" in captioner.caption(photos["chelsea.png"], CaptionContext()).text
     assert (tmp_path / MODEL_FILE).stat().st_size > 10_000_000
-    assert [p.name for p in tmp_path.iterdir()] == [MODEL_FILE]  # no temporary files left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([MODEL_FILE, DETECTOR_FILE])  # no temporary files
 
 
 def test_unknown_face_detector(tmp_path):
@@ -128,9 +128,9 @@ def test_without_face_detector(photos):
 
 def test_export_is_atomic_and_readable(captioner):
     model_dir = captioner.cache_dir
-    model = model_dir / MODEL_FILE
-    assert model.stat().st_mode & 0o644 == 0o644
-    assert not [p for p in model_dir.iterdir() if p.name != MODEL_FILE]
+    for name in (MODEL_FILE, DETECTOR_FILE):
+        assert (model_dir / name).stat().st_mode & 0o644 == 0o644
+    assert not [p for p in model_dir.iterdir() if p.name not in (MODEL_FILE, DETECTOR_FILE)]
 
 
 def test_the_classifier_is_built_without_torch(tmp_path):
@@ -158,7 +158,7 @@ def test_the_classifier_is_built_without_torch(tmp_path):
     assert label == "espresso" and float(p) >= 0.85
     label, p = found["camera.png"].rsplit(" ", 1)
     assert label == "tripod" and float(p) >= 0.85
-    assert [p.name for p in tmp_path.iterdir()] == [MODEL_FILE]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([MODEL_FILE, DETECTOR_FILE])
 
 
 def test_imagenet_table():

@@ -37,6 +37,7 @@ OBJECT_AREA = 0.01  # …and an object is listed only from this size (a speck of
 WHOLE_FRAME = 0.85
 FACE_SUPPORT = 0.6  # a face inside a person box counts as this much independent evidence
 AGREE_MIN = 0.25  # the classifier's probability must reach this to count as agreeing with the detector
+OBJECT_HINT = 0.3  # a classifier this sure of a COCO object means the frame is not just a texture
 UNSEEN_DISCOUNT = 0.9  # a classifier noun the detector knows but did not see keeps this share
 CONFLICT_AREA = 0.05  # a detection of another class this large contradicts the classifier
 STRONG = 0.85  # a classifier this sure keeps its specific noun against a detector that disagrees
@@ -45,7 +46,7 @@ TEXTURE_DISCOUNT = 0.6  # a frame filled with texture fools the classifier: its 
 # sees none keeps this share (a flower close-up the classifier calls an insect).
 NO_ANIMAL_DISCOUNT = 0.6
 LARGE = 0.25  # a detected object this large that contradicts a named subject is not listed
-CLASSIFIER_OVER_PERSON = 0.5  # a classifier thing this probable, unseen by the detector, argues against a large person
+WITH_MIN = 0.8  # a thing the classifier is this sure of is "shown with" a detected person ("with a tripod")
 WORN_MIN = 0.9  # a worn item is named on a person only when the classifier is this sure
 NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five"}
 NAMED = ("person", "animal", "thing", "scene")  # kinds of Subject that name something
@@ -208,10 +209,6 @@ def _people(labels: Sequence[Label], faces: Sequence[Face], boxes: Sequence[Dete
     if face is not None:
         confidence = combine(confidence, FACE_SUPPORT)
         evidence.append("face")
-    seen = {d.label for d in boxes}
-    thing = next((lb for lb in labels if lb.kind == "thing" and COCO_OF_NOUN.get(lb.noun) not in seen), None)
-    if thing is not None and thing.probability >= CLASSIFIER_OVER_PERSON and main.area >= 0.25:
-        confidence *= 1.0 - thing.probability / 2  # the classifier sees one big thing, not a person
     named = next((lb for lb in labels if lb.kind == "person" and lb.probability >= NAME_MIN), None)
     if named is not None:
         confidence = combine(confidence, named.probability)
@@ -224,7 +221,8 @@ def _people(labels: Sequence[Label], faces: Sequence[Face], boxes: Sequence[Dete
     else:
         phrase = {"female": "a woman", "male": "a man"}.get(face.gender if face else "", "a person")
     worn = next((lb for lb in labels if lb.kind == "worn" and lb.probability >= WORN_MIN), None)
-    held = next((d for d in boxes if d.label not in ("person",) and d.score >= OBJECT_MIN and _overlaps(d, main)), None)
+    held = next((d for d in boxes if d.label != "person" and d.score >= OBJECT_MIN and _overlaps(d, main)), None)
+    shown = next((lb for lb in labels if lb.kind == "thing" and lb.probability >= WITH_MIN), None)
     shot = "close-up" if main.h >= 0.8 and main.area >= 0.5 else "medium shot" if main.h >= 0.45 else "wide shot"
     if face is not None:
         shot = "close-up" if face.h >= 0.3 else "medium shot" if face.h >= 0.12 else "wide shot"
@@ -234,7 +232,7 @@ def _people(labels: Sequence[Label], faces: Sequence[Face], boxes: Sequence[Dete
         round(confidence, 3),
         tuple(evidence),
         wearing=worn.phrase if worn else None,
-        with_object=counted(held.label, 1) if held else None,
+        with_object=counted(held.label, 1) if held else shown.phrase if shown else None,
         placement=_placement(*main.centre),
         shot=shot,
         view=face.view if face else None,
@@ -327,7 +325,7 @@ def describe_unnamed(
         return Subject("small points of light on a black background", "starfield", subject.confidence, subject.evidence)
     # Not a texture where the detector or the classifier sees an object it knows (a plant before a patterned cloth).
     objects_seen = any(d.score >= OBJECT_MIN and d.area >= OBJECT_AREA for d in detections) or any(
-        lb.noun in COCO_OF_NOUN and lb.probability >= AGREE_MIN for lb in labels
+        lb.noun in COCO_OF_NOUN and lb.probability >= OBJECT_HINT for lb in labels
     )
     if layout.texture and not objects_seen:
         return Subject(f"a {colour} texture filling the frame", "texture", subject.confidence, subject.evidence)
