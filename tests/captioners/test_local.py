@@ -215,3 +215,29 @@ def test_suggest_visual_schema(captioner, photos):
     assert schema["style_medium"] == "photograph"
     assert {"colors", "lighting", "composition", "subject"} <= set(schema)
     assert all(isinstance(value, str) and value for value in schema.values())
+
+
+def test_every_caption_carries_its_confidence_and_signals(captioner, photos, signals):
+    for name, image in photos.items():
+        for context in (LEGACY, FIBO):
+            answer = captioner.caption(image, context)
+            assert 0.0 <= answer.confidence <= 1.0, name
+            assert answer.confidence == signals[name].subject.confidence
+            named = signals[name].subject.kind in ("person", "animal", "thing", "scene")
+            assert (answer.confidence >= 0.5) == named, name
+            assert answer.signals["subject"] == (signals[name].subject.phrase or None)
+            assert json.loads(json.dumps(answer.signals)) == answer.signals  # storable as it is
+    cat = captioner.caption(photos["chelsea.png"], LEGACY)
+    assert cat.signals["evidence"] == ["classifier", "detector"] and cat.confidence >= 0.8
+    assert cat.signals["classifier"][0][0] == "a tabby cat"
+    assert "cat" in [d[0] for d in cat.signals["detector"]]
+
+
+def test_fibo_objects_come_from_the_detector_with_location_and_size(captioner, photos, signals):
+    caption = json.loads(captioner.caption(photos["motorcycle_left.png"], FIBO).text)
+    [bike] = [o for o in caption["objects"] if "motorbike" in o["description"].lower()]
+    box = next(d for d in signals["motorcycle_left.png"].detections if d.label == "motorcycle")
+    assert bike["relative_size"] == ("large within frame" if box.area >= 0.4 else "medium-sized")
+    assert bike["location"].endswith("of the frame")
+    astronaut = json.loads(captioner.caption(photos["astronaut.png"], FIBO).text)
+    assert astronaut["objects"][0]["description"] == "A person." and astronaut["objects"][0]["location"]

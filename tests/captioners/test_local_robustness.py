@@ -104,7 +104,7 @@ def test_missing_model_that_cannot_be_produced(tmp_path):
     with pytest.raises(CaptionerError, match="could not build the classifier model"):
         captioner.load()
     with pytest.raises(CaptionerError):  # the failure is not cached as success
-        captioner.caption(Image.new("RGB", (32, 32)), CaptionContext()).text
+        captioner.caption(Image.new("RGB", (32, 32)), CaptionContext())
 
 
 def test_damaged_model_file_is_produced_again(tmp_path, photos):
@@ -197,3 +197,22 @@ def test_exif_orientation_is_applied(captioner):
     image.save(buffer, "JPEG", exif=exif)
     signals = captioner.describe(Image.open(buffer))
     assert (signals.width, signals.height, signals.orientation) == (200, 300, "portrait")
+
+
+def test_a_mostly_dark_colour_photo_is_not_black_and_white(captioner):
+    """Small coloured points on black (a deep-sky photo): the mean colour spread is tiny, the colour is not."""
+    rng = np.random.default_rng(7)
+    sky = np.zeros((400, 600, 3), dtype=np.uint8)
+    for _ in range(60):
+        y, x = rng.integers(5, 395), rng.integers(5, 595)
+        sky[y - 2 : y + 3, x - 2 : x + 3] = rng.choice([(250, 190, 90), (120, 160, 255), (255, 110, 100)])
+    assert np.mean(sky.max(-1) - sky.min(-1)) / 255 < 0.04  # what fooled the old mean-chroma test
+    assert captioner.describe(Image.fromarray(sky)).tones.monochrome is False
+
+
+def test_a_greyscale_photo_saved_as_colour_jpeg_is_black_and_white(captioner, photos):
+    buffer = io.BytesIO()
+    photos["camera.png"].convert("RGB").save(buffer, "JPEG", quality=70)
+    with Image.open(buffer) as jpeg:
+        jpeg.load()
+        assert captioner.describe(jpeg).tones.monochrome is True
