@@ -40,3 +40,4 @@ def test_an_unknown_include_is_a_400_that_names_it(api):
     response = api.get(f"/tailored-gen/datasets/{dataset['id']}/images", params={"include": "review,secrets"})
     assert response.status_code == 400
     assert "'secrets'" in response.json()["error"]
+
