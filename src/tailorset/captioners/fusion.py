@@ -15,7 +15,7 @@ Detected objects other than the subject are listed (FIBO `objects`) at OBJECT_MI
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tailorset.captioners.detector import Detection
 from tailorset.captioners.faces import Face
@@ -99,7 +99,7 @@ class Subject:
     evidence: tuple[str, ...] = ()  # which signals support it: "classifier", "detector", "face"
     wearing: str | None = None  # "a helmet", for a person
     with_object: str | None = None  # "a ball", shown together with a person
-    placement: str = "center"  # "left", "center" or "right", optionally after "upper " / "lower "
+    placement: str = "center"  # "left", "center" or "right", optionally after "upper " / "lower "; "" = not known
     shot: str | None = None  # "close-up", "medium shot" or "wide shot" (people only)
     view: str | None = None  # "frontal" or "profile" (faces only)
     gender: str | None = None  # "female" or "male" (NudeNet only)
@@ -163,7 +163,7 @@ def choose_subject(
         return Subject("", "none", 0.0, placement=_placement(*point))
     if best.confidence < NAME_MIN:
         return Subject("", "none", best.confidence, best.evidence, placement=_placement(*point))
-    return best
+    return best if best.placement else replace(best, placement=_placement(*point))  # no box: where it stands out
 
 
 def objects(
@@ -286,7 +286,7 @@ def _classified(labels: Sequence[Label], boxes: Sequence[Detection], texture: bo
         "animal" if best.animal else "thing",
         round(confidence, 3),
         tuple(evidence),
-        placement=_placement(*where.centre) if where else "center",
+        placement=_placement(*where.centre) if where else "",
         noun=(coco or "") if phrase == best.phrase else "",
     )
 

