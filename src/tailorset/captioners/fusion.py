@@ -86,6 +86,10 @@ class Thing:
     def phrase(self) -> str:
         return counted(self.noun, self.count)
 
+    @property
+    def placement(self) -> str:
+        return placement(self.x + self.w / 2, self.y + self.h / 2)
+
 
 @dataclass(frozen=True)
 class Subject:
@@ -160,10 +164,10 @@ def choose_subject(
     candidates = [c for c in (_people(labels, faces, boxes), _classified(labels, boxes, texture)) if c]
     best = max(candidates, key=lambda c: c.confidence, default=None)
     if best is None:
-        return Subject("", "none", 0.0, placement=_placement(*point))
+        return Subject("", "none", 0.0, placement=placement(*point))
     if best.confidence < NAME_MIN:
-        return Subject("", "none", best.confidence, best.evidence, placement=_placement(*point))
-    return best if best.placement else replace(best, placement=_placement(*point))  # no box: where it stands out
+        return Subject("", "none", best.confidence, best.evidence, placement=placement(*point))
+    return best if best.placement else replace(best, placement=placement(*point))  # no box: where it stands out
 
 
 def objects(
@@ -233,7 +237,7 @@ def _people(labels: Sequence[Label], faces: Sequence[Face], boxes: Sequence[Dete
         tuple(evidence),
         wearing=worn.phrase if worn else None,
         with_object=counted(held.label, 1) if held else shown.phrase if shown else None,
-        placement=_placement(*main.centre),
+        placement=placement(*main.centre),
         shot=shot,
         view=face.view if face else None,
         gender=face.gender if face and count == 1 else None,
@@ -286,13 +290,14 @@ def _classified(labels: Sequence[Label], boxes: Sequence[Detection], texture: bo
         "animal" if best.animal else "thing",
         round(confidence, 3),
         tuple(evidence),
-        placement=_placement(*where.centre) if where else "",
+        placement=placement(*where.centre) if where else "",
         noun=(coco or "") if phrase == best.phrase else "",
     )
 
 
 # -- geometry --------------------------------------------------------------------------------------------
-def _placement(x: float, y: float) -> str:
+def placement(x: float, y: float) -> str:
+    """Where a point of the frame is, in words: "left", "upper center", "lower right"…"""
     across = "left" if x < 0.4 else "right" if x > 0.6 else "center"
     up = "upper " if y < 0.35 else "lower " if y > 0.65 else ""
     return up + across

@@ -191,7 +191,7 @@ def _objects(subject: Subject, things: Sequence[Thing]) -> list[dict]:
         items.append(
             {
                 "description": _sentence(thing.phrase) + ".",
-                "location": f"{_placement(thing)} of the frame",
+                "location": f"{thing.placement} of the frame",
                 "relationship": "Shown with the main subject." if items else "One of the things in the image.",
                 "relative_size": _size(thing.w * thing.h),
                 "number_of_objects": thing.count if thing.count > 1 else None,
@@ -209,13 +209,6 @@ def _size(area: float) -> str:
     if area >= 0.1:
         return "medium-sized"
     return "small" if area >= 0.02 else "very small"
-
-
-def _placement(thing: Thing) -> str:
-    x, y = thing.x + thing.w / 2, thing.y + thing.h / 2
-    across = "left" if x < 0.4 else "right" if x > 0.6 else "center"
-    up = "upper " if y < 0.35 else "lower " if y > 0.65 else ""
-    return up + across
 
 
 def evidence(signals: ImageSignals, wants_json: bool) -> dict:
