@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from tailorset.captioners.fusion import NAME_MIN, Subject, Thing
+from tailorset.captioners.fusion import NAME_MIN, NAMED, Subject, Thing
 from tailorset.captioners.pixels import Tones
 
 if TYPE_CHECKING:
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NAMED_KINDS = ("person", "animal", "thing", "scene")  # kinds of subject that name something
 MEDIUM_WORDS = (
     "photo",
     "painting",
@@ -46,7 +45,7 @@ def _join(words: Sequence[str]) -> str:
 
 
 def exposure_level(tones: Tones) -> str:
-    """ "dark", "balanced" or "bright"."""
+    """The exposure in one word: dark, balanced or bright."""
     return "dark" if tones.luminance < 0.3 else "bright" if tones.luminance > 0.65 else "balanced"
 
 
@@ -98,7 +97,7 @@ def legacy_caption(signals: ImageSignals, prefix: str | None) -> str:
         return f"{head[0].upper()}{head[1:]}, {tail}"
     # Without our own "a black and white photo" head, say it in the details (unless the prefix does).
     monochrome = "black and white, " if signals.tones.monochrome and "black and white" not in base.lower() else ""
-    if subject.text and subject.kind in NAMED_KINDS and _mentions(base, subject.phrase):
+    if subject.text and subject.kind in NAMED and _mentions(base, subject.phrase):
         # The prefix already names the subject ("A photo of a tabby cat"): carry on with the details.
         return f"{base}, {monochrome}{tail}"
     if _MEDIUM_END.search(base):  # "A photo of" / "a portrait": continue with the subject
@@ -216,7 +215,7 @@ def evidence(signals: ImageSignals, wants_json: bool) -> dict:
     subject = signals.subject
     named = [subject.phrase, subject.wearing, subject.with_object]
     if wants_json:
-        named += [t.phrase for t in signals.objects if t.noun != subject.noun or subject.kind not in NAMED_KINDS]
+        named += [t.phrase for t in signals.objects if t.noun != subject.noun or subject.kind not in NAMED]
     return {
         "subject": subject.phrase or None,
         "kind": subject.kind,
@@ -398,7 +397,7 @@ def _common(values: Sequence[str], share: float = 0.5) -> str | None:
 
 def suggest_prefix(signals: Sequence[ImageSignals]) -> str:
     medium = "black and white photo" if all(s.tones.monochrome for s in signals) else "photo"
-    subject = _common([s.subject.phrase for s in signals if s.subject.kind in NAMED_KINDS], 0.5)
+    subject = _common([s.subject.phrase for s in signals if s.subject.kind in NAMED], 0.5)
     if subject and sum(s.subject.phrase == subject for s in signals) * 2 <= len(signals):
         subject = None
     return f"A {medium} of {subject}" if subject else f"A {medium} of"
@@ -411,7 +410,7 @@ def suggest_visual_schema(signals: Sequence[ImageSignals]) -> dict[str, str]:
     frequent = [name for name, count in colours.most_common() if count * 2 >= n][:4]
     exposure = _common([_exposure(s.tones) for s in signals])
     orientation = _common([s.orientation for s in signals])
-    subjects = Counter(s.subject.phrase for s in signals if s.subject.kind in NAMED_KINDS)
+    subjects = Counter(s.subject.phrase for s in signals if s.subject.kind in NAMED)
     schema = {
         "style_medium": "photograph",
         "artistic_style": "monochrome, realistic" if mono * 2 > n else "realistic",
