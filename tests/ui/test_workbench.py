@@ -176,7 +176,12 @@ def test_history_restore(page, shot, http, token):
     panel = page.locator(".panel")
     expect(panel.locator(".message-box").get_by_role("status")).to_contain_text("Restored the caption from")
     expect(page.get_by_label("Caption", exact=True)).to_have_value(image["caption"])
-    expect(panel.locator(".panel-meta .badge")).to_have_text("automatic")
+    expect(panel.locator(".panel-meta .badge.source-automatic")).to_have_text("automatic")
+    # The captioner's confidence comes back with its caption.
+    confidence = http.get(f"/datasets/{dataset['id']}/images/{image['id']}", params={"include": "confidence"})
+    expect(panel.locator(".panel-meta .badge.confidence")).to_have_text(
+        f"{round(confidence.json()['caption_confidence'] * 100)}%"
+    )
     expect(revisions).to_have_count(4)
     shot("restored")
     now = http.get(f"/datasets/{dataset['id']}/images/{image['id']}").json()
