@@ -52,11 +52,12 @@ def main() -> None:
             image.load()
             images.append(image)
 
-    model = LocalCaptioner(cache_dir=args.cache_dir).model_path
-    if not model.is_file():
-        started = time.perf_counter()
-        build_model_file(model)  # one-off: not part of the load time or the RSS
-        print(f"one-off ONNX build of {model}: {time.perf_counter() - started:.1f} s")
+    paths = LocalCaptioner(cache_dir=args.cache_dir)
+    for model in (paths.model_path, paths.detector_path):
+        if not model.is_file():
+            started = time.perf_counter()
+            build_model_file(model)  # one-off: not part of the load time or the RSS
+            print(f"one-off ONNX build of {model}: {time.perf_counter() - started:.1f} s")
 
     baseline = memory_mb("VmRSS")
     started = time.perf_counter()

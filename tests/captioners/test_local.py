@@ -55,7 +55,7 @@ def test_is_a_captioner(captioner):
 
 @pytest.mark.parametrize("name", EXPECTED)
 def test_legacy_caption_names_the_subject(captioner, photos, name):
-    caption = captioner.caption(photos[name], LEGACY)
+    caption = captioner.caption(photos[name], LEGACY).text
     assert mentions(caption, EXPECTED[name]), caption
 
 
@@ -69,24 +69,24 @@ def test_people_are_found_by_their_faces(signals):
 def test_black_and_white_is_detected(captioner, photos, signals):
     for name, signal in signals.items():
         assert signal.tones.monochrome == (name == "camera.png"), name
-    assert "black and white" in captioner.caption(photos["camera.png"], LEGACY)
-    assert "black and white" not in captioner.caption(photos["coffee.png"], LEGACY)
+    assert "black and white" in captioner.caption(photos["camera.png"], LEGACY).text
+    assert "black and white" not in captioner.caption(photos["coffee.png"], LEGACY).text
 
 
 def test_dark_photo_says_so(captioner, photos):
-    assert "dark" in captioner.caption(photos["rocket.jpg"], LEGACY)
+    assert "dark" in captioner.caption(photos["rocket.jpg"], LEGACY).text
 
 
 @pytest.mark.parametrize("name", EXPECTED)
 def test_prefix_styles_are_continued_once(captioner, photos, name):
     image = photos[name]
-    tagged = captioner.caption(image, CaptionContext(caption_prefix="sks style"))
+    tagged = captioner.caption(image, CaptionContext(caption_prefix="sks style")).text
     assert tagged.startswith("sks style, a ")
     assert tagged.count("sks style") == 1
-    sentence = captioner.caption(image, CaptionContext(caption_prefix="A photo of"))
+    sentence = captioner.caption(image, CaptionContext(caption_prefix="A photo of")).text
     assert sentence.startswith("A photo of ")
     assert sentence.lower().count("photo of") == 1, sentence
-    bare = captioner.caption(image, CaptionContext())
+    bare = captioner.caption(image, CaptionContext()).text
     assert re.match(r"A (black and white )?photo", bare), bare
     assert tagged.removeprefix("sks style, ").lower() == bare.lower()
 
@@ -104,20 +104,20 @@ def test_prefix_styles_are_continued_once(captioner, photos, name):
     ],
 )
 def test_prefix_variants(captioner, photos, prefix, start):
-    caption = captioner.caption(photos["chelsea.png"], CaptionContext(caption_prefix=prefix))
+    caption = captioner.caption(photos["chelsea.png"], CaptionContext(caption_prefix=prefix)).text
     assert caption.startswith(start), caption
     assert caption.lower().count("tabby cat") == 1
 
 
 def test_articles(captioner, photos):
-    caption = captioner.caption(photos["coffee.png"], CaptionContext())
+    caption = captioner.caption(photos["coffee.png"], CaptionContext()).text
     assert "a cup of espresso" in caption
     assert not re.search(r"\ba [aeiou]", caption), caption
 
 
 @pytest.mark.parametrize("name", EXPECTED)
 def test_fibo_caption_validates_and_mentions_the_subject(captioner, photos, validator, name):
-    text = captioner.caption(photos[name], FIBO)
+    text = captioner.caption(photos[name], FIBO).text
     caption = json.loads(text)
     validator.validate(caption)
     order = validator.schema["x-fibo-canonicalKeyOrder"]
@@ -133,14 +133,14 @@ def test_fibo_caption_validates_and_mentions_the_subject(captioner, photos, vali
 def test_fibo_caption_needs_no_repair_by_the_service(captioner, photos):
     fibo = pytest.importorskip("tailorset.fibo")
     for image in photos.values():
-        text = captioner.caption(image, FIBO)
+        text = captioner.caption(image, FIBO).text
         result = fibo.check_caption(text)
         assert result.valid and result.caption == text
         assert not result.corrections and not result.warnings
 
 
 def test_fibo_black_and_white(captioner, photos):
-    caption = json.loads(captioner.caption(photos["camera.png"], FIBO))
+    caption = json.loads(captioner.caption(photos["camera.png"], FIBO).text)
     assert caption["aesthetics"]["color_scheme"].startswith("black and white")
 
 
@@ -154,7 +154,7 @@ def test_visual_schema_guidance(captioner, photos, validator):
             "unrelated": "ignored",
         }
     )
-    caption = json.loads(captioner.caption(photos["chelsea.png"], CaptionContext("fibo", visual_schema=schema)))
+    caption = json.loads(captioner.caption(photos["chelsea.png"], CaptionContext("fibo", visual_schema=schema)).text)
     validator.validate(caption)
     assert caption["style_medium"] == "soft watercolor illustration"
     assert caption["artistic_style"] == "soft watercolor illustration"
@@ -166,8 +166,8 @@ def test_visual_schema_guidance(captioner, photos, validator):
 
 @pytest.mark.parametrize("schema", ["not json", "[1, 2]", "", '{"style": null}'])
 def test_unusable_visual_schema_is_ignored(captioner, photos, validator, schema):
-    plain = captioner.caption(photos["coffee.png"], FIBO)
-    assert captioner.caption(photos["coffee.png"], CaptionContext("fibo", visual_schema=schema)) == plain
+    plain = captioner.caption(photos["coffee.png"], FIBO).text
+    assert captioner.caption(photos["coffee.png"], CaptionContext("fibo", visual_schema=schema)).text == plain
 
 
 def test_deterministic(captioner, photos, signals):
@@ -175,14 +175,14 @@ def test_deterministic(captioner, photos, signals):
     for name in ("astronaut.png", "chelsea.png", "camera.png"):
         assert captioner.describe(photos[name]) == signals[name]
         assert other.describe(photos[name].copy()) == signals[name]
-        assert captioner.caption(photos[name], FIBO) == captioner.caption(photos[name], FIBO)
+        assert captioner.caption(photos[name], FIBO).text == captioner.caption(photos[name], FIBO).text
 
 
 def test_thread_safe(captioner, photos):
     jobs = [(image, context) for image, context in zip(photos.values(), [LEGACY, FIBO] * 3, strict=True)]
-    sequential = [captioner.caption(image, context) for image, context in jobs]
+    sequential = [captioner.caption(image, context).text for image, context in jobs]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        parallel = list(pool.map(lambda job: captioner.caption(*job), jobs))
+        parallel = list(pool.map(lambda job: captioner.caption(*job).text, jobs))
     assert parallel == sequential
 
 
@@ -204,7 +204,7 @@ def test_suggest_prefix(captioner, photos):
     camera = photos["camera.png"]
     assert captioner.suggest_prefix([camera]) == "A black and white photo of a person"
     # The suggested prefix reads well in front of the dataset's captions.
-    caption = captioner.caption(cat, CaptionContext(caption_prefix="A photo of a tabby cat"))
+    caption = captioner.caption(cat, CaptionContext(caption_prefix="A photo of a tabby cat")).text
     assert caption.startswith("A photo of a tabby cat, ") and caption.count("tabby cat") == 1
 
 
@@ -215,3 +215,29 @@ def test_suggest_visual_schema(captioner, photos):
     assert schema["style_medium"] == "photograph"
     assert {"colors", "lighting", "composition", "subject"} <= set(schema)
     assert all(isinstance(value, str) and value for value in schema.values())
+
+
+def test_every_caption_carries_its_confidence_and_signals(captioner, photos, signals):
+    for name, image in photos.items():
+        for context in (LEGACY, FIBO):
+            answer = captioner.caption(image, context)
+            assert 0.0 <= answer.confidence <= 1.0, name
+            assert answer.confidence == signals[name].subject.confidence
+            named = signals[name].subject.kind in ("person", "animal", "thing", "scene")
+            assert (answer.confidence >= 0.5) == named, name
+            assert answer.signals["subject"] == (signals[name].subject.phrase or None)
+            assert json.loads(json.dumps(answer.signals)) == answer.signals  # storable as it is
+    cat = captioner.caption(photos["chelsea.png"], LEGACY)
+    assert cat.signals["evidence"] == ["classifier", "detector"] and cat.confidence >= 0.8
+    assert cat.signals["classifier"][0][0] == "a tabby cat"
+    assert "cat" in [d[0] for d in cat.signals["detector"]]
+
+
+def test_fibo_objects_come_from_the_detector_with_location_and_size(captioner, photos, signals):
+    caption = json.loads(captioner.caption(photos["motorcycle_left.png"], FIBO).text)
+    [bike] = [o for o in caption["objects"] if "motorbike" in o["description"].lower()]
+    box = next(d for d in signals["motorcycle_left.png"].detections if d.label == "motorcycle")
+    assert bike["relative_size"] == ("large within frame" if box.area >= 0.4 else "medium-sized")
+    assert bike["location"].endswith("of the frame")
+    astronaut = json.loads(captioner.caption(photos["astronaut.png"], FIBO).text)
+    assert astronaut["objects"][0]["description"] == "A person." and astronaut["objects"][0]["location"]

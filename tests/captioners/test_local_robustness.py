@@ -15,7 +15,7 @@ from PIL import Image
 
 from tailorset.captioners import imagenet, pixels
 from tailorset.captioners.base import CaptionContext, CaptionerError
-from tailorset.captioners.local import MODEL_FILE, LocalCaptioner
+from tailorset.captioners.local import DETECTOR_FILE, MODEL_FILE, LocalCaptioner
 
 FIBO = CaptionContext(training_version="fibo")
 
@@ -71,10 +71,10 @@ def _with_transparency(image: Image.Image) -> Image.Image:
 
 def test_odd_modes_and_sizes_caption(captioner, photos, validator):
     for label, image in odd_images(photos["chelsea.png"]).items():
-        text = captioner.caption(image, CaptionContext(caption_prefix="sks"))
+        text = captioner.caption(image, CaptionContext(caption_prefix="sks")).text
         assert text.startswith("sks, a "), (label, text)
         if label in ("RGBA", "I;16", "CMYK", "1x1", "wide 4000x12", "tall 9x3000"):
-            validator.validate(json.loads(captioner.caption(image, FIBO)))
+            validator.validate(json.loads(captioner.caption(image, FIBO).text))
 
 
 def test_transparent_pixels_become_black():
@@ -89,11 +89,11 @@ def test_sixteen_bit_is_scaled_not_clipped(captioner, photos):
     wide = Image.fromarray(np.asarray(gray, dtype=np.uint16) * 257)
     assert wide.mode == "I;16"
     assert np.abs(np.asarray(pixels.to_rgb(wide).convert("L"), int) - np.asarray(gray, int)).max() <= 1
-    assert captioner.caption(wide, FIBO) == captioner.caption(gray, FIBO)
+    assert captioner.caption(wide, FIBO).text == captioner.caption(gray, FIBO).text
 
 
 def test_fully_transparent_image_is_dark(captioner):
-    caption = captioner.caption(Image.new("RGBA", (320, 240), (250, 250, 250, 0)), CaptionContext())
+    caption = captioner.caption(Image.new("RGBA", (320, 240), (250, 250, 250, 0)), CaptionContext()).text
     assert caption == "A black and white photo, dark low-key lighting"
 
 
@@ -110,9 +110,9 @@ def test_missing_model_that_cannot_be_produced(tmp_path):
 def test_damaged_model_file_is_produced_again(tmp_path, photos):
     (tmp_path / MODEL_FILE).write_bytes(b"not an onnx model")
     captioner = LocalCaptioner(cache_dir=tmp_path)
-    assert "cat" in captioner.caption(photos["chelsea.png"], CaptionContext())
+    assert "cat" in captioner.caption(photos["chelsea.png"], CaptionContext()).text
     assert (tmp_path / MODEL_FILE).stat().st_size > 10_000_000
-    assert [p.name for p in tmp_path.iterdir()] == [MODEL_FILE]  # no temporary files left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([MODEL_FILE, DETECTOR_FILE])  # no temporary files
 
 
 def test_unknown_face_detector(tmp_path):
@@ -128,9 +128,9 @@ def test_without_face_detector(photos):
 
 def test_export_is_atomic_and_readable(captioner):
     model_dir = captioner.cache_dir
-    model = model_dir / MODEL_FILE
-    assert model.stat().st_mode & 0o644 == 0o644
-    assert not [p for p in model_dir.iterdir() if p.name != MODEL_FILE]
+    for name in (MODEL_FILE, DETECTOR_FILE):
+        assert (model_dir / name).stat().st_mode & 0o644 == 0o644
+    assert not [p for p in model_dir.iterdir() if p.name not in (MODEL_FILE, DETECTOR_FILE)]
 
 
 def test_the_classifier_is_built_without_torch(tmp_path):
@@ -158,7 +158,7 @@ def test_the_classifier_is_built_without_torch(tmp_path):
     assert label == "espresso" and float(p) >= 0.85
     label, p = found["camera.png"].rsplit(" ", 1)
     assert label == "tripod" and float(p) >= 0.85
-    assert [p.name for p in tmp_path.iterdir()] == [MODEL_FILE]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([MODEL_FILE, DETECTOR_FILE])
 
 
 def test_imagenet_table():
@@ -197,3 +197,22 @@ def test_exif_orientation_is_applied(captioner):
     image.save(buffer, "JPEG", exif=exif)
     signals = captioner.describe(Image.open(buffer))
     assert (signals.width, signals.height, signals.orientation) == (200, 300, "portrait")
+
+
+def test_a_mostly_dark_colour_photo_is_not_black_and_white(captioner):
+    """Small coloured points on black (a deep-sky photo): the mean colour spread is tiny, the colour is not."""
+    rng = np.random.default_rng(7)
+    sky = np.zeros((400, 600, 3), dtype=np.uint8)
+    for _ in range(60):
+        y, x = rng.integers(5, 395), rng.integers(5, 595)
+        sky[y - 2 : y + 3, x - 2 : x + 3] = rng.choice([(250, 190, 90), (120, 160, 255), (255, 110, 100)])
+    assert np.mean(sky.max(-1) - sky.min(-1)) / 255 < 0.04  # what fooled the old mean-chroma test
+    assert captioner.describe(Image.fromarray(sky)).tones.monochrome is False
+
+
+def test_a_greyscale_photo_saved_as_colour_jpeg_is_black_and_white(captioner, photos):
+    buffer = io.BytesIO()
+    photos["camera.png"].convert("RGB").save(buffer, "JPEG", quality=70)
+    with Image.open(buffer) as jpeg:
+        jpeg.load()
+        assert captioner.describe(jpeg).tones.monochrome is True

@@ -56,6 +56,12 @@ def test_grid_filter_and_keyboard_edit(page, shot, http, token):
     cards = page.locator(".grid .card")
     expect(cards).to_have_count(4)
     expect(page.locator(".grid .badge.source-automatic")).to_have_count(4)
+    # Every automatic caption shows how sure the captioner was (confidence.js), named subjects as 50% or more.
+    expect(page.locator(".grid .badge.confidence")).to_have_count(4)
+    cat = http.get(f"/datasets/{dataset['id']}/images/{dataset['images'][0]['id']}", params={"include": "confidence"})
+    expect(page.locator(".card", has_text="chelsea.png").locator(".badge.confidence")).to_have_text(
+        f"{round(cat.json()['caption_confidence'] * 100)}%"
+    )
     shot("grid")
 
     # Server-side search and source filter.
@@ -84,7 +90,7 @@ def test_grid_filter_and_keyboard_edit(page, shot, http, token):
     page.keyboard.press("ControlOrMeta+Enter")
     panel = page.locator(".panel")
     expect(panel.get_by_role("status")).to_have_text("Saved.")
-    expect(panel.locator(".badge")).to_have_text("manual")
+    expect(panel.locator(".badge")).to_have_text("manual")  # a person's caption: no confidence badge
     expect(page.locator(f'.card[data-id="{coffee["id"]}"] .badge')).to_have_text("manual")
     shot("saved-with-keyboard")
     page.keyboard.press("Escape")
@@ -100,7 +106,10 @@ def test_grid_filter_and_keyboard_edit(page, shot, http, token):
     page.keyboard.press("r")
     expect(panel.get_by_role("status")).to_have_text("Regenerated: the captioner wrote this caption.")
     expect(caption).to_have_value(coffee["caption"])
-    expect(panel.locator(".badge")).to_have_text("automatic")
+    expect(panel.locator(".badge.source-automatic")).to_have_text("automatic")
+    expect(panel.locator(".badge.confidence")).to_have_text(re.compile(r"^\d+%$"))
+    expect(panel.locator(".signals")).to_contain_text("a cup of espresso")
+    expect(page.locator(f'.card[data-id="{coffee["id"]}"] .badge.confidence')).to_be_visible()
     shot("regenerated")
     page.keyboard.press("Escape")
     expect(panel).to_be_hidden()
@@ -167,7 +176,12 @@ def test_history_restore(page, shot, http, token):
     panel = page.locator(".panel")
     expect(panel.locator(".message-box").get_by_role("status")).to_contain_text("Restored the caption from")
     expect(page.get_by_label("Caption", exact=True)).to_have_value(image["caption"])
-    expect(panel.locator(".panel-meta .badge")).to_have_text("automatic")
+    expect(panel.locator(".panel-meta .badge.source-automatic")).to_have_text("automatic")
+    # The captioner's confidence comes back with its caption.
+    confidence = http.get(f"/datasets/{dataset['id']}/images/{image['id']}", params={"include": "confidence"})
+    expect(panel.locator(".panel-meta .badge.confidence")).to_have_text(
+        f"{round(confidence.json()['caption_confidence'] * 100)}%"
+    )
     expect(revisions).to_have_count(4)
     shot("restored")
     now = http.get(f"/datasets/{dataset['id']}/images/{image['id']}").json()

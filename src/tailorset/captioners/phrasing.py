@@ -8,11 +8,9 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tailorset.captioners.faces import Face
-from tailorset.captioners.imagenet import Label
+from tailorset.captioners.fusion import NAME_MIN, NAMED, Subject, Thing
 from tailorset.captioners.pixels import Tones
 
 if TYPE_CHECKING:
@@ -20,11 +18,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SUBJECT_MIN = 0.2  # below this the classifier's best noun is not used at all
-HEDGE_BELOW = 0.4  # below this it is hedged: "what looks like a rocket"
-WORN_MIN = 0.3  # a worn item this likely is mentioned on a detected person
-WITH_PERSON_MIN = 0.5  # another object this likely is mentioned next to a detected person
-NUMBERS = {2: "two", 3: "three"}
 MEDIUM_WORDS = (
     "photo",
     "painting",
@@ -45,92 +38,21 @@ MEDIUM_WORDS = (
 )
 
 
-@dataclass(frozen=True)
-class Subject:
-    """What the caption is about, decided from faces and classifier labels."""
-
-    phrase: str  # "a person", "two people", "a tabby cat"; "" when nothing is recognisable
-    kind: str  # "person", "thing", "scene" or "none"
-    confidence: float  # classifier probability behind the phrase (1.0 for detected faces)
-    wearing: str | None = None  # "a helmet", for a person
-    with_object: str | None = None  # "a tripod", shown together with a person
-    placement: str = "center"  # "left", "center" or "right", optionally after "upper " / "lower "
-    shot: str | None = None  # "close-up", "medium shot" or "wide shot" (faces only)
-    view: str | None = None  # "frontal" or "profile" (faces only)
-    gender: str | None = None  # "female" or "male" (NudeNet only)
-    count: int = 1
-
-    @property
-    def named(self) -> str:
-        """The subject with its hedge and what it wears: "a person wearing a helmet", "what looks like a moped"."""
-        if not self.phrase:
-            return ""
-        words = self.phrase if self.confidence >= HEDGE_BELOW else f"what looks like {self.phrase}"
-        return f"{words} wearing {self.wearing}" if self.wearing else words
-
-    @property
-    def text(self) -> str:
-        """`named` plus what is shown with it: "a person with a tripod"."""
-        return f"{self.named} with {self.with_object}" if self.named and self.with_object else self.named
-
-
-def choose_subject(labels: Sequence[Label], faces: Sequence[Face], point: tuple[float, float]) -> Subject:
-    if faces:
-        return _person(labels, faces)
-    best = labels[0] if labels else None
-    if best is None or best.probability < SUBJECT_MIN:
-        return Subject("", "none", best.probability if best else 0.0, placement=_placement(*point))
-    kind = best.kind if best.kind in ("person", "scene") else "thing"
-    placement = "center" if kind == "scene" else _placement(*point)
-    return Subject(best.phrase, kind, round(best.probability, 3), placement=placement)
-
-
-def _person(labels: Sequence[Label], faces: Sequence[Face]) -> Subject:
-    main = faces[0]
-    count = len(faces)
-    named = next((lb for lb in labels if lb.kind == "person" and lb.probability >= SUBJECT_MIN), None)
-    if count > 1:
-        phrase = f"{NUMBERS[count]} people" if count in NUMBERS else "a group of people"
-    elif named:
-        phrase = named.phrase
-    else:
-        phrase = {"female": "a woman", "male": "a man"}.get(main.gender or "", "a person")
-    worn = next((lb for lb in labels if lb.kind == "worn" and lb.probability >= WORN_MIN), None)
-    other = next((lb for lb in labels if lb.kind == "thing" and lb.probability >= WITH_PERSON_MIN), None)
-    # Face height as a share of the frame height; Haar boxes run a little larger than NudeNet's.
-    shot = "close-up" if main.h >= 0.3 else "medium shot" if main.h >= 0.12 else "wide shot"
-    return Subject(
-        phrase,
-        "person",
-        1.0,
-        wearing=worn.phrase if worn else None,
-        with_object=other.phrase if other else None,
-        placement=_placement(main.x + main.w / 2, 0.5),
-        shot=shot,
-        view=main.view,
-        gender=main.gender if count == 1 else None,
-        count=count,
-    )
-
-
-def _placement(x: float, y: float) -> str:
-    across = "left" if x < 0.4 else "right" if x > 0.6 else "center"
-    up = "upper " if y < 0.35 else "lower " if y > 0.65 else ""
-    return up + across
-
-
 # -- shared wording ------------------------------------------------------------------------------------
 def _join(words: Sequence[str]) -> str:
     words = list(words)
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
+def exposure_level(tones: Tones) -> str:
+    """The exposure in one word: dark, balanced or bright."""
+    return "dark" if tones.luminance < 0.3 else "bright" if tones.luminance > 0.65 else "balanced"
+
+
 def _exposure(tones: Tones) -> str:
-    if tones.luminance < 0.3:
-        return "dark low-key lighting"
-    if tones.luminance > 0.65:
-        return "bright high-key lighting"
-    return "balanced exposure"
+    return {"dark": "dark low-key lighting", "bright": "bright high-key lighting"}.get(
+        exposure_level(tones), "balanced exposure"
+    )
 
 
 def _contrast(tones: Tones) -> str:
@@ -162,7 +84,7 @@ def legacy_caption(signals: ImageSignals, prefix: str | None) -> str:
     details = []
     if subject.shot:
         details.append(subject.shot)
-    if subject.kind in ("person", "thing") and subject.placement.endswith(("left", "right")):
+    if subject.kind in ("person", "animal", "thing") and subject.placement.endswith(("left", "right")):
         details.append(f"subject on the {subject.placement.split()[-1]}")
     details.append("high contrast" if signals.tones.monochrome and signals.tones.contrast >= 0.3 else "")
     details.append("" if signals.tones.monochrome else _colour_words(signals.tones))
@@ -175,7 +97,7 @@ def legacy_caption(signals: ImageSignals, prefix: str | None) -> str:
         return f"{head[0].upper()}{head[1:]}, {tail}"
     # Without our own "a black and white photo" head, say it in the details (unless the prefix does).
     monochrome = "black and white, " if signals.tones.monochrome and "black and white" not in base.lower() else ""
-    if subject.text and _mentions(base, subject.phrase):
+    if subject.text and subject.kind in NAMED and _mentions(base, subject.phrase):
         # The prefix already names the subject ("A photo of a tabby cat"): carry on with the details.
         return f"{base}, {monochrome}{tail}"
     if _MEDIUM_END.search(base):  # "A photo of" / "a portrait": continue with the subject
@@ -204,7 +126,7 @@ def fibo_caption(signals: ImageSignals, guidance: dict[str, str]) -> dict:
     scene = _scene(signals)
     if subject.text:
         short = f"A {medium}graph of {subject.text}"
-        if subject.kind != "scene":
+        if subject.kind in ("person", "animal", "thing"):
             short += f", {subject.shot + ', ' if subject.shot else ''}{_where(subject)}"
     else:
         short = f"A {medium}graph without a clearly recognizable main subject"
@@ -215,7 +137,7 @@ def fibo_caption(signals: ImageSignals, guidance: dict[str, str]) -> dict:
 
     caption: dict = {
         "short_description": short,
-        "objects": _objects(subject),
+        "objects": _objects(subject, signals.objects),
         "background_setting": _background(signals, scene),
         "lighting": {
             "conditions": _exposure(tones) + ("" if tones.monochrome else f", {_warmth(tones)} color balance"),
@@ -241,30 +163,74 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _objects(subject: Subject) -> list[dict]:
-    if not subject.text or subject.kind == "scene":
-        return []
-    person = subject.kind == "person"
-    item: dict = {
-        "description": _sentence(subject.named) + ".",
-        "location": f"{subject.placement} of the frame",
-        "relationship": "The main subject of the image"
-        + (f", shown together with {subject.with_object}." if subject.with_object else "."),
-        "relative_size": {"close-up": "large within frame", "medium shot": "medium-to-large", "wide shot": "small"}.get(
-            subject.shot or ""
-        ),
-        "number_of_objects": subject.count if subject.count > 1 else None,
-        "clothing": f"wearing {subject.wearing}" if person and subject.wearing else None,
-        "gender": subject.gender if person else None,
-        "orientation": {"frontal": "face turned toward the camera", "profile": "face seen in profile"}.get(
-            subject.view or ""
-        ),
+def _objects(subject: Subject, things: Sequence[Thing]) -> list[dict]:
+    """The main subject first, then every other detected object with its count, location and size."""
+    items = []
+    if subject.text and subject.kind in ("person", "animal", "thing"):
+        person = subject.kind == "person"
+        main = next((t for t in things if t.noun == subject.noun), None)
+        items.append(
+            {
+                "description": _sentence(subject.named) + ".",
+                "location": f"{subject.placement} of the frame",
+                "relationship": "The main subject of the image"
+                + (f", shown together with {subject.with_object}." if subject.with_object else "."),
+                "relative_size": _size(main.w * main.h) if main else _SHOT_SIZE.get(subject.shot or ""),
+                "number_of_objects": subject.count if subject.count > 1 else None,
+                "clothing": f"wearing {subject.wearing}" if person and subject.wearing else None,
+                "gender": subject.gender if person else None,
+                "orientation": {"frontal": "face turned toward the camera", "profile": "face seen in profile"}.get(
+                    subject.view or ""
+                ),
+            }
+        )
+    for thing in things:
+        if items and thing.noun == subject.noun:
+            continue
+        items.append(
+            {
+                "description": _sentence(thing.phrase) + ".",
+                "location": f"{thing.placement} of the frame",
+                "relationship": "Shown with the main subject." if items else "One of the things in the image.",
+                "relative_size": _size(thing.w * thing.h),
+                "number_of_objects": thing.count if thing.count > 1 else None,
+            }
+        )
+    return items
+
+
+_SHOT_SIZE = {"close-up": "large within frame", "medium shot": "medium-to-large", "wide shot": "small"}
+
+
+def _size(area: float) -> str:
+    if area >= 0.4:
+        return "large within frame"
+    if area >= 0.1:
+        return "medium-sized"
+    return "small" if area >= 0.02 else "very small"
+
+
+def evidence(signals: ImageSignals, wants_json: bool) -> dict:
+    """What a caption rests on, stored with it (images.caption_signals): compact and JSON-serialisable."""
+    subject = signals.subject
+    named = [subject.phrase, subject.wearing, subject.with_object]
+    if wants_json:
+        named += [t.phrase for t in signals.objects if t.noun != subject.noun or subject.kind not in NAMED]
+    return {
+        "subject": subject.phrase or None,
+        "kind": subject.kind,
+        "evidence": list(subject.evidence),
+        "named": [n for n in named if n],
+        "classifier": [[lb.phrase, round(lb.probability, 3)] for lb in signals.labels[:3]],
+        "detector": [[d.label, d.score, [d.x, d.y, d.w, d.h]] for d in signals.detections[:5]],
+        "faces": len(signals.faces),
+        "monochrome": signals.tones.monochrome,
+        "exposure": exposure_level(signals.tones),
     }
-    return [item]
 
 
 def _scene(signals: ImageSignals) -> str | None:
-    scene = next((lb for lb in signals.labels if lb.kind == "scene" and lb.probability >= SUBJECT_MIN), None)
+    scene = next((lb for lb in signals.labels if lb.kind == "scene" and lb.probability >= NAME_MIN), None)
     return scene.phrase if scene else None
 
 
@@ -293,7 +259,7 @@ def _shadows(tones: Tones) -> str:
 
 
 def _composition(subject: Subject) -> str:
-    if subject.kind == "scene":
+    if subject.kind in ("scene", "texture", "starfield"):
         return "scene fills the frame"
     if subject.kind == "none":
         return "no single dominant subject"
@@ -431,7 +397,7 @@ def _common(values: Sequence[str], share: float = 0.5) -> str | None:
 
 def suggest_prefix(signals: Sequence[ImageSignals]) -> str:
     medium = "black and white photo" if all(s.tones.monochrome for s in signals) else "photo"
-    subject = _common([s.subject.phrase for s in signals if s.subject.confidence >= HEDGE_BELOW], 0.5)
+    subject = _common([s.subject.phrase for s in signals if s.subject.kind in NAMED], 0.5)
     if subject and sum(s.subject.phrase == subject for s in signals) * 2 <= len(signals):
         subject = None
     return f"A {medium} of {subject}" if subject else f"A {medium} of"
@@ -444,7 +410,7 @@ def suggest_visual_schema(signals: Sequence[ImageSignals]) -> dict[str, str]:
     frequent = [name for name, count in colours.most_common() if count * 2 >= n][:4]
     exposure = _common([_exposure(s.tones) for s in signals])
     orientation = _common([s.orientation for s in signals])
-    subjects = Counter(s.subject.phrase for s in signals if s.subject.phrase)
+    subjects = Counter(s.subject.phrase for s in signals if s.subject.kind in NAMED)
     schema = {
         "style_medium": "photograph",
         "artistic_style": "monochrome, realistic" if mono * 2 > n else "realistic",

@@ -23,7 +23,12 @@ _HUES = (
     (360, "red"),
 )
 MIN_COLOUR_SHARE = 0.12  # a colour must cover this share of the frame to be named
-MONOCHROME_CHROMA = 0.04  # mean (max - min) channel spread below this = black and white
+# Black and white: fewer than 1% of the pixels have a (max - min) channel spread of MONOCHROME_CHROMA or more.
+# A percentile, not the mean: a colour photo that is mostly black (a deep-sky photo: small coloured galaxies
+# on black) has a tiny mean spread, but its coloured 1% is plainly coloured; JPEG noise on a greyscale
+# photo stays far below it.
+MONOCHROME_CHROMA = 0.08
+MONOCHROME_PERCENTILE = 99
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -74,7 +79,7 @@ def tones(rgb: np.ndarray) -> Tones:
     r, g, b = x[..., 0], x[..., 1], x[..., 2]
     lum = 0.2126 * r + 0.7152 * g + 0.0722 * b
     chroma = x.max(axis=-1) - x.min(axis=-1)
-    monochrome = float(chroma.mean()) < MONOCHROME_CHROMA
+    monochrome = float(np.percentile(chroma, MONOCHROME_PERCENTILE)) < MONOCHROME_CHROMA
     names = _colour_names(x, monochrome)
     values, counts = np.unique(names, return_counts=True)
     order = sorted(zip(values.tolist(), (counts / names.size).tolist(), strict=True), key=lambda vc: (-vc[1], vc[0]))
@@ -183,7 +188,7 @@ def sharpness(gray: np.ndarray) -> tuple[float, float]:
     g = gray.astype(np.float64) / 255.0
     if min(g.shape) < 6:
         return 0.0, 1.0
-    lap = np.abs(4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:])
+    lap = _laplacian(g)
     h, w = lap.shape
     centre = lap[h // 3 : h - h // 3, w // 3 : w - w // 3]
     border = np.concatenate(
@@ -191,6 +196,44 @@ def sharpness(gray: np.ndarray) -> tuple[float, float]:
     )
     ratio = float(centre.mean() / max(border.mean(), 1e-6)) if border.size and centre.size else 1.0
     return round(float(lap.mean()), 4), round(ratio, 3)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the frame is built, for saying what is visible when nothing can be named."""
+
+    texture: bool  # detail spread evenly over the whole frame: a surface filling it (grass, gravel, a wall)
+    silhouette: bool  # nearly all pixels black or white, a dark shape on a light ground
+    starfield: bool  # a black frame scattered with small bright points
+
+
+# Texture: the detail (Laplacian energy) of a 4 x 4 grid of blocks varies by at most TEXTURE_SPREAD (coefficient
+# of variation) and is at least TEXTURE_DETAIL; measured on the evaluation set (bench/caption_quality.py).
+TEXTURE_SPREAD = 0.2
+TEXTURE_DETAIL = 0.04
+_GRID = [(i, j) for i in range(4) for j in range(4)]
+
+
+def layout(gray: np.ndarray, luminance: float) -> Layout:
+    """`gray`: uint8 greyscale, ~256 px a side; `luminance`: the frame's mean (Tones.luminance)."""
+    g = gray.astype(np.float64) / 255.0
+    if min(g.shape) < 16:
+        return Layout(False, False, False)
+    lap = _laplacian(g)
+    h, w = lap.shape
+    blocks = np.array([lap[i * h // 4 : (i + 1) * h // 4, j * w // 4 : (j + 1) * w // 4].mean() for i, j in _GRID])
+    spread = float(blocks.std() / max(blocks.mean(), 1e-9))
+    dark, light = float((g < 0.15).mean()), float((g > 0.85).mean())
+    return Layout(
+        texture=spread <= TEXTURE_SPREAD and float(blocks.mean()) >= TEXTURE_DETAIL and luminance >= 0.15,
+        silhouette=dark + light >= 0.9 and 0.1 <= dark <= 0.7,
+        starfield=luminance < 0.15 and dark >= 0.8 and 0.001 <= light + float((g > 0.5).mean()) <= 0.2,
+    )
+
+
+def _laplacian(g: np.ndarray) -> np.ndarray:
+    """Magnitude of the 4-neighbour Laplacian (detail) of a 0..1 greyscale image, one pixel smaller all round."""
+    return np.abs(4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:])
 
 
 def _box3(a: np.ndarray) -> np.ndarray:

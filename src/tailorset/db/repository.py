@@ -183,6 +183,8 @@ def _caption_update(legacy_only: bool):
         .values(
             caption=bindparam("new_caption"),
             caption_source=bindparam("new_source"),
+            caption_confidence=bindparam("new_confidence", type_=images.c.caption_confidence.type),
+            caption_signals=bindparam("new_signals", type_=images.c.caption_signals.type),
             updated_at=bindparam("at", type_=UTCDateTime()),
         )
         .returning(*images.c)
@@ -198,9 +200,13 @@ def _caption_write(legacy_only: bool):
     caption write is one round trip, as a bare UPDATE is."""
     updated = _CAPTION_UPDATE[legacy_only].cte("updated")
     revisions = CaptionRevision.__table__
-    columns = ("image_id", "caption", "caption_source", "actor", "job_id", "batch_id", "created_at")
+    columns = (
+        "image_id", "caption", "caption_source", "caption_confidence", "caption_signals", "actor", "job_id",
+        "batch_id", "created_at",
+    )  # fmt: skip
     values = select(
-        updated.c.id, updated.c.caption, updated.c.caption_source, bindparam("actor"),
+        updated.c.id, updated.c.caption, updated.c.caption_source, updated.c.caption_confidence,
+        updated.c.caption_signals, bindparam("actor"),
         bindparam("job_id", type_=revisions.c.job_id.type), bindparam("batch_id", type_=revisions.c.batch_id.type),
         updated.c.updated_at,
     )  # fmt: skip
@@ -223,9 +229,12 @@ def write_caption(
     legacy_only: bool = False,
     job_id: int | None = None,
     batch_id: str | None = None,
+    confidence: float | None = None,
+    signals: str | None = None,
 ):
     """Set an image's caption and record the revision, if the image is live and its dataset a live
     draft of this organization (and not FIBO, with `legacy_only`). Returns the updated image row.
+    `confidence` and `signals` are the captioner's word on an automatic caption; a manual one has neither.
 
     One guarded UPDATE instead of read-check-write: on PostgreSQL it takes a share lock on the dataset
     row that completion's exclusive lock must wait for, so no caption lands after completion; on
@@ -235,7 +244,7 @@ def write_caption(
     now = utcnow()
     parameters = {
         "of_org": org_id, "in_dataset": dataset_id, "image": image_id, "new_caption": caption,
-        "new_source": source, "at": now,
+        "new_source": source, "new_confidence": confidence, "new_signals": signals, "at": now,
     }  # fmt: skip
     if connection.dialect.name == "postgresql":
         revision = {"actor": actor, "job_id": job_id, "batch_id": batch_id}
@@ -245,8 +254,8 @@ def write_caption(
         connection.execute(
             _REVISION_INSERT,
             {
-                "image_id": image_id, "caption": caption, "caption_source": source, "actor": actor,
-                "job_id": job_id, "batch_id": batch_id, "created_at": now,
+                "image_id": image_id, "caption": caption, "caption_source": source, "caption_confidence": confidence,
+                "caption_signals": signals, "actor": actor, "job_id": job_id, "batch_id": batch_id, "created_at": now,
             },
         )  # fmt: skip
     return image
@@ -290,8 +299,9 @@ async def clone_images(session: AsyncSession, source_id: int, target_id: int) ->
     """Copy every live image row (captions, sources and file keys) in one INSERT … SELECT."""
     now = utcnow()
     copied = [
-        "organization_id", "image_name", "caption", "caption_source", "file_key", "thumbnail_key", "storage",
-        "content_type", "width", "height", "byte_size", "sha256", "upload_source_url",
+        "organization_id", "image_name", "caption", "caption_source", "caption_confidence", "caption_signals",
+        "file_key", "thumbnail_key", "storage", "content_type", "width", "height", "byte_size", "sha256",
+        "upload_source_url",
     ]  # fmt: skip
     source = (
         select(
@@ -423,6 +433,8 @@ def record_caption(
             image=image,
             caption=image.caption,
             caption_source=image.caption_source,
+            caption_confidence=image.caption_confidence,
+            caption_signals=image.caption_signals,
             actor=actor,
             job_id=job_id,
             batch_id=batch_id,
@@ -447,9 +459,10 @@ async def revision_before(session: AsyncSession, image_id: int, revision_id: int
 async def record_captions_of(session: AsyncSession, dataset_id: int, actor: str) -> None:
     """One revision per live image of the dataset, in one INSERT … SELECT (after a clone)."""
     source = select(
-        Image.id, Image.caption, Image.caption_source, literal(actor), literal(utcnow(), UTCDateTime())
-    ).where(Image.dataset_id == dataset_id, Image.deleted_at.is_(None))
-    columns = ["image_id", "caption", "caption_source", "actor", "created_at"]
+        Image.id, Image.caption, Image.caption_source, Image.caption_confidence, Image.caption_signals,
+        literal(actor), literal(utcnow(), UTCDateTime()),
+    ).where(Image.dataset_id == dataset_id, Image.deleted_at.is_(None))  # fmt: skip
+    columns = ["image_id", "caption", "caption_source", "caption_confidence", "caption_signals", "actor", "created_at"]
     await session.execute(insert(CaptionRevision).from_select(columns, source))
 
 

@@ -109,6 +109,7 @@ async def replace(
         for change in result.changes:
             image = images[change.image_id]
             image.caption, image.caption_source, image.updated_at = change.after, captions.MANUAL, now
+            image.caption_confidence = image.caption_signals = None  # a person's text: no captioner stands behind it
             repo.record_caption(session, image, f"{actor} replace", batch_id=result.batch_id)
     return result
 
@@ -145,9 +146,14 @@ async def undo(services: Services, org_id: int, dataset_id: int, batch_id: str, 
                 result.skipped.append({"image_id": image.id, "reason": "Its caption changed after the batch."})
                 continue
             previous = await repo.revision_before(session, image.id, revision.id)
-            before = (previous.caption, previous.caption_source) if previous else (None, None)
+            before = (
+                (previous.caption, previous.caption_source, previous.caption_confidence, previous.caption_signals)
+                if previous
+                else (None, None, None, None)
+            )
             result.changes.append(Change(image.id, image.caption, before[0]))
             image.caption, image.caption_source, image.updated_at = before[0], before[1], now
+            image.caption_confidence, image.caption_signals = before[2], before[3]
             repo.record_caption(session, image, f"{actor} undo {batch_id}", batch_id=result.batch_id)
     return result
 

@@ -13,13 +13,13 @@ import logging
 
 from sqlalchemy import func, select, true
 
-from tailorset.captioners import CaptionerError
+from tailorset.captioners import Caption, CaptionerError
 from tailorset.db import repository as repo
 from tailorset.db.models import Dataset, Image, Job, utcnow
 from tailorset.domain import captions, lifecycle
 from tailorset.domain.errors import Conflict
 from tailorset.services import Services, files
-from tailorset.services.images import automatic_caption
+from tailorset.services.images import automatic_caption, stored_signals
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ async def run_batch(services: Services, job: Job, worker: str) -> bool:
     if not batch:
         return await _finish(services, job, worker, "completed")
 
-    written: dict[int, str] = {}
+    written: dict[int, Caption] = {}
     failures = 0
     for image in batch:
         try:
@@ -110,7 +110,9 @@ async def run_batch(services: Services, job: Job, worker: str) -> bool:
                 and fresh.updated_at <= current.created_at
                 and (include_manual or fresh.caption_source != captions.MANUAL)
             ):
-                fresh.caption, fresh.caption_source, fresh.updated_at = written[image.id], captions.AUTOMATIC, utcnow()
+                caption = written[image.id]
+                fresh.caption, fresh.caption_source, fresh.updated_at = caption.text, captions.AUTOMATIC, utcnow()
+                fresh.caption_confidence, fresh.caption_signals = caption.confidence, stored_signals(caption)
                 repo.record_caption(session, fresh, actor, job.id)
         current.cursor = batch[-1].id
         current.done += len(batch) - failures

@@ -96,7 +96,9 @@ def _record(dataset: Dataset, image: Image, file_name: str) -> dict:
         caption = json.loads(caption)
     return {
         "file_name": file_name, "id": image.id, "image_name": image.image_name, "caption": caption,
-        "caption_source": image.caption_source, "width": image.width, "height": image.height,
+        "caption_source": image.caption_source, "caption_confidence": image.caption_confidence,
+        "caption_signals": json.loads(image.caption_signals) if image.caption_signals else None,
+        "width": image.width, "height": image.height,
         "content_type": image.content_type, "sha256": image.sha256, "upload_source_url": image.upload_source_url,
         "created_at": image.created_at.isoformat(), "updated_at": image.updated_at.isoformat(),
     }  # fmt: skip

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,7 +12,7 @@ import anyio
 from PIL.Image import Image as PILImage
 
 from tailorset import fetch, imaging
-from tailorset.captioners import CaptionContext, CaptionerError
+from tailorset.captioners import Caption, CaptionContext, CaptionerError, as_caption
 from tailorset.config import Settings
 from tailorset.db import repository as repo
 from tailorset.db.models import CaptionRevision, Dataset, Image, utcnow
@@ -47,24 +49,35 @@ def check_can_add(dataset: Dataset, images_count: int, settings: Settings, bulk:
 
 async def automatic_caption(
     services: Services, dataset: Dataset, image: bytes | PILImage, trigger: str = "upload"
-) -> str:
+) -> Caption:
     """Ask the captioner about an image (its file's bytes, or already decoded to RGB), then hold its
     answer to the same rules as a person's: the prefix exactly once for legacy datasets, a valid
-    canonical JSON caption for FIBO datasets."""
+    canonical JSON caption for FIBO datasets. The confidence and signals come along unchanged."""
     context = CaptionContext(dataset.training_version, dataset.caption_prefix, dataset.visual_schema)
 
-    def work() -> str:
+    def work() -> Caption:
         rgb = imaging.open_rgb(image) if isinstance(image, bytes) else image
-        return services.captioner.caption(rgb, context)
+        answer = as_caption(services.captioner.caption(rgb, context))
+        json.dumps(dict(answer.signals))  # a captioner's signals must be storable; fail here, not at the write
+        return answer
 
-    raw = await anyio.to_thread.run_sync(work, limiter=services.caption_limiter)
+    try:
+        answer = await anyio.to_thread.run_sync(work, limiter=services.caption_limiter)
+    except (TypeError, ValueError) as exc:
+        raise CaptionerError(f"The {services.captioner.name} captioner's signals are not JSON: {exc}") from exc
     CAPTIONS.labels(services.captioner.name, trigger).inc()
     if not context.wants_json:
-        return captions.apply_prefix(dataset.caption_prefix, raw)
+        return dataclasses.replace(answer, text=captions.apply_prefix(dataset.caption_prefix, answer.text))
     try:
-        return captions.check_caption(raw, dataset.training_version, max_chars=10**6).text
+        text = captions.check_caption(answer.text, dataset.training_version, max_chars=10**6).text
     except Exception as exc:
         raise CaptionerError(f"The {services.captioner.name} captioner wrote an invalid FIBO caption: {exc}") from exc
+    return dataclasses.replace(answer, text=text)
+
+
+def stored_signals(caption: Caption) -> str | None:
+    """The signals as the caption_signals column holds them: compact JSON, or None when there are none."""
+    return json.dumps(dict(caption.signals), separators=(",", ":")) if caption.signals else None
 
 
 def captioner_actor(services: Services, requested_by: str) -> str:
@@ -110,6 +123,8 @@ class Stored:
     file_key: str
     thumbnail_key: str
     storage: str  # the backend the files went to
+    caption_confidence: float | None = None  # the captioner's, for an automatic caption
+    caption_signals: str | None = None
 
     @property
     def keys(self) -> list[str]:
@@ -131,10 +146,13 @@ async def prepare(
     if manual_caption is None:
         caption, source = await automatic_caption(services, dataset, rgb, trigger), captions.AUTOMATIC
     else:
-        caption, source = manual_caption, captions.MANUAL
+        caption, source = Caption(manual_caption), captions.MANUAL
     thumbnail = await anyio.to_thread.run_sync(imaging.thumbnail, rgb, services.settings.thumbnail_size)
     file_key, thumbnail_key = await files.store(services, checked, thumbnail, keys)
-    return Stored(checked, caption, source, file_key, thumbnail_key, services.settings.storage)
+    return Stored(
+        checked, caption.text, source, file_key, thumbnail_key, services.settings.storage,
+        caption.confidence, stored_signals(caption),
+    )  # fmt: skip
 
 
 def new_image(
@@ -147,6 +165,8 @@ def new_image(
         image_name=image_name or f"{checked.sha256[:16]}.{checked.extension}",
         caption=stored.caption,
         caption_source=stored.caption_source,
+        caption_confidence=stored.caption_confidence,
+        caption_signals=stored.caption_signals,
         file_key=stored.file_key,
         thumbnail_key=stored.thumbnail_key,
         storage=stored.storage,
@@ -214,13 +234,14 @@ async def update_caption(
     corrections: list[str] = []
     if isinstance(decision, captions.ManualCaption):
         checked = captions.check_caption(decision.text, dataset.training_version, max_chars)
-        text, source, corrections = checked.text, captions.MANUAL, checked.corrections
+        caption, source, corrections = Caption(checked.text), captions.MANUAL, checked.corrections
     else:
         data = await files.read(services, image.storage, image.file_key)
-        text, source = await automatic_caption(services, dataset, data, "regenerate"), captions.AUTOMATIC
+        caption, source = await automatic_caption(services, dataset, data, "regenerate"), captions.AUTOMATIC
         actor = captioner_actor(services, actor)
 
-    written = await services.db.write_blocking(repo.write_caption, org_id, dataset.id, image.id, text, source, actor)
+    write = functools.partial(repo.write_caption, confidence=caption.confidence, signals=stored_signals(caption))
+    written = await services.db.write_blocking(write, org_id, dataset.id, image.id, caption.text, source, actor)
     if written is None:  # completed or deleted since we looked: say which, as a fresh look does
         async with services.db.read() as session:
             dataset, image = await repo.get_dataset_image(session, org_id, dataset_id, image_id)
@@ -248,6 +269,7 @@ async def restore(
         if revision is None or revision.image_id != image.id:
             raise NotFound(f"Caption revision {revision_id} not found for image {image.id}.")
         image.caption, image.caption_source, image.updated_at = revision.caption, revision.caption_source, utcnow()
+        image.caption_confidence, image.caption_signals = revision.caption_confidence, revision.caption_signals
         repo.record_caption(session, image, f"{actor} restored revision {revision.id}")
     return image
 

@@ -6,6 +6,7 @@ import { api, request } from "./api.js";
 import {
   confirmDialog, fill, h, isTyping, messageBox, notify, setCrumbs, sourceBadge, statusBadge, debounce,
 } from "./dom.js";
+import { confidenceBadge, WITH_CONFIDENCE } from "./confidence.js";
 import { createEditor } from "./editor.js";
 
 const PAGE = 48;
@@ -151,7 +152,7 @@ export async function datasetView(root, datasetId) {
       "button",
       { type: "button", class: "card", dataset: { id: String(image.id) }, "aria-current": image.id === state.selectedId ? "true" : false },
       h("img", { src: image.thumbnail_url, alt: "", loading: "lazy", width: "256", height: "256" }),
-      h("span", { class: "card-head" }, sourceBadge(image.caption_source), h("span", { class: "name" }, image.image_name ?? `#${image.id}`)),
+      h("span", { class: "card-head" }, sourceBadge(image.caption_source), confidenceBadge(image), h("span", { class: "name" }, image.image_name ?? `#${image.id}`)),
       h("span", { class: "caption" }, captionText(image)),
     );
     button.addEventListener("click", () => select(image.id, { open: true, focus: true }));
@@ -199,6 +200,7 @@ export async function datasetView(root, datasetId) {
       caption_excludes: exclude.value,
       caption_source: source.value,
       cursor: reset ? undefined : state.cursor,
+      ...WITH_CONFIDENCE,
     };
     more.disabled = true;
     try {
@@ -342,7 +344,7 @@ export async function datasetView(root, datasetId) {
     if (shown) {
       // The panel shows the caption as it is now, not as it was before the batch.
       try {
-        const fresh = await api.get(`/datasets/${datasetId}/images/${shown.id}`);
+        const fresh = await api.get(`/datasets/${datasetId}/images/${shown.id}`, WITH_CONFIDENCE);
         updateImage(fresh);
         const index = state.images.findIndex((i) => i.id === fresh.id);
         await editor.show(fresh, `${index + 1} of ${state.images.length}${state.cursor ? "+" : ""}`);

@@ -2,6 +2,7 @@
 // and a raw-JSON view), Save / Regenerate / Discard, and the caption's history with restore.
 
 import { api, request } from "./api.js";
+import { confidenceBadge, signalsLine, WITH_CONFIDENCE } from "./confidence.js";
 import { debounce, fill, formatTime, h, messageBox, sourceBadge } from "./dom.js";
 import { buildForm, loadSchema } from "./fibo.js";
 
@@ -61,7 +62,9 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
     fill(
       meta,
       sourceBadge(image.caption_source),
+      confidenceBadge(image),
       h("span", { class: "meta" }, `#${image.id} · updated ${formatTime(image.updated_at)}`),
+      signalsLine(image),
     );
   }
 
@@ -272,6 +275,7 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
       const dataset = getDataset();
       const { data, headers } = await request("PUT", `/datasets/${dataset.id}/images/${image.id}`, {
         body: { caption: caption.value() },
+        query: WITH_CONFIDENCE,
       });
       const repaired = headers.get("X-Caption-Corrected");
       busy = false;
@@ -301,7 +305,7 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
     regenerate.textContent = "Regenerating…";
     box.show("info", "The captioner is writing a new caption…");
     try {
-      const data = await api.put(`/datasets/${getDataset().id}/images/${image.id}`, { regenerate_caption: true });
+      const data = await api.put(`/datasets/${getDataset().id}/images/${image.id}`, { regenerate_caption: true }, WITH_CONFIDENCE);
       busy = false;
       await show(data, position.textContent);
       box.show("success", "Regenerated: the captioner wrote this caption.");
@@ -360,7 +364,8 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
   async function restoreRevision(revision) {
     if (caption.dirty()) return warnUnsaved();
     try {
-      const data = await api.post(`/datasets/${getDataset().id}/images/${image.id}/captions/${revision.id}/restore`);
+      const url = `/datasets/${getDataset().id}/images/${image.id}/captions/${revision.id}/restore`;
+      const data = await api.post(url, undefined, WITH_CONFIDENCE);
       await show(data, position.textContent);
       box.show("success", `Restored the caption from ${formatTime(revision.created_at)}.`);
       onSaved(data);

@@ -1,0 +1,337 @@
+"""What the local captioner may name, and how sure it is: the classifier, the object detector and the face
+detector weighed against each other. Pure functions, no models.
+
+Each candidate subject gets a confidence in 0..1 from the evidence behind it:
+- agreement raises it: independent signals for the same thing combine as 1 - (1 - a)(1 - b)
+  (the classifier's "dog" and the detector's dog; a detected person with a face inside the box);
+- disagreement lowers it: the classifier says "dog" while the detector sees a horse;
+- a signal known to be fooled in a given way is discounted (a "person" box covering the whole frame
+  with no face in it: the detector's usual false hit on busy textures).
+The best candidate is named only at NAME_MIN or above (calibrated on the evaluation set,
+bench/caption_quality.py); below that the caption says what is visible without naming a thing.
+Detected objects other than the subject are listed (FIBO `objects`) at OBJECT_MIN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from tailorset.captioners.detector import Detection
+from tailorset.captioners.faces import Face
+from tailorset.captioners.imagenet import Label, with_article
+from tailorset.captioners.pixels import Layout, Tones
+
+NAME_MIN = 0.5  # a subject is named at this confidence or above
+OBJECT_MIN = 0.6  # another detected object is listed at this detector score or above…
+# …or, where the classifier does not name its class too, at this one: on its own the detector takes printed
+# patterns, petals and specks for donuts, bananas and birds at 0.6-0.73.
+ALONE_OBJECT_MIN = 0.75
+COUNT_MIN = 0.45  # …and further boxes of its class scoring at least this are counted with it
+PERSON_MIN = 0.4  # a "person" box scoring below this is not counted as a person
+MIN_AREA = 0.004  # boxes smaller than this share of the frame are noise at 416 px…
+OBJECT_AREA = 0.01  # …and an object is listed only from this size (a speck of texture passes for a bird)
+# A box covering this much of the frame is the detector's usual false hit on a busy or plain frame (a
+# "person" on a star field, a "dining table" under cups): it counts only when another signal backs it
+# (a face inside a person, the classifier naming the same class).
+WHOLE_FRAME = 0.85
+FACE_SUPPORT = 0.6  # a face inside a person box counts as this much independent evidence
+AGREE_MIN = 0.25  # the classifier's probability must reach this to count as agreeing with the detector
+OBJECT_HINT = 0.3  # a classifier this sure of a COCO object means the frame is not just a texture
+UNSEEN_DISCOUNT = 0.9  # a classifier noun the detector knows but did not see keeps this share
+CONFLICT_AREA = 0.05  # a detection of another class this large contradicts the classifier
+STRONG = 0.85  # a classifier this sure keeps its specific noun against a detector that disagrees
+TEXTURE_DISCOUNT = 0.6  # a frame filled with texture fools the classifier: its unconfirmed nouns keep this share
+# The detector sees animals of every kind well; an animal the classifier names (below STRONG) where the detector
+# sees none keeps this share (a flower close-up the classifier calls an insect).
+NO_ANIMAL_DISCOUNT = 0.6
+LARGE = 0.25  # a detected object this large that contradicts a named subject is not listed
+WITH_MIN = 0.8  # a thing the classifier is this sure of is "shown with" a detected person ("with a tripod")
+WORN_MIN = 0.9  # a worn item is named on a person only when the classifier is this sure
+NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five"}
+NAMED = ("person", "animal", "thing", "scene")  # kinds of Subject that name something
+
+# Caption nouns of the ImageNet grouping (imagenet_groups.txt, or a class's own name) that are COCO classes.
+COCO_OF_NOUN = {
+    "dog": "dog", "cat": "cat", "bird": "bird", "horse": "horse", "sheep": "sheep", "cow": "cow",
+    "elephant": "elephant", "bear": "bear", "zebra": "zebra", "car": "car", "truck": "truck", "bus": "bus",
+    "train": "train", "motorbike": "motorcycle", "bicycle": "bicycle", "boat": "boat", "ship": "boat",
+    "airplane": "airplane", "cup": "cup", "bottle": "bottle", "clock": "clock", "chair": "chair",
+    "sofa": "couch", "bed": "bed", "ball": "sports ball", "table": "dining table", "umbrella": "umbrella",
+    "banana": "banana", "orange": "orange", "pizza": "pizza", "laptop": "laptop", "mouse": "mouse",
+    "remote control": "remote", "toaster": "toaster", "refrigerator": "refrigerator", "microwave": "microwave",
+    "vase": "vase", "a teddy bear": "teddy bear", "pot": "potted plant", "traffic light": "traffic light",
+    "park bench": "bench", "backpack": "backpack", "broccoli": "broccoli", "computer keyboard": "keyboard",
+    "cellular telephone": "cell phone", "apple": "apple",
+}  # fmt: skip
+COCO_ANIMALS = frozenset({"bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"})
+COCO_VEHICLES = frozenset({"bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat"})
+# How a COCO class reads in a caption ("a tv" is "a television").
+COCO_PHRASES = {"tv": "television", "sports ball": "ball", "dining table": "table", "cell phone": "mobile phone"}
+
+
+@dataclass(frozen=True)
+class Thing:
+    """A detected object a FIBO caption lists: what, how many, where and how large."""
+
+    noun: str  # "person", "dog", "potted plant"
+    count: int
+    score: float  # the best detector score among them
+    x: float  # union of their boxes, as fractions of the frame
+    y: float
+    w: float
+    h: float
+
+    @property
+    def phrase(self) -> str:
+        return counted(self.noun, self.count)
+
+    @property
+    def placement(self) -> str:
+        return placement(self.x + self.w / 2, self.y + self.h / 2)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What the caption is about, and how sure the captioner is."""
+
+    phrase: str  # "a person", "two people", "a tabby cat"; "" when nothing is named
+    # "person", "animal", "thing", "scene"; nothing named: "none", or what is visible instead: "texture",
+    # "silhouette", "starfield" (describe_unnamed)
+    kind: str
+    confidence: float  # 0..1, see the module docstring
+    evidence: tuple[str, ...] = ()  # which signals support it: "classifier", "detector", "face"
+    wearing: str | None = None  # "a helmet", for a person
+    with_object: str | None = None  # "a ball", shown together with a person
+    placement: str = "center"  # "left", "center" or "right", optionally after "upper " / "lower "; "" = not known
+    shot: str | None = None  # "close-up", "medium shot" or "wide shot" (people only)
+    view: str | None = None  # "frontal" or "profile" (faces only)
+    gender: str | None = None  # "female" or "male" (NudeNet only)
+    count: int = 1
+    noun: str = ""  # the detector class it stands for, if any ("person", "dog"): not listed again as an object
+
+    @property
+    def named(self) -> str:
+        """The subject with what it wears: "a person wearing a helmet"."""
+        if not self.phrase:
+            return ""
+        return f"{self.phrase} wearing {self.wearing}" if self.wearing else self.phrase
+
+    @property
+    def text(self) -> str:
+        """`named` plus what is shown with it: "a person with a ball"."""
+        return f"{self.named} with {self.with_object}" if self.named and self.with_object else self.named
+
+
+def counted(noun: str, count: int) -> str:
+    word = COCO_PHRASES.get(noun, noun)
+    if count == 1:
+        return with_article(word)
+    plural = "people" if word == "person" else word + ("es" if word.endswith(("s", "sh", "ch", "x")) else "s")
+    return f"{NUMBERS.get(count, 'several')} {plural}"
+
+
+def combine(*evidence: float) -> float:
+    """Independent pieces of evidence for the same thing (noisy-OR)."""
+    doubt = 1.0
+    for value in evidence:
+        doubt *= 1.0 - value
+    return 1.0 - doubt
+
+
+def credible(detections: Sequence[Detection], labels: Sequence[Label], faces: Sequence[Face]) -> list[Detection]:
+    """The detections worth weighing: not specks, and no unsupported box over the whole frame."""
+    named = {COCO_OF_NOUN.get(lb.noun) for lb in labels if lb.probability >= AGREE_MIN}
+    if any(lb.animal and lb.probability >= AGREE_MIN for lb in labels):
+        named |= COCO_ANIMALS  # the classifier sees an animal: a detected animal is credible, whichever
+    return [
+        d
+        for d in detections
+        if d.area >= MIN_AREA
+        and (d.area < WHOLE_FRAME or d.label in named or (d.label == "person" and any(_inside(f, d) for f in faces)))
+    ]
+
+
+def choose_subject(
+    labels: Sequence[Label],
+    faces: Sequence[Face],
+    detections: Sequence[Detection],
+    point: tuple[float, float],
+    texture: bool = False,
+) -> Subject:
+    """The best-supported subject; unnamed (phrase "") when no candidate reaches NAME_MIN."""
+    boxes = credible(detections, labels, faces)
+    candidates = [c for c in (_people(labels, faces, boxes), _classified(labels, boxes, texture)) if c]
+    best = max(candidates, key=lambda c: c.confidence, default=None)
+    if best is None:
+        return Subject("", "none", 0.0, placement=placement(*point))
+    if best.confidence < NAME_MIN:
+        return Subject("", "none", best.confidence, best.evidence, placement=placement(*point))
+    return best if best.placement else replace(best, placement=placement(*point))  # no box: where it stands out
+
+
+def objects(
+    subject: Subject, detections: Sequence[Detection], labels: Sequence[Label], faces: Sequence[Face]
+) -> tuple[Thing, ...]:
+    """Every detected class with a box at OBJECT_MIN or above, counted (boxes at COUNT_MIN or above) and with
+    the union of its boxes, largest first. The subject's own class is included: FIBO lists the main subject
+    among the objects. A large box of another class than a named subject contradicts it and is left out."""
+    boxes = credible(detections, labels, faces)
+    classified = {COCO_OF_NOUN.get(lb.noun) for lb in labels if lb.probability >= AGREE_MIN} | {"person"}
+    listed = {
+        d.label
+        for d in boxes
+        if d.area >= OBJECT_AREA and d.score >= (OBJECT_MIN if d.label in classified else ALONE_OBJECT_MIN)
+    }
+    if subject.noun:
+        listed.add(subject.noun)
+    by_class: dict[str, list[Detection]] = {}
+    for d in boxes:
+        contradicts = subject.kind in NAMED and d.label != subject.noun and d.area >= LARGE and d.label != "person"
+        if d.label in listed and d.score >= COUNT_MIN and not contradicts:
+            by_class.setdefault(d.label, []).append(d)
+    if subject.noun == "person" and "person" in by_class:
+        by_class["person"] = by_class["person"][: subject.count]
+    things = []
+    for noun, found in by_class.items():
+        left, top = min(d.x for d in found), min(d.y for d in found)
+        right, bottom = max(d.x + d.w for d in found), max(d.y + d.h for d in found)
+        score = max(d.score for d in found)
+        things.append(Thing(noun, len(found), score, left, top, right - left, bottom - top))
+    return tuple(sorted(things, key=lambda t: (-t.w * t.h, t.noun)))
+
+
+# -- candidates ------------------------------------------------------------------------------------------
+def _people(labels: Sequence[Label], faces: Sequence[Face], boxes: Sequence[Detection]) -> Subject | None:
+    people = [d for d in boxes if d.label == "person" and d.score >= PERSON_MIN]
+    if not people:
+        return None
+    main = max(people, key=lambda d: (d.score * min(1.0, d.area * 4), d.score))
+    face = next((f for f in faces if _inside(f, main)), None)
+    evidence = ["detector"]
+    confidence = main.score
+    if face is not None:
+        confidence = combine(confidence, FACE_SUPPORT)
+        evidence.append("face")
+    named = next((lb for lb in labels if lb.kind == "person" and lb.probability >= NAME_MIN), None)
+    if named is not None:
+        confidence = combine(confidence, named.probability)
+        evidence.append("classifier")
+    count = sum(1 for d in people if d.score >= COUNT_MIN) or 1
+    if count > 1:
+        phrase = counted("person", count)
+    elif named:
+        phrase = named.phrase
+    else:
+        phrase = {"female": "a woman", "male": "a man"}.get(face.gender if face else "", "a person")
+    worn = next((lb for lb in labels if lb.kind == "worn" and lb.probability >= WORN_MIN), None)
+    held = next((d for d in boxes if d.label != "person" and d.score >= OBJECT_MIN and _overlaps(d, main)), None)
+    shown = next((lb for lb in labels if lb.kind == "thing" and lb.probability >= WITH_MIN), None)
+    shot = "close-up" if main.h >= 0.8 and main.area >= 0.5 else "medium shot" if main.h >= 0.45 else "wide shot"
+    if face is not None:
+        shot = "close-up" if face.h >= 0.3 else "medium shot" if face.h >= 0.12 else "wide shot"
+    return Subject(
+        phrase,
+        "person",
+        round(confidence, 3),
+        tuple(evidence),
+        wearing=worn.phrase if worn else None,
+        with_object=counted(held.label, 1) if held else shown.phrase if shown else None,
+        placement=placement(*main.centre),
+        shot=shot,
+        view=face.view if face else None,
+        gender=face.gender if face and count == 1 else None,
+        count=count,
+        noun="person",
+    )
+
+
+def _classified(labels: Sequence[Label], boxes: Sequence[Detection], texture: bool) -> Subject | None:
+    """The classifier's best noun (not a person or something worn), checked against the detections."""
+    best = next((lb for lb in labels if lb.kind in ("thing", "scene")), None)
+    if best is None:
+        return None
+    coco = COCO_OF_NOUN.get(best.noun)
+    same = [d for d in boxes if d.label == coco]
+    animals = [d for d in boxes if d.label in COCO_ANIMALS]
+    phrase, evidence, confidence = best.phrase, ["classifier"], best.probability
+    if same and best.probability >= AGREE_MIN:
+        confidence = combine(confidence, max(d.score for d in same))
+        evidence.append("detector")
+    elif best.animal and animals and best.probability >= AGREE_MIN:
+        rival = max(animals, key=lambda d: d.score)
+        if coco is None or best.probability >= STRONG:
+            # An animal the detector has no class for (a squirrel), or a classifier sure enough to overrule
+            # the detector's guess (a tabby cat it calls a dog): the detector still sees an animal there.
+            bonus = rival.score / 2 if coco is None else 0.0
+            confidence = combine(confidence, bonus) * (1.0 if coco is None else 1.0 - rival.score / 4)
+        else:  # they agree it is an animal, not which one: say only that
+            phrase, confidence = "an animal", combine(confidence, rival.score) * (1.0 - rival.score / 2)
+        evidence.append("detector")
+    else:
+        family = COCO_VEHICLES if coco in COCO_VEHICLES else frozenset()
+        rivals = [d.score for d in boxes if d.label in family and d.label != coco and d.area >= CONFLICT_AREA]
+        others = [d.score for d in boxes if d.label != "person" and d.score >= OBJECT_MIN and d.label != coco]
+        if rivals:
+            confidence *= 1.0 - max(rivals) / 2  # the detector sees another vehicle there
+        elif others and coco is None:
+            confidence *= 1.0 - max(others) / 2  # the detector sees something the classifier does not name
+        elif coco is not None:
+            confidence *= UNSEEN_DISCOUNT
+        if best.animal and best.probability < STRONG:
+            confidence *= NO_ANIMAL_DISCOUNT
+        if texture:
+            confidence *= TEXTURE_DISCOUNT
+    if best.kind == "scene":
+        return Subject(phrase, "scene", round(confidence, 3), tuple(evidence))
+    where = max(same, key=lambda d: d.area) if same else None
+    return Subject(
+        phrase,
+        "animal" if best.animal else "thing",
+        round(confidence, 3),
+        tuple(evidence),
+        placement=placement(*where.centre) if where else "",
+        noun=(coco or "") if phrase == best.phrase else "",
+    )
+
+
+# -- geometry --------------------------------------------------------------------------------------------
+def placement(x: float, y: float) -> str:
+    """Where a point of the frame is, in words: "left", "upper center", "lower right"…"""
+    across = "left" if x < 0.4 else "right" if x > 0.6 else "center"
+    up = "upper " if y < 0.35 else "lower " if y > 0.65 else ""
+    return up + across
+
+
+def _inside(face: Face, box: Detection) -> bool:
+    cx, cy = face.x + face.w / 2, face.y + face.h / 2
+    return box.x <= cx <= box.x + box.w and box.y <= cy <= box.y + box.h
+
+
+def _overlaps(a: Detection, b: Detection) -> bool:
+    ix = max(0.0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    iy = max(0.0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    return ix * iy >= 0.5 * a.area
+
+
+def describe_unnamed(
+    subject: Subject, labels: Sequence[Label], detections: Sequence[Detection], tones: Tones, layout: Layout
+) -> Subject:
+    """When nothing can be named: what is plainly visible, in words that cannot name a wrong thing
+    ("a gray texture filling the frame", "a black silhouette of an animal"); else the subject unchanged."""
+    colour = tones.colours[0][0] if tones.colours else "gray"
+    if layout.silhouette:
+        animal = (labels and labels[0].animal and labels[0].probability >= NAME_MIN) or any(
+            d.label in COCO_ANIMALS and d.score >= PERSON_MIN for d in detections
+        )
+        phrase = "a black silhouette of an animal" if animal else "a black silhouette on a light background"
+        return Subject(phrase, "silhouette", subject.confidence, subject.evidence, placement=subject.placement)
+    if layout.starfield:
+        return Subject("small points of light on a black background", "starfield", subject.confidence, subject.evidence)
+    # Not a texture where the detector or the classifier sees an object it knows (a plant before a patterned cloth).
+    objects_seen = any(d.score >= OBJECT_MIN and d.area >= OBJECT_AREA for d in detections) or any(
+        lb.noun in COCO_OF_NOUN and lb.probability >= OBJECT_HINT for lb in labels
+    )
+    if layout.texture and not objects_seen:
+        return Subject(f"a {colour} texture filling the frame", "texture", subject.confidence, subject.evidence)
+    return subject

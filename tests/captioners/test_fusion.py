@@ -1,0 +1,120 @@
+"""How the local captioner weighs the classifier, the object detector and the faces (captioners/fusion.py):
+agreement raises the confidence, disagreement lowers it, and nothing is named below NAME_MIN."""
+
+from __future__ import annotations
+
+import pytest
+
+from tailorset.captioners import fusion
+from tailorset.captioners.base import Caption, CaptionerError, as_caption
+from tailorset.captioners.detector import Detection
+from tailorset.captioners.faces import Face
+from tailorset.captioners.imagenet import Label
+from tailorset.captioners.pixels import Layout, Tones
+
+CENTRE = (0.5, 0.5)
+
+
+def label(noun: str, p: float, kind: str = "thing", animal: bool = False, phrase: str | None = None) -> Label:
+    return Label(phrase or f"a {noun}", noun, kind, p, (noun,), animal)
+
+
+def box(name: str, score: float, x=0.2, y=0.2, w=0.5, h=0.5) -> Detection:
+    return Detection(name, score, x, y, w, h)
+
+
+def subject(labels=(), detections=(), faces=(), texture=False):
+    return fusion.choose_subject(list(labels), list(faces), list(detections), CENTRE, texture)
+
+
+def test_agreement_raises_the_confidence():
+    alone = subject([label("car", 0.6)])
+    both = subject([label("car", 0.6)], [box("car", 0.5)])
+    assert alone.phrase == both.phrase == "a car"
+    assert alone.confidence == pytest.approx(0.6 * fusion.UNSEEN_DISCOUNT)  # the detector knows cars, saw none
+    assert both.confidence == pytest.approx(1 - 0.4 * 0.5, abs=1e-3)
+    assert both.confidence > alone.confidence
+    assert both.evidence == ("classifier", "detector")
+
+
+def test_a_sure_classifier_keeps_its_noun_against_the_detector_but_loses_confidence():
+    """The detector calls a tabby cat a dog; the classifier, sure of itself, is right."""
+    cat = label("cat", 0.91, animal=True, phrase="a tabby cat")
+    agreed = subject([cat], [box("cat", 0.5)])
+    disputed = subject([cat], [box("dog", 0.47)])
+    assert disputed.phrase == "a tabby cat" and disputed.confidence < cat.probability < agreed.confidence
+
+
+def test_disagreeing_about_the_animal_names_only_an_animal():
+    """A horse the classifier calls a dog (0.73) and the detector a horse: it is an animal."""
+    found = subject([label("dog", 0.73, animal=True)], [box("horse", 0.56, w=0.9, h=0.9)])
+    assert found.phrase == "an animal" and found.kind == "animal" and found.confidence >= fusion.NAME_MIN
+
+
+def test_an_animal_the_detector_does_not_see_is_doubted():
+    """A flower close-up the classifier calls an insect (0.57): no animal box, so not named."""
+    assert subject([label("insect", 0.57, animal=True)]).phrase == ""
+    sure = subject([label("insect", 0.9, animal=True, phrase="an insect")])
+    assert sure.phrase == "an insect" and sure.confidence == pytest.approx(0.9)
+
+
+def test_below_the_bar_nothing_is_named_and_the_confidence_says_so():
+    found = subject([label("maze", 0.36)])
+    assert found.phrase == "" and found.kind == "none" and found.confidence < fusion.NAME_MIN
+
+
+def test_textures_fool_the_classifier():
+    assert subject([label("modem", 0.73)]).phrase == "a modem"
+    assert subject([label("modem", 0.73)], texture=True).phrase == ""
+
+
+def test_people_need_a_credible_box():
+    face = Face(0.4, 0.3, 0.15, 0.2, "frontal")
+    person = box("person", 0.55, 0.0, 0.0, 1.0, 0.95)  # covering the whole frame
+    assert subject(detections=[person]).phrase == ""  # the detector's usual false hit on a star field
+    with_face = subject(detections=[person], faces=[face])
+    assert with_face.phrase == "a person" and with_face.evidence == ("detector", "face")
+    assert with_face.confidence == pytest.approx(fusion.combine(0.55, fusion.FACE_SUPPORT), abs=1e-3)
+
+
+def test_groups_are_counted():
+    people = [box("person", s, x=i / 4, w=0.2) for i, s in enumerate((0.8, 0.7, 0.6))] + [box("person", 0.3)]
+    found = subject(detections=people)
+    assert found.phrase == "three people" and found.count == 3
+
+
+def test_objects_are_listed_with_count_location_and_size():
+    boats = [box("boat", 0.65, x=0.05, y=0.6, w=0.1, h=0.1), box("boat", 0.5, x=0.2, y=0.6, w=0.1, h=0.1)]
+    speck = box("bird", 0.9, x=0.8, y=0.1, w=0.05, h=0.05)  # 0.25% of the frame
+    named = subject([label("boat", 0.3)], boats)
+    things = fusion.objects(named, [*boats, speck], [label("boat", 0.3)], [])
+    assert [(t.noun, t.count, t.phrase) for t in things] == [("boat", 2, "two boats")]
+    assert (things[0].x, things[0].y) == (0.05, 0.6) and things[0].w == pytest.approx(0.25)
+
+
+def test_an_object_only_the_detector_sees_needs_a_higher_score():
+    donuts = [box("donut", 0.7, x=0.1 * i, w=0.08, h=0.2) for i in range(3)]
+    nothing = fusion.Subject("", "none", 0.0)
+    assert fusion.objects(nothing, donuts, [], []) == ()
+    assert [t.phrase for t in fusion.objects(nothing, [box("bottle", 0.8, w=0.1, h=0.2)], [], [])] == ["a bottle"]
+
+
+def test_what_is_visible_when_nothing_is_named():
+    tones = Tones((("gray", 0.9),), True, 0.5, 0.2, 0.0, 0.0, 0.0, "even")
+    unnamed = fusion.Subject("", "none", 0.2)
+    texture = fusion.describe_unnamed(unnamed, [label("dog", 0.2, animal=True)], [], tones, Layout(True, False, False))
+    assert (texture.phrase, texture.kind, texture.confidence) == ("a gray texture filling the frame", "texture", 0.2)
+    plant = fusion.describe_unnamed(unnamed, [label("pot", 0.34)], [], tones, Layout(True, False, False))
+    assert plant.kind == "none"  # a plant before a patterned cloth is not a texture
+    shape = fusion.describe_unnamed(unnamed, [label("dog", 0.7, animal=True)], [], tones, Layout(False, True, False))
+    assert shape.phrase == "a black silhouette of an animal"
+
+
+def test_a_plain_string_is_a_caption_without_confidence():
+    assert as_caption("a cat") == Caption("a cat", None, {})
+    kept = Caption("a cat", 0.7, {"subject": "a cat"})
+    assert as_caption(kept) is kept
+    with pytest.raises(CaptionerError, match="not int"):
+        as_caption(42)
+    with pytest.raises(ValueError, match="0..1"):
+        Caption("a cat", 1.5)
