@@ -108,7 +108,7 @@ async def replace(
         now = utcnow()
         for change in result.changes:
             image = images[change.image_id]
-            image.caption, image.caption_source, image.updated_at = change.after, captions.MANUAL, now
+            repo.set_caption(image, change.after, captions.MANUAL, now)
             repo.record_caption(session, image, f"{actor} replace", batch_id=result.batch_id)
     return result
 
@@ -147,7 +147,7 @@ async def undo(services: Services, org_id: int, dataset_id: int, batch_id: str, 
             previous = await repo.revision_before(session, image.id, revision.id)
             before = (previous.caption, previous.caption_source) if previous else (None, None)
             result.changes.append(Change(image.id, image.caption, before[0]))
-            image.caption, image.caption_source, image.updated_at = before[0], before[1], now
+            repo.set_caption(image, before[0], before[1], now, chosen_by_person=True)
             repo.record_caption(session, image, f"{actor} undo {batch_id}", batch_id=result.batch_id)
     return result
 

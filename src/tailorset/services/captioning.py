@@ -110,7 +110,7 @@ async def run_batch(services: Services, job: Job, worker: str) -> bool:
                 and fresh.updated_at <= current.created_at
                 and (include_manual or fresh.caption_source != captions.MANUAL)
             ):
-                fresh.caption, fresh.caption_source, fresh.updated_at = written[image.id], captions.AUTOMATIC, utcnow()
+                repo.set_caption(fresh, written[image.id], captions.AUTOMATIC, utcnow())  # unreviewed again
                 repo.record_caption(session, fresh, actor, job.id)
         current.cursor = batch[-1].id
         current.done += len(batch) - failures
