@@ -7,6 +7,7 @@ import {
   confirmDialog, fill, h, isTyping, messageBox, notify, setCrumbs, sourceBadge, statusBadge, debounce,
 } from "./dom.js";
 import { createEditor } from "./editor.js";
+import { createReview } from "./review.js";
 
 const PAGE = 48;
 const POLL_MS = 1500;
@@ -56,7 +57,7 @@ export async function datasetView(root, datasetId) {
       [
         ["j / →", "next image"], ["k / ←", "previous image"], ["Enter / e", "edit the caption"],
         ["Ctrl+Enter / ⌘+Enter", "save"], ["r", "regenerate"], ["Esc", "leave the field, then close the editor"],
-        ["/", "search"],
+        ["/", "search"], ["a", "approve, then the next image"], ["f", "flag, then the next image"],
       ].map(([keys, what]) => [h("dt", {}, h("kbd", {}, keys)), h("dd", {}, what)]),
     ),
   );
@@ -85,11 +86,24 @@ export async function datasetView(root, datasetId) {
 
   const editor = createEditor({
     getDataset: () => dataset,
-    onSaved: (image) => updateImage(image),
+    onSaved: (image) => {
+      updateImage(image);
+      review.refresh();
+    },
     onConflict: () => refreshDataset(),
     onNavigate: (delta) => move(delta),
     onClose: () => closeEditor(),
   });
+  const review = createReview({
+    datasetId,
+    getDataset: () => dataset,
+    selectedId: () => state.selectedId,
+    reload: () => loadImages(),
+    move: (delta) => move(delta),
+    updateImage: (image) => updateImage(image),
+    filterQuery: () => filterQuery(),
+  });
+  filters.append(...review.controls);
 
   fill(
     root,
@@ -106,6 +120,7 @@ export async function datasetView(root, datasetId) {
     completeNote,
     banner,
     progress,
+    review.bar,
     h("div", { class: "workbench" }, h("section", { class: "images", "aria-label": "Images" }, filters, count, grid, more), editor.el),
   );
 
@@ -155,7 +170,7 @@ export async function datasetView(root, datasetId) {
       h("span", { class: "caption" }, captionText(image)),
     );
     button.addEventListener("click", () => select(image.id, { open: true, focus: true }));
-    return h("li", {}, button);
+    return review.decorate(h("li", {}, button), image);
   }
 
   function cardFor(id) {
@@ -163,7 +178,7 @@ export async function datasetView(root, datasetId) {
   }
 
   function renderCount() {
-    const filtered = search.value || exclude.value || source.value;
+    const filtered = search.value || exclude.value || source.value || review.isFiltered();
     const n = state.images.length;
     count.textContent = filtered
       ? `${n}${state.cursor ? "+" : ""} matching ${n === 1 ? "image" : "images"}`
@@ -193,13 +208,7 @@ export async function datasetView(root, datasetId) {
   // --- loading ------------------------------------------------------------------------------
   async function loadImages({ reset = true } = {}) {
     const mine = ++state.sequence;
-    const query = {
-      limit: PAGE,
-      caption_contains: search.value,
-      caption_excludes: exclude.value,
-      caption_source: source.value,
-      cursor: reset ? undefined : state.cursor,
-    };
+    const query = { limit: PAGE, ...filterQuery(), ...review.query(), cursor: reset ? undefined : state.cursor };
     more.disabled = true;
     try {
       const { data, headers } = await request("GET", `/datasets/${datasetId}/images`, { query });
@@ -223,6 +232,13 @@ export async function datasetView(root, datasetId) {
     } finally {
       more.disabled = false;
     }
+  }
+
+  /** The search and filters as the API's image filters (the review ones included). */
+  function filterQuery() {
+    const { review_state, only } = review.query();
+    const query = { caption_contains: search.value, caption_excludes: exclude.value, caption_source: source.value, review_state, only };
+    return Object.fromEntries(Object.entries(query).filter(([, value]) => value));
   }
 
   async function refreshDataset() {
@@ -315,6 +331,8 @@ export async function datasetView(root, datasetId) {
       e: () => edit(),
       Enter: onControl ? null : () => edit(),
       r: () => editor.isOpen && editor.regenerate(),
+      a: () => review.onKey("a"),
+      f: () => review.onKey("f"),
       "/": () => search.focus(),
     }[event.key];
     if (!handled) return;
@@ -342,7 +360,7 @@ export async function datasetView(root, datasetId) {
     if (shown) {
       // The panel shows the caption as it is now, not as it was before the batch.
       try {
-        const fresh = await api.get(`/datasets/${datasetId}/images/${shown.id}`);
+        const fresh = await api.get(`/datasets/${datasetId}/images/${shown.id}`, { include: "review" });
         updateImage(fresh);
         const index = state.images.findIndex((i) => i.id === fresh.id);
         await editor.show(fresh, `${index + 1} of ${state.images.length}${state.cursor ? "+" : ""}`);
@@ -457,7 +475,7 @@ export async function datasetView(root, datasetId) {
     const ids = [];
     let cursor;
     do {
-      const query = { limit: 1000, caption_contains: search.value, caption_excludes: exclude.value, caption_source: source.value, cursor };
+      const query = { limit: 1000, ...filterQuery(), cursor };
       const { data, headers } = await request("GET", `/datasets/${datasetId}/images`, { query });
       ids.push(...data.map((image) => image.id));
       cursor = headers.get("X-Next-Cursor");
@@ -590,10 +608,15 @@ export async function datasetView(root, datasetId) {
   }
 
   async function complete() {
+    const counts = await review.refresh();
+    const left = counts && (counts.unreviewed_automatic || counts.flagged)
+      ? h("p", { class: "problem warning" }, `${counts.unreviewed_automatic} automatic captions have not been reviewed and ${counts.flagged} images are flagged. Complete anyway?`)
+      : null;
     const ok = await confirmDialog({
       title: `Complete “${dataset.name}”?`,
       body: "A completed dataset is frozen: no uploads, deletions or caption edits, and it cannot return to draft. Clone it to change it later.",
       confirm: "Complete dataset",
+      extra: left,
     });
     if (!ok) return;
     try {
@@ -633,6 +656,7 @@ export async function datasetView(root, datasetId) {
 
   renderInfo();
   await loadImages();
+  review.refresh();
   watchJob();
 
   return () => {

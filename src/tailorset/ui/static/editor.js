@@ -4,8 +4,11 @@
 import { api, request } from "./api.js";
 import { debounce, fill, formatTime, h, messageBox, sourceBadge } from "./dom.js";
 import { buildForm, loadSchema } from "./fibo.js";
+import { createLint } from "./lint.js";
+import { reviewBadge } from "./review.js";
 
 const canonical = (value) => JSON.stringify(value);
+const INCLUDE = { include: "review" }; // images come back with their review state (review.js)
 
 export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onClose }) {
   const title = h("h2", { id: "editor-title" });
@@ -21,6 +24,7 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
   const previous = h("button", { type: "button", class: "quiet", "aria-label": "Previous image", "aria-keyshortcuts": "K ArrowLeft" }, "‹ Prev");
   const next = h("button", { type: "button", class: "quiet", "aria-label": "Next image", "aria-keyshortcuts": "J ArrowRight" }, "Next ›");
   const close = h("button", { type: "button", class: "quiet", "aria-label": "Close the editor", "aria-keyshortcuts": "Escape" }, "✕");
+  const lint = createLint(getDataset);
   const historyList = h("ol", { class: "history-list" });
   const history = h("details", { class: "history" }, h("summary", {}, "Caption history"), historyList);
 
@@ -32,6 +36,7 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
     meta,
     box.el,
     body,
+    lint.el,
     h("div", { class: "actions" }, save, regenerate, discard),
     h(
       "p",
@@ -61,6 +66,7 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
     fill(
       meta,
       sourceBadge(image.caption_source),
+      image.review_state ? reviewBadge(image) : null,
       h("span", { class: "meta" }, `#${image.id} · updated ${formatTime(image.updated_at)}`),
     );
   }
@@ -87,6 +93,7 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
     if (ticket !== showing) return;
     caption = editor;
     fill(body, caption.el);
+    lint.check(caption.value());
     caption.setReadOnly(readOnly);
     refreshButtons();
     if (history.open) loadHistory();
@@ -272,6 +279,7 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
       const dataset = getDataset();
       const { data, headers } = await request("PUT", `/datasets/${dataset.id}/images/${image.id}`, {
         body: { caption: caption.value() },
+        query: INCLUDE,
       });
       const repaired = headers.get("X-Caption-Corrected");
       busy = false;
@@ -301,7 +309,7 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
     regenerate.textContent = "Regenerating…";
     box.show("info", "The captioner is writing a new caption…");
     try {
-      const data = await api.put(`/datasets/${getDataset().id}/images/${image.id}`, { regenerate_caption: true });
+      const data = await api.put(`/datasets/${getDataset().id}/images/${image.id}`, { regenerate_caption: true }, INCLUDE);
       busy = false;
       await show(data, position.textContent);
       box.show("success", "Regenerated: the captioner wrote this caption.");
@@ -360,7 +368,7 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
   async function restoreRevision(revision) {
     if (caption.dirty()) return warnUnsaved();
     try {
-      const data = await api.post(`/datasets/${getDataset().id}/images/${image.id}/captions/${revision.id}/restore`);
+      const data = await api.post(`/datasets/${getDataset().id}/images/${image.id}/captions/${revision.id}/restore`, undefined, INCLUDE);
       await show(data, position.textContent);
       box.show("success", `Restored the caption from ${formatTime(revision.created_at)}.`);
       onSaved(data);
@@ -374,6 +382,7 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
     if (image) show(image, position.textContent).then(() => box.show("info", "Changes discarded."));
   }
 
+  body.addEventListener("input", () => caption && lint.check(caption.value()));
   save.addEventListener("click", saveCaption);
   regenerate.addEventListener("click", regenerateCaption);
   discard.addEventListener("click", discardChanges);
