@@ -118,7 +118,7 @@ export async function healthView(root, datasetId) {
     const problems = h(
       "ul",
       { class: "health-problems" },
-      report.problems.map((p) =>
+      [...report.problems].sort((a, b) => (a.severity === "blocking" ? 0 : 1) - (b.severity === "blocking" ? 0 : 1)).map((p) =>
         h("li", { class: `problem ${p.severity === "blocking" ? "error" : "warning"}`, dataset: { rule: p.rule } }, `${p.severity === "blocking" ? "Blocking" : "Warning"}: ${p.message}`),
       ),
     );
