@@ -21,10 +21,10 @@ def test_check_gates_a_training_pipeline(server):
     assert code == 1
     assert "NOT READY; 2 blocking" in out
     assert (
-        f"BLOCKING  1 captions: longer than its text encoder reads; the rest is cut off in training. Images: {ids[1]}."
+        f"BLOCKING  1 caption: longer than its text encoder reads; the rest is cut off in training. Images: {ids[1]}."
         in out
     )
-    assert f"BLOCKING  1 captions: the dataset's caption prefix (trigger) is missing. Images: {ids[1]}." in out
+    assert f"BLOCKING  1 caption: the dataset's caption prefix (trigger) is missing. Images: {ids[1]}." in out
 
     api.put(f"{url}/{ids[1]}", json={"caption": "A photo of a cup of espresso on a saucer"})
     code, out, _ = run_cli("check", str(dataset["id"]), "--url", server, "--token", token)

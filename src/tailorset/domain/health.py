@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from tailorset.domain import lifecycle
 
 # Thresholds, chosen for precision (a finding should be worth a look), checked on scikit-image's photos:
@@ -41,7 +43,7 @@ IMAGE_ISSUES = {
 
 @dataclass(frozen=True)
 class Picture:
-    """What the report knows of one image without opening it."""
+    """What the report knows of one image without opening it (measurements not yet taken are None)."""
 
     width: int
     height: int
@@ -57,22 +59,30 @@ class Picture:
         return (self.height, self.width) if self.turned else (self.width, self.height)
 
 
+def issue_masks(width, height, sharpness, brightness, dark_fraction, bright_fraction, transparent) -> dict:
+    """Each IMAGE_ISSUES finding, for numpy arrays of many pictures at once (NaN: not measured, finds nothing)."""
+    longer, shorter = np.maximum(width, height), np.minimum(width, height)
+    return {
+        "blurry": sharpness < BLURRY_BELOW,
+        "underexposed": (brightness < DARK_BELOW) | (dark_fraction > DARK_SHARE),
+        "overexposed": (brightness > BRIGHT_ABOVE) | (bright_fraction > BRIGHT_SHARE),
+        "below_recommended": shorter < RECOMMENDED_SIDE,
+        "extreme_aspect_ratio": longer > shorter * EXTREME_ASPECT,
+        "transparent": transparent > 0,
+    }
+
+
 def image_issues(p: Picture) -> list[str]:
-    """The IMAGE_ISSUES of one picture (measurements not yet taken find nothing)."""
-    found = []
-    if p.sharpness is not None and p.sharpness < BLURRY_BELOW:
-        found.append("blurry")
-    if p.brightness is not None and (p.brightness < DARK_BELOW or p.dark_fraction > DARK_SHARE):
-        found.append("underexposed")
-    if p.brightness is not None and (p.brightness > BRIGHT_ABOVE or p.bright_fraction > BRIGHT_SHARE):
-        found.append("overexposed")
-    if min(p.width, p.height) < RECOMMENDED_SIDE:
-        found.append("below_recommended")
-    if max(p.width, p.height) / min(p.width, p.height) > EXTREME_ASPECT:
-        found.append("extreme_aspect_ratio")
-    if p.transparent:
-        found.append("transparent")
-    return found
+    """The IMAGE_ISSUES of one picture."""
+
+    def value(x):
+        return np.array([np.nan if x is None else float(x)])
+
+    masks = issue_masks(
+        value(p.width), value(p.height), value(p.sharpness), value(p.brightness), value(p.dark_fraction),
+        value(p.bright_fraction), value(p.transparent),
+    )  # fmt: skip
+    return [name for name, mask in masks.items() if mask[0]]
 
 
 def bucket_resolutions() -> list[tuple[int, int]]:

@@ -9,15 +9,16 @@ background job; a GET lints a handful of stale captions itself, so a single edit
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
 import anyio
 import numpy as np
 from PIL import Image as PILImage
-from sqlalchemy import and_, bindparam, case, exists, func, select, update
+from sqlalchemy import bindparam, case, exists, func, select, update
 
 from tailorset import imaging, quality, text_encoders
 from tailorset.db import repository as repo
@@ -182,128 +183,71 @@ async def report(services: Services, org_id: int, dataset_id: int) -> Report:
         await _ensure_job(services, dataset, stale + unmeasured)
     async with services.db.read() as session:
         dataset = await repo.get_dataset(session, org_id, dataset_id)
-        facts = await _gather(session, dataset)
-    body = await anyio.to_thread.run_sync(_assemble, dataset, facts, image_limit(services.settings, dataset))
-    return Report(body, facts.named_ids(body))
-
-
-@dataclass
-class _Facts:
-    totals: dict
-    rule_counts: dict[str, int]
-    flagged: list[tuple]  # (id, picture fields…, lint_issues, review_state) of images with any finding
-    exact_groups: list[list[int]]
-    hashes: list[tuple[int, int, str]]  # (id, phash, sha256)
-    caption_groups: list[tuple[str, list[int]]]
-    sizes: list[tuple[int, int, bool | None, int]]
-    most_cropped: list[dict]
-    tokens: list[tuple[int, int]]
-    terms: list[str]
-
-    @staticmethod
-    def named_ids(body: dict) -> set[int]:
-        found: set[int] = set()
-
-        def walk(value, key=None):
-            if key in ("image_ids", "image_id") and value is not None:
-                found.update(value if isinstance(value, list) else [value])
-            elif isinstance(value, dict):
-                for k, v in value.items():
-                    walk(v, k)
-            elif isinstance(value, list):
-                for v in value:
-                    walk(v)
-
-        walk(body)
-        return found
-
-
-PICTURE = (Image.width, Image.height, Image.turned, Image.sharpness, Image.brightness, Image.dark_fraction,
-           Image.bright_fraction, Image.transparent)  # fmt: skip
-
-
-def _finding_condition():
-    """Images with anything to report: a stored lint finding, a flag, or a picture issue."""
-    p = health
-    return (
-        (Image.lint_issues != 0)
-        | (Image.review_state == review.FLAGGED)
-        | (Image.sharpness < p.BLURRY_BELOW)
-        | (Image.brightness < p.DARK_BELOW) | (Image.dark_fraction > p.DARK_SHARE)
-        | (Image.brightness > p.BRIGHT_ABOVE) | (Image.bright_fraction > p.BRIGHT_SHARE)
-        | (Image.width < p.RECOMMENDED_SIDE) | (Image.height < p.RECOMMENDED_SIDE)
-        | (Image.width > Image.height * p.EXTREME_ASPECT) | (Image.height > Image.width * p.EXTREME_ASPECT)
-        | (Image.transparent.is_(True))
-    )  # fmt: skip
-
-
-async def _gather(session, dataset: Dataset) -> _Facts:
-    live = _in(dataset.id)
-    columns = [
-        func.count().label("images"),
-        func.count(Image.measured_at).label("measured"),
-        func.count(Image.lint_issues).label("linted"),
-        func.count(Image.caption).label("captioned"),
-        *[func.count(case((Image.review_state == state, 1))).label(state) for state in review.REVIEW_STATES],
-        func.count(case((and_(Image.review_state == review.UNREVIEWED, Image.caption_source == "automatic"), 1))).label(
-            "unreviewed_automatic"
-        ),
-        *[func.count(case((Image.lint_issues.op("&")(rule.bit) != 0, 1))).label(rule.name) for rule in lint.RULES],
-    ]
-    row = (await session.execute(select(*columns).where(*live))).one()._asdict()
-    rule_counts = {rule.name: row.pop(rule.name) for rule in lint.RULES}
-
-    query = select(Image.id, *PICTURE, Image.lint_issues, Image.review_state).where(*live, _finding_condition())
-    flagged = (await session.execute(query.order_by(Image.id))).all()
-
-    copies = select(Image.sha256).where(*live).group_by(Image.sha256).having(func.count() > 1)
-    exact: dict[str, list[int]] = {}
-    for image_id, sha in await session.execute(
-        select(Image.id, Image.sha256).where(*live, Image.sha256.in_(copies)).order_by(Image.id)
-    ):
-        exact.setdefault(sha, []).append(image_id)
-
-    hashes = (
-        await session.execute(select(Image.id, Image.phash, Image.sha256).where(*live, Image.phash.is_not(None)))
-    ).all()
-
-    same = (
-        select(Image.caption).where(*live, Image.caption.is_not(None)).group_by(Image.caption).having(func.count() > 1)
+        rows, caption_groups = await _gather(session, dataset)
+    body = await anyio.to_thread.run_sync(
+        _assemble, dataset, rows, caption_groups, image_limit(services.settings, dataset)
     )
-    captions: dict[str, list[int]] = {}
-    for image_id, caption in await session.execute(
-        select(Image.id, Image.caption).where(*live, Image.caption.in_(same)).order_by(Image.id)
-    ):
-        captions.setdefault(caption, []).append(image_id)
+    return Report(body, _named_ids(body))
 
-    size_query = select(Image.width, Image.height, Image.turned, func.count()).where(*live)
-    sizes = (await session.execute(size_query.group_by(Image.width, Image.height, Image.turned))).all()
-    most_cropped = []
-    for width, height, turned, _ in sizes:
-        bucket, share = health.bucket_of(*((height, width) if turned else (width, height)))
-        if share > 0:
-            most_cropped.append({"width": width, "height": height, "turned": bool(turned), "bucket": list(bucket),
-                                 "cropped": round(share, 4)})  # fmt: skip
-    most_cropped = sorted(most_cropped, key=lambda c: -c["cropped"])[:MOST_CROPPED]
-    for entry in most_cropped:
-        same_size = (Image.width == entry["width"], Image.height == entry["height"])
-        turned = Image.turned.is_(True) if entry["turned"] else Image.turned.is_not(True)
-        query = select(Image.id).where(*live, *same_size, turned)
-        entry["image_ids"] = list((await session.execute(query.order_by(Image.id).limit(SHOWN_IDS))).scalars())
-    token_query = select(Image.lint_tokens, func.count()).where(*live, Image.lint_tokens.is_not(None))
-    tokens = (await session.execute(token_query.group_by(Image.lint_tokens))).all()
-    terms_query = select(Image.lint_terms).where(*live, Image.lint_terms.is_not(None), Image.lint_terms != "")
-    terms = list((await session.execute(terms_query)).scalars())
-    exact_groups, caption_groups = list(exact.values()), list(captions.items())
-    return _Facts(row, rule_counts, flagged, exact_groups, hashes, caption_groups, sizes, most_cropped, tokens, terms)
+
+# What the report reads of every live image: a few numbers each, one scan (5,000 rows are a few hundred KB).
+COLUMNS = (
+    Image.id, Image.width, Image.height, Image.turned, Image.sharpness, Image.brightness, Image.dark_fraction,
+    Image.bright_fraction, Image.transparent, Image.measured_at.is_not(None), Image.lint_issues, Image.lint_tokens,
+    Image.lint_terms, Image.review_state, Image.caption_source, Image.phash, Image.sha256,
+)  # fmt: skip
+
+
+async def _gather(session, dataset: Dataset) -> tuple[list, list[tuple[str, list[int]]]]:
+    live = _in(dataset.id)
+    rows = (await session.execute(select(*COLUMNS).where(*live).order_by(Image.id))).all()
+    same = select(Image.caption).where(*live, Image.caption.is_not(None)).group_by(Image.caption)
+    captions: dict[str, list[int]] = {}
+    query = select(Image.id, Image.caption).where(*live, Image.caption.in_(same.having(func.count() > 1)))
+    for image_id, caption in await session.execute(query.order_by(Image.id)):
+        captions.setdefault(caption, []).append(image_id)
+    return rows, list(captions.items())
+
+
+def _named_ids(body: dict) -> set[int]:
+    found: set[int] = set()
+
+    def walk(value, key=None):
+        if key == "image_ids":
+            found.update(value)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(body)
+    return found
+
+
+_near_groups: OrderedDict[bytes, list[list[int]]] = OrderedDict()  # by a digest of their input; a few datasets'
 
 
 def near_duplicate_groups(hashes: list[tuple[int, int, str]], max_bits: int = health.NEAR_DUPLICATE_BITS):
     """Groups of images whose perceptual hashes are within `max_bits` of one another (linked pairwise), holding
-    at least two different files. numpy: 5,000 images are 12.5 million comparisons, a few tens of ms."""
+    at least two different files. numpy: 5,000 images are 12.5 million comparisons, a few tens of ms, so the
+    answer is remembered for the same input (a dataset nobody changed) in this process."""
     if len(hashes) < 2:
         return []
-    ids = np.array([h[0] for h in hashes])
+    key = hashlib.sha256(repr((max_bits, hashes)).encode()).digest()
+    if key in _near_groups:
+        _near_groups.move_to_end(key)
+        return _near_groups[key]
+    groups = _near_duplicate_groups(hashes, max_bits)
+    _near_groups[key] = groups
+    while len(_near_groups) > 16:
+        _near_groups.popitem(last=False)
+    return groups
+
+
+def _near_duplicate_groups(hashes: list[tuple[int, int, str]], max_bits: int) -> list[list[int]]:
+    ids = [h[0] for h in hashes]
     values = np.array([h[1] for h in hashes], dtype=np.int64).view(np.uint64)
     parent = list(range(len(ids)))
 
@@ -313,34 +257,48 @@ def near_duplicate_groups(hashes: list[tuple[int, int, str]], max_bits: int = he
             i = parent[i]
         return i
 
-    block = 256
-    for start in range(0, len(values), block):
+    block = 512
+    for start in range(0, len(values) - 1, block):
         rows = values[start : start + block]
-        near = np.bitwise_count(rows[:, None] ^ values[None, start:]) <= max_bits
+        near = np.bitwise_count(rows[:, None] ^ values[None, start + 1 :]) <= max_bits
         for i, j in zip(*np.nonzero(near), strict=True):
-            a, b = root(start + int(i)), root(start + int(j))
-            if a != b:
-                parent[b] = a
+            if j >= i:  # column j is image start+1+j: a pair (row, later image)
+                a, b = root(start + int(i)), root(start + 1 + int(j))
+                if a != b:
+                    parent[b] = a
     groups: dict[int, list[int]] = {}
     for index in range(len(ids)):
         groups.setdefault(root(index), []).append(index)
     return [
-        sorted(int(ids[i]) for i in members)
+        sorted(ids[i] for i in members)
         for members in groups.values()
         if len(members) > 1 and len({hashes[i][2] for i in members}) > 1
     ]
 
 
-def _problem(rule: str, blocking: bool, count: int, message: str, image_ids=None) -> dict:
+def _problem(rule: str, blocking: bool, count: int, message: str, image_ids=()) -> dict:
     return {
         "rule": rule, "severity": "blocking" if blocking else "warning", "count": count, "message": message,
-        "image_ids": (image_ids or [])[:SHOWN_IDS],
+        "image_ids": [int(i) for i in list(image_ids)[:SHOWN_IDS]],
     }  # fmt: skip
 
 
-def _assemble(dataset: Dataset, facts: _Facts, max_images: int) -> dict:
-    totals = facts.totals
-    images = totals["images"]
+def _plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else many or one + 's'}"
+
+
+def _assemble(dataset: Dataset, rows: list, caption_groups: list, max_images: int) -> dict:
+    """The report, from one row of stored numbers per image (numpy over the columns)."""
+    images = len(rows)
+    column = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
+    ids = np.array(column[0], dtype=np.int64)
+
+    def numbers(index: int) -> np.ndarray:
+        return np.array([np.nan if v is None else float(v) for v in column[index]], dtype=np.float64)
+
+    width, height, turned = numbers(1), numbers(2), numbers(3)
+    measured, issues, tokens = np.array(column[9], dtype=bool), numbers(10), numbers(11)
+    states, sources = np.array(column[13], dtype=object), np.array(column[14], dtype=object)
     encoder = text_encoders.for_version(dataset.training_version)
     problems: list[dict] = []
 
@@ -348,76 +306,81 @@ def _assemble(dataset: Dataset, facts: _Facts, max_images: int) -> dict:
     problems += [_problem("readiness", True, 1, message) for message in ready.blocking]
     problems += [_problem("recommended_images", False, 1, message) for message in ready.warnings]
 
-    by_issue: dict[str, list[int]] = {name: [] for name in health.IMAGE_ISSUES}
-    by_rule: dict[str, list[int]] = {rule.name: [] for rule in lint.RULES}
-    flagged_ids = []
-    for image_id, *rest in facts.flagged:
-        picture, issues, state = health.Picture(*rest[:8]), rest[8], rest[9]
-        for name in health.image_issues(picture):
-            by_issue[name].append(image_id)
-        for rule in lint.rules_in(issues or 0):
-            by_rule[rule.name].append(image_id)
-        if state == review.FLAGGED:
-            flagged_ids.append(image_id)
-    if flagged_ids:
-        problems.append(_problem(
-            "flagged", True, len(flagged_ids), f"{len(flagged_ids)} images are flagged for attention.", flagged_ids
-        ))  # fmt: skip
+    flagged = ids[states == review.FLAGGED]
+    if flagged.size:
+        problems.append(
+            _problem("flagged", True, flagged.size, f"{_plural(flagged.size, 'image')} flagged for attention.", flagged)
+        )
 
-    exact = facts.exact_groups
-    near = near_duplicate_groups(facts.hashes)
+    by_sha: dict[str, list[int]] = {}
+    for image_id, sha in zip(column[0], column[16], strict=True):
+        by_sha.setdefault(sha, []).append(image_id)
+    exact = [group for group in by_sha.values() if len(group) > 1]
+    hashes = [(i, h, sha) for i, h, sha in zip(column[0], column[15], column[16], strict=True) if h is not None]
+    near = near_duplicate_groups(hashes)
     if exact:
         extra = sum(len(g) - 1 for g in exact)
-        problems.append(_problem(
-            "exact_duplicates", True, extra,
-            f"{extra} images are exact copies of another image in the dataset ({len(exact)} groups).",
-            [i for g in exact for i in g[1:]],
-        ))  # fmt: skip
+        message = f"{_plural(extra, 'image')} exact copies of another in the dataset ({_plural(len(exact), 'group')})."
+        problems.append(_problem("exact_duplicates", True, extra, message, [i for g in exact for i in g[1:]]))
     if near:
-        extra = sum(len(g) - 1 for g in near)
-        problems.append(_problem(
-            "near_duplicates", False, extra,
-            f"{len(near)} groups of near-duplicate pictures ({sum(map(len, near))} images).",
-            [i for g in near for i in g],
-        ))  # fmt: skip
+        message = f"{_plural(len(near), 'group')} of near-duplicate pictures ({_plural(sum(map(len, near)), 'image')})."
+        problems.append(
+            _problem("near_duplicates", False, sum(len(g) - 1 for g in near), message, [i for g in near for i in g])
+        )
 
+    linted = np.nan_to_num(issues, nan=0).astype(np.int64)
+    rule_ids = {rule.name: ids[(linted & rule.bit) != 0] for rule in lint.RULES}
     for rule in lint.RULES:
-        count = facts.rule_counts[rule.name]
-        if count:
-            message = f"{count} captions: {rule.summary}."
-            problems.append(_problem(rule.name, rule.blocking, count, message, by_rule[rule.name]))
-    same_captions = [ids for _, ids in facts.caption_groups]
-    if same_captions:
-        problems.append(_problem(
-            "duplicate_captions", False, sum(map(len, same_captions)),
-            f"{len(same_captions)} captions are each shared by several images.", [i for g in same_captions for i in g],
-        ))  # fmt: skip
-    for name, description in health.IMAGE_ISSUES.items():
-        if by_issue[name]:
-            count = len(by_issue[name])
-            problems.append(_problem(name, False, count, f"{count} images are {description}.", by_issue[name]))
-    if totals["unreviewed_automatic"]:
-        count = totals["unreviewed_automatic"]
-        problems.append(_problem("unreviewed", False, count, f"{count} automatic captions have not been reviewed."))
-    pending = {"measurements": images - totals["measured"], "lint": images - totals["linted"]}
-    if any(pending.values()):
-        problems.append(_problem(
-            "pending", False, max(pending.values()),
-            f"The report is still being computed: {pending['measurements']} images to measure, "
-            f"{pending['lint']} captions to lint.",
-        ))  # fmt: skip
+        found = rule_ids[rule.name]
+        if found.size:
+            message = f"{_plural(found.size, 'caption')}: {rule.summary}."
+            problems.append(_problem(rule.name, rule.blocking, found.size, message, found))
+    if caption_groups:
+        shared = [i for _, group in caption_groups for i in group]
+        message = f"{_plural(len(caption_groups), 'caption is', 'captions are')} each shared by several images."
+        problems.append(_problem("duplicate_captions", False, len(shared), message, shared))
 
-    bucket_counts: Counter = Counter()
-    for width, height, turned, count in facts.sizes:
-        bucket_counts[health.bucket_of(*((height, width) if turned else (width, height)))[0]] += count
+    masks = health.issue_masks(width, height, numbers(4), numbers(5), numbers(6), numbers(7), numbers(8))
+    issue_ids = {name: ids[mask] for name, mask in masks.items()}
+    for name, description in health.IMAGE_ISSUES.items():
+        found = issue_ids[name]
+        if found.size:
+            message = f"{_plural(found.size, 'image is', 'images are')} {description}."
+            problems.append(_problem(name, False, found.size, message, found))
+
+    counts = {state: int((states == state).sum()) for state in review.REVIEW_STATES}
+    counts["unreviewed_automatic"] = int(((states == review.UNREVIEWED) & (sources == "automatic")).sum())
+    if counts["unreviewed_automatic"]:
+        message = f"{_plural(counts['unreviewed_automatic'], 'automatic caption has', 'automatic captions have')} "
+        problems.append(_problem("unreviewed", False, counts["unreviewed_automatic"], message + "not been reviewed."))
+    pending = {"measurements": int((~measured).sum()), "lint": int(np.isnan(issues).sum())}
+    if any(pending.values()):
+        message = (
+            f"The report is still being computed: {_plural(pending['measurements'], 'image')} to measure, "
+            f"{_plural(pending['lint'], 'caption')} to lint."
+        )
+        problems.append(_problem("pending", False, max(pending.values()), message))
+
+    sizes = Counter(zip(column[1], column[2], (bool(t) for t in column[3]), strict=True))
+    buckets: Counter = Counter()
+    cropped = []
+    for (w, h, t), count in sizes.items():
+        bucket, share = health.bucket_of(*((h, w) if t else (w, h)))
+        buckets[bucket] += count
+        if share > 0:
+            cropped.append((share, w, h, t, bucket))
+    most_cropped = []
+    for share, w, h, t, bucket in sorted(cropped, reverse=True)[:MOST_CROPPED]:
+        same = ids[(width == w) & (height == h) & ((turned == 1) == t)]
+        most_cropped.append({"width": w, "height": h, "turned": t, "bucket": list(bucket), "cropped": round(share, 4),
+                             "image_ids": [int(i) for i in same[:SHOWN_IDS]]})  # fmt: skip
 
     step = max(1, round(encoder.limit / 10))
-    histogram: Counter = Counter()
-    for tokens, count in facts.tokens:
-        histogram[tokens // step] += count
+    histogram = Counter((tokens[~np.isnan(tokens)] // step).astype(int).tolist())
     words: Counter = Counter()
-    for terms in facts.terms:
-        words.update(terms.split())
+    for terms in column[12]:
+        if terms:
+            words.update(terms.split())
 
     blocking = sum(1 for p in problems if p["severity"] == "blocking")
     return {
@@ -436,20 +399,20 @@ def _assemble(dataset: Dataset, facts: _Facts, max_images: int) -> dict:
             "recommended_images": list(ready.recommended) if ready.recommended else None,
             "visual_schema_required": dataset.training_version == lifecycle.FIBO,
         },
-        "review": {state: totals[state] for state in review.REVIEW_STATES}
-        | {"unreviewed_automatic": totals["unreviewed_automatic"]},
+        "review": counts,
         "duplicates": {
             "exact": [{"image_ids": g} for g in exact[:SHOWN_GROUPS]],
             "near": [{"image_ids": g} for g in near[:SHOWN_GROUPS]],
         },
         "image_issues": [
-            {"issue": name, "description": text, "count": len(by_issue[name]), "image_ids": by_issue[name][:SHOWN_IDS]}
+            {"issue": name, "description": text, "count": int(issue_ids[name].size),
+             "image_ids": [int(i) for i in issue_ids[name][:SHOWN_IDS]]}
             for name, text in health.IMAGE_ISSUES.items()
         ],
         "buckets": {
             "area": health.BUCKET_AREA, "step": health.BUCKET_STEP,
-            "counts": [{"width": w, "height": h, "count": c} for (w, h), c in sorted(bucket_counts.items())],
-            "most_cropped": facts.most_cropped,
+            "counts": [{"width": w, "height": h, "count": c} for (w, h), c in sorted(buckets.items())],
+            "most_cropped": most_cropped,
         },
         "captions": {
             "encoder": encoder.as_dict(),
@@ -459,12 +422,12 @@ def _assemble(dataset: Dataset, facts: _Facts, max_images: int) -> dict:
             "top_words": [{"word": w, "count": c} for w, c in words.most_common(TOP_WORDS)],
             "lint": [
                 {"rule": r.name, "severity": "blocking" if r.blocking else "warning", "summary": r.summary,
-                 "count": facts.rule_counts[r.name], "image_ids": by_rule[r.name][:SHOWN_IDS]}
+                 "count": int(rule_ids[r.name].size), "image_ids": [int(i) for i in rule_ids[r.name][:SHOWN_IDS]]}
                 for r in lint.RULES
             ],
             "duplicate_captions": [
-                {"caption": caption if len(caption) <= 300 else caption[:300] + "…", "image_ids": ids[:SHOWN_IDS]}
-                for caption, ids in facts.caption_groups[:SHOWN_GROUPS]
+                {"caption": caption if len(caption) <= 300 else caption[:300] + "…", "image_ids": group[:SHOWN_IDS]}
+                for caption, group in caption_groups[:SHOWN_GROUPS]
             ],
         },
     }  # fmt: skip
@@ -505,3 +468,14 @@ async def lint_one(
         "findings": [vars(finding) for finding in result.findings],
         "same_caption_image_ids": same,
     }
+
+
+async def thumbnails(services: Services, dataset_id: int, image_ids: set[int]) -> list[tuple]:
+    """(id, image_name, storage, thumbnail_key) of those live images of the dataset (already checked as the
+    caller's)."""
+    if not image_ids:
+        return []
+    columns = (Image.id, Image.image_name, Image.storage, Image.thumbnail_key)
+    async with services.db.read() as session:
+        query = select(*columns).where(*_in(dataset_id), Image.id.in_(sorted(image_ids)))
+        return (await session.execute(query)).all()

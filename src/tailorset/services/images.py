@@ -289,10 +289,3 @@ async def delete_many(services: Services, org_id: int, dataset_id: int, image_id
     await files.delete_unreferenced(services, orphans)
     return len(doomed)
 
-
-async def some(services: Services, org_id: int, dataset_id: int, image_ids: set[int]) -> Sequence[Image]:
-    """Those of these images that are live images of the dataset, in upload order."""
-    async with services.db.read() as session:
-        dataset = await repo.get_dataset(session, org_id, dataset_id)
-        where = repo.ImageFilter(image_ids=frozenset(image_ids))
-        return await repo.list_images(session, dataset.id, where=where) if image_ids else []
