@@ -14,9 +14,9 @@ import argparse
 import os
 import random
 import statistics
-import time
 
 from harness import photo_b64, server
+from listing import timed
 from sqlalchemy import create_engine, text
 
 from tailorset.db.engine import sync_url
@@ -62,16 +62,6 @@ def grow(url: str, dataset_id: int, to: int) -> None:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("VACUUM ANALYZE images"))
     engine.dispose()
-
-
-def timed(call, times: int) -> list[float]:
-    latencies = []
-    for _ in range(times):
-        started = time.perf_counter()
-        response = call()
-        latencies.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200, response.text
-    return latencies
 
 
 def main() -> None:
