@@ -99,6 +99,8 @@ def test_lint_of_a_draft_and_of_a_stored_caption(api):
     assert draft["findings"][0]["blocking"] is True
     bare = api.post(f"{url}/captions/lint", json={"caption": "sks style, sks style,\u200b"}).json()
     assert {f["rule"] for f in bare["findings"]} == {"prefix_repeated", "control_characters", "no_subject"}
+    huge = api.post(f"{url}/captions/lint", json={"caption": "sks style, a cat " * 2000})
+    assert huge.status_code == 400 and "the limit is 20,000" in huge.json()["error"]
     missing = api.post(f"{url}/captions/lint", json={"caption": "a cat on a sofa"}).json()
     assert [f["rule"] for f in missing["findings"]] == ["prefix_missing"]
 

@@ -87,7 +87,10 @@ class Deleted(BaseModel):
 
 
 class LintDraft(Body):
-    caption: Annotated[StrictStr, Field(max_length=1_000_000)]
+    caption: StrictStr = Field(
+        description="Longer than the service's caption limit (TAILORSET_MAX_CAPTION_CHARS, 20,000) is a 400, as "
+        "saving it would be."
+    )
 
 
 class TextEncoderOut(BaseModel):
@@ -156,7 +159,8 @@ async def delete_images(dataset_id: PathId, body: BulkDelete, org: Org, services
 
 
 @router.post(
-    "/captions/lint", response_model=CaptionLintReport, responses=errors(400, 404, 410), summary="Lint a Caption",
+    "/captions/lint", response_model=CaptionLintReport, responses=errors(400, 404, 410, 413),
+    summary="Lint a Caption",
     description="Lints a caption (unsaved, e.g. while it is typed) for this dataset: its length in the tokens of "
     "the text encoder its training version uses (CLIP 77, T5 512, SmolLM3 3000 for FIBO), the prefix missing or "
     "repeated, no subject, control characters, FIBO fields left “not determined” and the FIBO checker's warnings; "

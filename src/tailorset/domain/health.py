@@ -125,7 +125,8 @@ def readiness(training_version: str, images: int, max_images: int, visual_schema
     blocking, warnings = [], []
     if images < needed:
         blocking.append(
-            f"A {training_version} dataset needs at least {needed} images to be completed; it has {images}."
+            f"A {training_version} dataset needs at least {needed} image{'s' if needed > 1 else ''} to be completed; "
+            f"it has {images}."
         )
     if images > max_images:
         blocking.append(f"The dataset holds {images} images; at most {max_images} are allowed.")

@@ -24,7 +24,7 @@ from tailorset import imaging, quality, text_encoders
 from tailorset.db import repository as repo
 from tailorset.db.models import Dataset, Image, Job, utcnow
 from tailorset.domain import health, lifecycle, lint, review
-from tailorset.domain.errors import Gone, NotFound
+from tailorset.domain.errors import Gone, Invalid, NotFound
 from tailorset.services import Services, files
 from tailorset.services.images import image_limit
 
@@ -451,6 +451,9 @@ async def lint_one(
     services: Services, org_id: int, dataset_id: int, caption: str | None = None, image_id: int | None = None
 ) -> dict:
     """A draft caption, or the image's stored one, linted for this dataset; and the other images captioned the same."""
+    limit = services.settings.max_caption_chars
+    if caption is not None and len(caption) > limit:  # it could not be saved: say so, without tokenizing it all
+        raise Invalid(f"caption is {len(caption):,} characters long; the limit is {limit:,}.")
     async with services.db.read() as session:
         dataset = await repo.get_dataset(session, org_id, dataset_id)
         if image_id is not None:

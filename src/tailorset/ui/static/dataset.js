@@ -384,7 +384,7 @@ export async function datasetView(root, datasetId) {
       h("option", { value: "manual" }, "manual captions only"),
     );
     // With a search or filter active, the edit can be limited to the images it matches.
-    const filtered = Boolean(search.value || exclude.value || source.value);
+    const filtered = Boolean(search.value || exclude.value || source.value || review.isFiltered());
     const scoped = h("input", { id: "replace-scope", type: "checkbox", checked: filtered });
     const scope = filtered ? h("label", {}, scoped, " Only the images matching the current search and filter") : null;
     const previewButton = h("button", { type: "submit", class: "primary" }, "Preview");

@@ -25,6 +25,7 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
   const next = h("button", { type: "button", class: "quiet", "aria-label": "Next image", "aria-keyshortcuts": "J ArrowRight" }, "Next ›");
   const close = h("button", { type: "button", class: "quiet", "aria-label": "Close the editor", "aria-keyshortcuts": "Escape" }, "✕");
   const lint = createLint(getDataset);
+  const review = h("p", { class: "panel-review meta" });
   const historyList = h("ol", { class: "history-list" });
   const history = h("details", { class: "history" }, h("summary", {}, "Caption history"), historyList);
 
@@ -34,6 +35,7 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
     h("div", { class: "panel-head" }, h("div", {}, title, position), h("div", { class: "nav" }, previous, next, close)),
     pictureLink,
     meta,
+    review,
     box.el,
     body,
     lint.el,
@@ -66,9 +68,10 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
     fill(
       meta,
       sourceBadge(image.caption_source),
-      image.review_state ? reviewBadge(image) : null,
       h("span", { class: "meta" }, `#${image.id} · updated ${formatTime(image.updated_at)}`),
     );
+    const state = image.review_state;
+    fill(review, state ? reviewBadge(image) : null, image.review_note ? ` — ${image.review_note}` : null);
   }
 
   async function show(nextImage, where) {

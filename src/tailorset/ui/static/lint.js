@@ -6,7 +6,7 @@ import { api } from "./api.js";
 import { debounce, fill, h } from "./dom.js";
 
 export function createLint(getDataset) {
-  const el = h("div", { class: "lint", role: "status", "aria-live": "polite" });
+  const el = h("div", { class: "lint", "aria-live": "polite" });
   let sequence = 0;
 
   function render(result) {

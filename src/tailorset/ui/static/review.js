@@ -10,7 +10,7 @@ const STATES = { unreviewed: "unreviewed", approved: "approved", flagged: "flagg
 export function reviewBadge(image) {
   const state = image.review_state ?? "unreviewed";
   const title = image.review_note ? `Flagged: ${image.review_note}` : `Review: ${state}`;
-  return h("span", { class: `badge review-${state}`, title }, STATES[state] ?? state);
+  return h("span", { class: `review-label review-${state}`, title }, STATES[state] ?? state);
 }
 
 /**
