@@ -185,7 +185,7 @@ async def lint_image(dataset_id: PathId, image_id: PathId, org: Org, services: S
     "frequent words, review progress, and readiness against Bria's rules. `problems` lists every finding, "
     "`blocking` counts those that should stop a training run. Computed from measurements stored per image; "
     "`complete` is false while the background job is still measuring or linting (see `pending`). `images` gives "
-    "the name and thumbnail of every image the report names.",
+    "the name and thumbnail of every image in a duplicate group or an image issue.",
 )  # fmt: skip
 async def dataset_health(dataset_id: PathId, org: Org, services: Svc, request: Request):
     found = await health.report(services, org, dataset_id)

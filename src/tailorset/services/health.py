@@ -61,7 +61,11 @@ async def _stale_counts(session, dataset_id: int) -> tuple[int, int]:
 def _lint_rows(rows, training_version: str, prefix: str | None) -> list[dict]:
     linted = []
     for image_id, caption in rows:
-        result = lint.lint_caption(caption, training_version, prefix)
+        try:
+            result = lint.lint_caption(caption, training_version, prefix)
+        except Exception:  # a bug in a rule must not stall the job on one caption for ever: log it, find nothing
+            log.exception("Lint failed on the caption of image %s", image_id)
+            result = lint.CaptionLint(text_encoders.for_version(training_version), None)
         linted.append({
             "b_id": image_id, "b_caption": caption, "b_tokens": result.tokens, "b_issues": result.issues,
             "b_terms": " ".join(result.terms),
@@ -169,7 +173,7 @@ async def _finish(services: Services, job: Job, worker: str, status: str, error:
 @dataclass
 class Report:
     body: dict
-    image_ids: set[int]  # every image the body names, for the thumbnails the API adds
+    image_ids: set[int]  # the images shown as pictures (duplicates, image issues), for the thumbnails the API adds
 
 
 async def report(services: Services, org_id: int, dataset_id: int) -> Report:
@@ -187,7 +191,7 @@ async def report(services: Services, org_id: int, dataset_id: int) -> Report:
     body = await anyio.to_thread.run_sync(
         _assemble, dataset, rows, caption_groups, image_limit(services.settings, dataset)
     )
-    return Report(body, _named_ids(body))
+    return Report(body, _named_ids([body["duplicates"], body["image_issues"]]))
 
 
 # What the report reads of every live image: a few numbers each, one scan (5,000 rows are a few hundred KB).
@@ -209,7 +213,7 @@ async def _gather(session, dataset: Dataset) -> tuple[list, list[tuple[str, list
     return rows, list(captions.items())
 
 
-def _named_ids(body: dict) -> set[int]:
+def _named_ids(body) -> set[int]:
     found: set[int] = set()
 
     def walk(value, key=None):
