@@ -44,7 +44,8 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
       "p",
       { class: "hint keys" },
       h("kbd", {}, "Ctrl"), "+", h("kbd", {}, "Enter"), " save · ", h("kbd", {}, "r"), " regenerate · ",
-      h("kbd", {}, "j"), "/", h("kbd", {}, "k"), " next/previous · ", h("kbd", {}, "Esc"), " leave the field, then close",
+      h("kbd", {}, "j"), "/", h("kbd", {}, "k"), " next/previous · ", h("kbd", {}, "a"), "/", h("kbd", {}, "f"),
+      " approve/flag, then next · ", h("kbd", {}, "Esc"), " leave the field, then close",
     ),
     history,
   );
