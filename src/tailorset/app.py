@@ -10,7 +10,7 @@ from importlib.metadata import version
 import anyio
 from fastapi import FastAPI
 
-from tailorset.api import captions, datasets, errors, files, health, helpers, images, projects, transfer
+from tailorset.api import captions, datasets, errors, files, health, helpers, images, projects, review, transfer
 from tailorset.api.body_limit import BodyLimit
 from tailorset.config import Settings
 from tailorset.observability import ObservabilityMiddleware
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     # Images first: Update Image Caption is the hottest route, and routes are matched in order.
     routers = (images.router, transfer.router, datasets.router, projects.router, captions.router, helpers.router)
+    routers += (review.router,)  # tailorset's own review endpoints
     for router in routers:
         app.include_router(router)
     app.include_router(files.router)

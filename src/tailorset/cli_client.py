@@ -1,4 +1,4 @@
-"""`tailorset push`, `pull` and `caption`: the command line of a client, on `tailorset.client`.
+"""`tailorset push`, `pull`, `caption` and `check`: the command line of a client, on `tailorset.client`.
 
 The server and the token come from --url/--token or TAILORSET_URL/TAILORSET_TOKEN. A refusal is
 printed as the server's own sentence, with exit status 1."""
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import sys
 import tempfile
@@ -52,6 +53,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("dataset", type=int, help="the dataset's id")
     p.add_argument("image", help="the image's id, or its name")
     p.set_defaults(run=caption_regenerate)
+
+    p = commands.add_parser(
+        "check", parents=[server], help="print a dataset's health report; exit 1 if anything should stop training"
+    )
+    p.add_argument("dataset", type=int, help="the dataset's id")
+    p.add_argument("--strict", action="store_true", help="warnings fail the check too")
+    p.add_argument("--wait", type=float, default=300, help="seconds to wait for the report to be complete (300)")
+    p.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    p.set_defaults(run=check)
 
 
 def _client_command(command):
@@ -217,3 +227,37 @@ def caption_regenerate(client: Client, args: argparse.Namespace) -> int:
     image = client.regenerate_caption(args.dataset, _image_id(client, args.dataset, args.image))
     print(image.caption)
     return 0
+
+
+@_client_command
+def check(client: Client, args: argparse.Namespace) -> int:
+    """Exit status 0 when nothing blocks training (and, with --strict, nothing warns), 1 otherwise: a gate for a
+    training pipeline. Waits while the server is still measuring or linting (the report says `complete`)."""
+    deadline = time.monotonic() + args.wait
+    report = client.health(args.dataset)
+    while not report["complete"] and time.monotonic() < deadline:
+        time.sleep(1)
+        report = client.health(args.dataset)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_health(report)
+    if not report["complete"]:
+        print(f"error: the report is still being computed after {args.wait:g} s; run check again.", file=sys.stderr)
+        return 1
+    return 1 if report["blocking"] or (args.strict and report["warnings"]) else 0
+
+
+def _print_health(report: dict) -> None:
+    verdict = "ready" if report["ready"] else "NOT READY"
+    print(
+        f"Dataset {report['dataset_id']} ({report['training_version']}, {report['status']}), "
+        f"{report['images_count']} images: {verdict}; {report['blocking']} blocking, {report['warnings']} warnings."
+    )
+    for found in sorted(report["problems"], key=lambda p: p["severity"] != "blocking"):
+        ids = found["image_ids"]
+        images = f" Images: {', '.join(map(str, ids[:12]))}{' …' if len(ids) > 12 else ''}." if ids else ""
+        print(f"  {'BLOCKING' if found['severity'] == 'blocking' else 'warning '}  {found['message']}{images}")
+    review = report["review"]
+    total = report["images_count"]
+    print(f"Review: {total - review['unreviewed']} of {total} reviewed ({review['flagged']} flagged).")

@@ -228,6 +228,10 @@ class Client:
         body = self._json("PUT", f"/datasets/{dataset_id}/images/{image_id}", json={"regenerate_caption": True})
         return _parse(Image, body)
 
+    def health(self, dataset_id: int) -> dict:
+        """The dataset's health report (tailorset's own endpoint), as the server's JSON."""
+        return self._json("GET", f"/datasets/{dataset_id}/health")
+
     # --- import and export --------------------------------------------------------------------
 
     def bulk_upload(

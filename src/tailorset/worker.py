@@ -17,13 +17,17 @@ import anyio
 from sqlalchemy import or_, select
 
 from tailorset.db.models import Job, utcnow
-from tailorset.services import Services, bulk_upload, captioning
+from tailorset.services import Services, bulk_upload, captioning, health
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 30.0
 
-RUNNERS = {captioning.KIND: captioning.run_batch, bulk_upload.KIND: bulk_upload.run_batch}
+RUNNERS = {
+    captioning.KIND: captioning.run_batch,
+    bulk_upload.KIND: bulk_upload.run_batch,
+    health.KIND: health.run_batch,
+}
 
 
 class Worker:

@@ -46,6 +46,14 @@ ROUTES = {
     ("POST", "/tailored-gen/datasets/{dataset_id}/images/bulk-upload"): (NAMES, {"zip_url": "http://127.0.0.1/a.zip"}),
     ("GET", "/tailored-gen/datasets/{dataset_id}/images/bulk-upload/status"): (NAMES, None),
     ("GET", "/tailored-gen/datasets/{dataset_id}/export?format=kohya"): (NAMES, None),
+    ("POST", "/tailored-gen/datasets/{dataset_id}/images/{image_id}/review"): (NAMES, {"state": "approved"}),
+    ("POST", "/tailored-gen/datasets/{dataset_id}/images/review"): (NAMES, {"state": "approved", "filter": {}}),
+    ("GET", "/tailored-gen/datasets/{dataset_id}/review"): (NAMES, None),
+    ("POST", "/tailored-gen/datasets/{dataset_id}/images/delete"): (NAMES, {"image_ids": ["{image_id}"]}),
+    ("POST", "/tailored-gen/datasets/{dataset_id}/captions/lint"): (NAMES, {"caption": "a cat"}),
+    ("GET", "/tailored-gen/datasets/{dataset_id}/images/{image_id}/lint"): (NAMES, None),
+    ("GET", "/tailored-gen/datasets/{dataset_id}/captions/lint"): (NAMES, None),
+    ("GET", "/tailored-gen/datasets/{dataset_id}/health"): (NAMES, None),
     ("POST", "/tailored-gen/captions/validate"): (NEITHER, {"caption": "x"}),
     ("POST", "/tailored-gen/generate_prefix"): (NEITHER, None),
     ("POST", "/tailored-gen/generate_visual_schema"): (NEITHER, None),
@@ -65,6 +73,8 @@ def _fill(value, ids: dict):
         return ids[value[1:-1]]
     if isinstance(value, dict):
         return {key: _fill(item, ids) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fill(item, ids) for item in value]
     return value
 
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from tailorset.api.deps import Include, Org, PathId, Svc, Who
 from tailorset.api.present import Presenter, errors
 from tailorset.schemas import DatasetClone, DatasetCreate, DatasetOut, DatasetUpdate, DatasetWithImagesOut
-from tailorset.services import datasets
+from tailorset.services import datasets, review
 
 router = APIRouter(prefix="/tailored-gen", tags=["Datasets"])
 
@@ -53,14 +53,36 @@ async def get_dataset(
     return Presenter(request, include).dataset(await datasets.get(services, org, dataset_id, max_images))
 
 
+# Completing is never refused for want of review (Bria does not refuse it); these headers say what was left.
+REVIEW_HEADERS = {
+    "X-Unreviewed-Captions": {
+        "description": 'With `"status": "completed"`: how many automatic captions nobody reviewed (tailorset).',
+        "schema": {"type": "integer"},
+    },
+    "X-Flagged-Images": {
+        "description": 'With `"status": "completed"`: how many images are flagged for attention (tailorset).',
+        "schema": {"type": "integer"},
+    },
+}
+
+
 @router.put(
-    "/datasets/{dataset_id}", response_model=DatasetOut, responses=errors(400, 404, 409, 410),
+    "/datasets/{dataset_id}", response_model=DatasetOut,
+    responses={200: {"description": "The dataset.", "headers": REVIEW_HEADERS}, **errors(400, 404, 409, 410)},
     summary="Update Dataset",
     description="Rename, set caption_prefix (legacy) or visual_schema (FIBO) while draft, or complete it with "
-    '`{"status": "completed"}` (needs ≥ 1 image, ≥ 5 for FIBO). A completed dataset is frozen: 409.',
+    '`{"status": "completed"}` (needs ≥ 1 image, ≥ 5 for FIBO). A completed dataset is frozen: 409. Completing '
+    "answers with the headers X-Unreviewed-Captions and X-Flagged-Images (the body stays Bria's).",
 )  # fmt: skip
-async def update_dataset(dataset_id: PathId, body: DatasetUpdate, org: Org, services: Svc, request: Request):
-    return Presenter(request).dataset(await datasets.change(services, org, dataset_id, body))
+async def update_dataset(
+    dataset_id: PathId, body: DatasetUpdate, org: Org, services: Svc, request: Request, response: Response
+):
+    view = await datasets.change(services, org, dataset_id, body)
+    if body.status == "completed":
+        counts = await review.counts(services, org, dataset_id)
+        response.headers["X-Unreviewed-Captions"] = str(counts["unreviewed_automatic"])
+        response.headers["X-Flagged-Images"] = str(counts["flagged"])
+    return Presenter(request).dataset(view)
 
 
 @router.delete("/datasets/{dataset_id}", status_code=204, responses=errors(400, 404, 410), summary="Delete Dataset")

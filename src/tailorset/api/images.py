@@ -13,8 +13,19 @@ from tailorset import imaging
 from tailorset.api.deps import Include, Org, PathId, Svc, Who
 from tailorset.api.errors import describe_validation_error
 from tailorset.api.present import Presenter, errors
+from tailorset.api.review import ONLY, ImageQuery, Only, image_filter
 from tailorset.domain.errors import Invalid
-from tailorset.schemas import CaptionRevisionOut, CaptionUpdate, DatasetOut, ImageOut, ImageUpload, NoNul, RegenerateAll
+from tailorset.schemas import (
+    MAX_ID,
+    CaptionRevisionOut,
+    CaptionUpdate,
+    DatasetOut,
+    ImageOut,
+    ImageUpload,
+    NoNul,
+    RegenerateAll,
+    ReviewState,
+)
 from tailorset.services import Services, captioning, datasets, images
 
 router = APIRouter(prefix="/tailored-gen/datasets/{dataset_id}/images", tags=["Images"])
@@ -116,18 +127,25 @@ async def regenerate_all_captions(
     return Presenter(request).dataset(await datasets.get(services, org, dataset_id, max_images=0))
 
 
-def _encode_cursor(image_id: int) -> str:
-    return base64.urlsafe_b64encode(f"after:{image_id}".encode()).decode().rstrip("=")
+def _encode_cursor(key: tuple, order: str) -> str:
+    """Upload order: "after:ID"; the review queue: "queue:RANK:CONFIDENCE:ID" (repository.sort_key)."""
+    text = f"after:{key[0]}" if order == "upload" else f"queue:{key[0]}:{key[1]!r}:{key[2]}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> int:
+def _decode_cursor(cursor: str, order: str) -> tuple:
     try:
         kind, _, value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
-        if kind == "after" and value.isdigit() and len(value) < 19:
-            return int(value)
+        parts = value.split(":")
+        if kind == "after" and order == "upload" and value.isdigit() and len(value) < 19:
+            return (int(value),)
+        if kind == "queue" and order == "review" and len(parts) == 3 and all(len(p) < 30 for p in parts):
+            rank, confidence, image_id = int(parts[0]), float(parts[1]), int(parts[2])
+            if 0 <= rank < 10 and 0 <= confidence <= 2 and 0 < image_id <= MAX_ID:
+                return (rank, confidence, image_id)
     except (ValueError, UnicodeDecodeError):
         pass
-    raise Invalid("cursor is not valid; use the X-Next-Cursor of a previous page.")
+    raise Invalid("cursor is not valid; use the X-Next-Cursor of a previous page (with the same order).")
 
 
 @router.get(
@@ -150,15 +168,29 @@ async def list_images(
     cursor: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int | None, Query(ge=1, le=1000, description="Page size (default 100 when paging).")] = None,
     include: Include = frozenset(),
+    review_state: Annotated[ReviewState | None, Query(description="tailorset: only images in this state.")] = None,
+    only: Annotated[Only | None, Query(description=f"tailorset: {ONLY}")] = None,
+    order: Annotated[
+        Literal["upload", "review"],
+        Query(
+            description="tailorset: `review` is the review queue: unreviewed first (then flagged, then approved), "
+            "the captioner's least confident caption first, then upload order."
+        ),
+    ] = "upload",  # fmt: skip
 ):
-    where = images.ImageFilter(caption_contains, caption_excludes, caption_source)
-    paged = any(v is not None for v in (caption_contains, caption_excludes, caption_source, cursor, limit))
+    query = ImageQuery(
+        caption_contains=caption_contains, caption_excludes=caption_excludes, caption_source=caption_source,
+        review_state=review_state, only=only,
+    )  # fmt: skip
+    where = await image_filter(services, org, dataset_id, query)
+    chosen = (caption_contains, caption_excludes, caption_source, cursor, limit, review_state, only)
+    paged = any(v is not None for v in chosen) or order != "upload"
     page_size = (limit or 100) if paged else None
-    after_id = _decode_cursor(cursor) if cursor else None
-    found = await images.list_all(services, org, dataset_id, where, after_id, page_size + 1 if page_size else None)
+    after = _decode_cursor(cursor, order) if cursor else None
+    found = await images.list_all(services, org, dataset_id, where, after, page_size + 1 if page_size else None, order)
     if page_size and len(found) > page_size:
         found = found[:page_size]
-        next_cursor = _encode_cursor(found[-1].id)
+        next_cursor = _encode_cursor(images.sort_key(found[-1], order), order)
         response.headers["X-Next-Cursor"] = next_cursor
         response.headers["Link"] = f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'
     present = Presenter(request, include)

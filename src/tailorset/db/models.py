@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -152,6 +153,21 @@ class Image(Base):
     review_state: Mapped[str] = mapped_column(String(20), default="unreviewed", server_default="unreviewed")
     review_note: Mapped[str | None] = mapped_column(Text)
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the health report needs of the picture (tailorset/quality.py), measured once when it is stored;
+    # measured_at is None until then (images stored before the measurements existed are measured in the background).
+    phash: Mapped[int | None] = mapped_column(BigInteger)  # 64-bit perceptual hash, as a signed integer
+    sharpness: Mapped[float | None] = mapped_column(Float)
+    brightness: Mapped[float | None] = mapped_column(Float)  # mean luma, 0-1
+    dark_fraction: Mapped[float | None] = mapped_column(Float)  # share of crushed-black pixels
+    bright_fraction: Mapped[float | None] = mapped_column(Float)  # share of blown-out pixels
+    transparent: Mapped[bool | None] = mapped_column(Boolean)
+    turned: Mapped[bool | None] = mapped_column(Boolean)  # EXIF turns it a quarter: upright it is height × width
+    measured_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The caption's lint (domain/lint.py) against the dataset's text encoder and prefix; all None = not linted
+    # since the caption (or the prefix) last changed.
+    lint_tokens: Mapped[int | None] = mapped_column(Integer)
+    lint_issues: Mapped[int | None] = mapped_column(Integer)  # bitmask of domain/lint.RULES
+    lint_terms: Mapped[str | None] = mapped_column(Text)  # the caption's distinct words, space-separated
     # Keys in the storage backend. Files are immutable and a clone shares its source's files;
     # a file is removed when the last live image that points at it is deleted.
     file_key: Mapped[str] = mapped_column(String(300), index=True)

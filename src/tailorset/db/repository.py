@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, exists, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +26,7 @@ from tailorset.db.models import (
     UTCDateTime,
     utcnow,
 )
+from tailorset.domain import review
 from tailorset.domain.errors import DomainError, Gone, NotFound
 from tailorset.domain.lifecycle import DRAFT, FIBO
 
@@ -160,6 +161,25 @@ async def get_dataset_image(
     return dataset, _visible_image(session, row[1], dataset.id, image_id)
 
 
+# A caption's lint depends on its text (and the dataset's prefix): a new caption is linted anew (services/health.py).
+STALE_LINT = {"lint_tokens": None, "lint_issues": None, "lint_terms": None}
+
+
+def set_caption(
+    image: Image, caption: str | None, source: str | None, now: datetime, *,
+    confidence: float | None = None, signals: str | None = None, chosen_by_person: bool = False,
+) -> None:  # fmt: skip
+    """Write a caption to a loaded image row, as write_caption does: with its captioner's confidence and
+    signals (None for a person's text), its review state following who wrote it (domain/review.py), and
+    its lint gone stale. (Call record_caption after.)"""
+    state = review.state_after_caption_write(source, chosen_by_person)
+    image.caption, image.caption_source, image.updated_at = caption, source, now
+    image.caption_confidence, image.caption_signals = confidence, signals
+    image.review_state, image.review_note, image.reviewed_at = state, None, now if state == review.APPROVED else None
+    for name, value in STALE_LINT.items():
+        setattr(image, name, value)
+
+
 def _caption_update(legacy_only: bool):
     """The guarded UPDATE, built once: SQLAlchemy memoizes a reused statement's cache key."""
     images, datasets = Image.__table__, Dataset.__table__
@@ -186,6 +206,10 @@ def _caption_update(legacy_only: bool):
             caption_confidence=bindparam("new_confidence", type_=images.c.caption_confidence.type),
             caption_signals=bindparam("new_signals", type_=images.c.caption_signals.type),
             updated_at=bindparam("at", type_=UTCDateTime()),
+            review_state=bindparam("new_review_state"),
+            review_note=None,
+            reviewed_at=bindparam("reviewed", type_=UTCDateTime()),
+            **STALE_LINT,
         )
         .returning(*images.c)
     )
@@ -242,9 +266,11 @@ def write_caption(
     Blocking, on a Connection: run it with Database.write_blocking (the hot path's two statements in
     one trip to the database thread)."""
     now = utcnow()
+    state = review.state_after_caption_write(source)
     parameters = {
         "of_org": org_id, "in_dataset": dataset_id, "image": image_id, "new_caption": caption,
         "new_source": source, "new_confidence": confidence, "new_signals": signals, "at": now,
+        "new_review_state": state, "reviewed": now if state == review.APPROVED else None,
     }  # fmt: skip
     if connection.dialect.name == "postgresql":
         revision = {"actor": actor, "job_id": job_id, "batch_id": batch_id}
@@ -266,6 +292,27 @@ class ImageFilter:
     caption_contains: str | None = None  # case-insensitive substring
     caption_excludes: str | None = None
     caption_source: str | None = None  # "automatic", "manual", or "none" for images without a caption
+    review_state: str | None = None  # domain/review.REVIEW_STATES
+    image_ids: frozenset[int] | None = None  # only these (e.g. the duplicates the health report found)
+    lint_issues: int = 0  # only captions failing one of these lint rules (a domain/lint bitmask)
+
+
+# The review queue: unreviewed first (then flagged, then approved), the captioner's least confident caption first
+# (none given: after those it gave), then upload order. Confidences are in 0-1, so 2 sorts after every one of them.
+QUEUE_KEY = (
+    case(review.QUEUE_RANK, value=Image.review_state, else_=len(review.QUEUE_RANK)),
+    func.coalesce(Image.caption_confidence, 2.0),
+    Image.id,
+)
+ORDERS = {"upload": (Image.id,), "review": QUEUE_KEY}
+
+
+def sort_key(image: Image, order: str) -> tuple:
+    """The image's place in `order`, as list_images's `after` takes it (to continue a keyset page)."""
+    if order == "upload":
+        return (image.id,)
+    rank = review.QUEUE_RANK.get(image.review_state, len(review.QUEUE_RANK))
+    return (rank, 2.0 if image.caption_confidence is None else image.caption_confidence, image.id)
 
 
 async def list_images(
@@ -275,24 +322,51 @@ async def list_images(
     limit: int | None = None,
     after_id: int | None = None,
     where: ImageFilter | None = None,
+    order: str = "upload",
+    after: tuple | None = None,
 ) -> Sequence[Image]:
-    """Live images in upload order; `after_id` continues a keyset page (WHERE id > …, on an index)."""
+    """Live images in upload order, or in the review queue's; `after` (a sort_key), or `after_id` in upload
+    order, continues a keyset page (WHERE id > …, on an index, in upload order)."""
     query = select(Image).where(Image.dataset_id == dataset_id, Image.deleted_at.is_(None))
+    keys = ORDERS[order]
     if after_id is not None:
-        query = query.where(Image.id > after_id)
-    if where and where.caption_contains:
-        query = query.where(Image.caption.icontains(where.caption_contains, autoescape=True))
-    if where and where.caption_excludes:
-        query = query.where(
-            or_(Image.caption.is_(None), ~Image.caption.icontains(where.caption_excludes, autoescape=True))
-        )
-    if where and where.caption_source:
-        source = None if where.caption_source == "none" else where.caption_source
-        query = query.where(Image.caption_source.is_(None) if source is None else Image.caption_source == source)
-    query = query.order_by(Image.id)
+        after = (after_id,)
+    if after is not None:
+        query = query.where(tuple_(*keys) > tuple_(*after) if len(keys) > 1 else keys[0] > after[0])
+    if where:
+        query = query.where(*image_conditions(where))
+    query = query.order_by(*keys)
     if limit is not None:
         query = query.limit(limit)
     return (await session.execute(query)).scalars().all()
+
+
+def image_conditions(where: ImageFilter) -> list:
+    """The WHERE clauses of a filter, beyond "the dataset's live images"."""
+    conditions = []
+    if where.caption_contains:
+        conditions.append(Image.caption.icontains(where.caption_contains, autoescape=True))
+    if where.caption_excludes:
+        conditions.append(
+            or_(Image.caption.is_(None), ~Image.caption.icontains(where.caption_excludes, autoescape=True))
+        )
+    if where.caption_source:
+        source = None if where.caption_source == "none" else where.caption_source
+        conditions.append(Image.caption_source.is_(None) if source is None else Image.caption_source == source)
+    if where.review_state:
+        conditions.append(Image.review_state == where.review_state)
+    if where.image_ids is not None:
+        conditions.append(Image.id.in_(sorted(where.image_ids)))
+    if where.lint_issues:
+        conditions.append(Image.lint_issues.op("&")(where.lint_issues) != 0)
+    return conditions
+
+
+# A clone keeps each image's review state, and its measurements and lint (same file, caption and prefix).
+CLONED_REVIEW_AND_HEALTH = (
+    "review_state", "review_note", "reviewed_at", "phash", "sharpness", "brightness", "dark_fraction",
+    "bright_fraction", "transparent", "turned", "measured_at", *STALE_LINT,
+)  # fmt: skip
 
 
 async def clone_images(session: AsyncSession, source_id: int, target_id: int) -> None:
@@ -301,7 +375,7 @@ async def clone_images(session: AsyncSession, source_id: int, target_id: int) ->
     copied = [
         "organization_id", "image_name", "caption", "caption_source", "caption_confidence", "caption_signals",
         "file_key", "thumbnail_key", "storage", "content_type", "width", "height", "byte_size", "sha256",
-        "upload_source_url",
+        "upload_source_url", *CLONED_REVIEW_AND_HEALTH,
     ]  # fmt: skip
     source = (
         select(
@@ -488,3 +562,40 @@ async def latest_jobs(session: AsyncSession, dataset_ids: Sequence[int], kind: s
     newest = select(func.max(Job.id)).where(Job.dataset_id.in_(dataset_ids), Job.kind == kind).group_by(Job.dataset_id)
     jobs = (await session.execute(select(Job).where(Job.id.in_(newest)))).scalars().all()
     return {job.dataset_id: job for job in jobs}
+
+
+# --- review state ----------------------------------------------------------------------------
+
+
+async def review_counts(session: AsyncSession, dataset_id: int) -> dict[str, int]:
+    """Live images per review state, and how many of the unreviewed carry an automatic caption."""
+    live = (Image.dataset_id == dataset_id, Image.deleted_at.is_(None))
+    rows = await session.execute(select(Image.review_state, func.count()).where(*live).group_by(Image.review_state))
+    counts = {state: 0 for state in review.REVIEW_STATES} | dict(rows.all())
+    automatic = select(func.count()).where(*live, Image.review_state == review.UNREVIEWED)
+    counts["unreviewed_automatic"] = await session.scalar(automatic.where(Image.caption_source == "automatic"))
+    return counts
+
+
+async def set_review_state(
+    session: AsyncSession, dataset_id: int, conditions: Sequence, state: str, note: str | None, now: datetime
+) -> int:
+    """Set the review state of the dataset's live images matching `conditions`; how many there were."""
+    live = (Image.dataset_id == dataset_id, Image.deleted_at.is_(None), *conditions)
+    reviewed = None if state == review.UNREVIEWED else now
+    query = update(Image).where(*live).values(review_state=state, review_note=note, reviewed_at=reviewed)
+    return (await session.execute(query.execution_options(synchronize_session=False))).rowcount
+
+
+async def live_images_among(session: AsyncSession, dataset: Dataset, image_ids: Sequence[int]) -> list[Image]:
+    """These images of the dataset, all live, or the error get_image gives for the first that is not."""
+    found = {i.id: i for i in (await session.execute(select(Image).where(Image.id.in_(image_ids)))).scalars()}
+    for image_id in image_ids:
+        _visible_image(session, found.get(image_id), dataset.id, image_id)
+    return [found[image_id] for image_id in dict.fromkeys(image_ids)]
+
+
+async def mark_lint_stale(session: AsyncSession, dataset_id: int) -> None:
+    """Every caption of the dataset is to be linted anew (services/health.py), e.g. after a new prefix."""
+    query = update(Image).where(Image.dataset_id == dataset_id, Image.deleted_at.is_(None)).values(**STALE_LINT)
+    await session.execute(query.execution_options(synchronize_session=False))

@@ -108,8 +108,7 @@ async def replace(
         now = utcnow()
         for change in result.changes:
             image = images[change.image_id]
-            image.caption, image.caption_source, image.updated_at = change.after, captions.MANUAL, now
-            image.caption_confidence = image.caption_signals = None  # a person's text: no captioner stands behind it
+            repo.set_caption(image, change.after, captions.MANUAL, now)
             repo.record_caption(session, image, f"{actor} replace", batch_id=result.batch_id)
     return result
 
@@ -152,8 +151,9 @@ async def undo(services: Services, org_id: int, dataset_id: int, batch_id: str, 
                 else (None, None, None, None)
             )
             result.changes.append(Change(image.id, image.caption, before[0]))
-            image.caption, image.caption_source, image.updated_at = before[0], before[1], now
-            image.caption_confidence, image.caption_signals = before[2], before[3]
+            repo.set_caption(
+                image, before[0], before[1], now, confidence=before[2], signals=before[3], chosen_by_person=True
+            )
             repo.record_caption(session, image, f"{actor} undo {batch_id}", batch_id=result.batch_id)
     return result
 

@@ -111,8 +111,10 @@ async def run_batch(services: Services, job: Job, worker: str) -> bool:
                 and (include_manual or fresh.caption_source != captions.MANUAL)
             ):
                 caption = written[image.id]
-                fresh.caption, fresh.caption_source, fresh.updated_at = caption.text, captions.AUTOMATIC, utcnow()
-                fresh.caption_confidence, fresh.caption_signals = caption.confidence, stored_signals(caption)
+                repo.set_caption(  # unreviewed again
+                    fresh, caption.text, captions.AUTOMATIC, utcnow(),
+                    confidence=caption.confidence, signals=stored_signals(caption),
+                )  # fmt: skip
                 repo.record_caption(session, fresh, actor, job.id)
         current.cursor = batch[-1].id
         current.done += len(batch) - failures

@@ -66,7 +66,10 @@ async def change(services: Services, org_id: int, dataset_id: int, body: Dataset
         if "caption_prefix" in changes:
             lifecycle.check_field_for_version("caption_prefix", dataset.training_version)
             lifecycle.ensure_draft(dataset.id, dataset.status, "change its caption_prefix")
-            dataset.caption_prefix = (changes["caption_prefix"] or "").strip() or None
+            prefix = (changes["caption_prefix"] or "").strip() or None
+            if prefix != dataset.caption_prefix:
+                await repo.mark_lint_stale(session, dataset.id)  # the lint checks captions against the prefix
+            dataset.caption_prefix = prefix
         if "visual_schema" in changes:
             lifecycle.check_field_for_version("visual_schema", dataset.training_version)
             lifecycle.ensure_draft(dataset.id, dataset.status, "change its visual_schema")

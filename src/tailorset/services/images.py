@@ -11,17 +11,18 @@ from dataclasses import dataclass
 import anyio
 from PIL.Image import Image as PILImage
 
-from tailorset import fetch, imaging
+from tailorset import fetch, imaging, quality
 from tailorset.captioners import Caption, CaptionContext, CaptionerError, as_caption
 from tailorset.config import Settings
 from tailorset.db import repository as repo
 from tailorset.db.models import CaptionRevision, Dataset, Image, utcnow
-from tailorset.domain import captions, lifecycle
+from tailorset.domain import captions, lifecycle, review
 from tailorset.domain.errors import Conflict, NotFound
 from tailorset.observability import CAPTIONS
 from tailorset.services import Services, files
 
 ImageFilter = repo.ImageFilter
+sort_key = repo.sort_key
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class Stored:
     storage: str  # the backend the files went to
     caption_confidence: float | None = None  # the captioner's, for an automatic caption
     caption_signals: str | None = None
+    measurements: quality.Measurements | None = None  # for the health report; None: measured later, in the background
 
     @property
     def keys(self) -> list[str]:
@@ -147,18 +149,25 @@ async def prepare(
         caption, source = await automatic_caption(services, dataset, rgb, trigger), captions.AUTOMATIC
     else:
         caption, source = Caption(manual_caption), captions.MANUAL
-    thumbnail = await anyio.to_thread.run_sync(imaging.thumbnail, rgb, services.settings.thumbnail_size)
+    thumbnail, measurements = await anyio.to_thread.run_sync(_thumbnail_and_measure, checked.image, rgb, services)
     file_key, thumbnail_key = await files.store(services, checked, thumbnail, keys)
     return Stored(
         checked, caption.text, source, file_key, thumbnail_key, services.settings.storage,
-        caption.confidence, stored_signals(caption),
+        caption.confidence, stored_signals(caption), measurements,
     )  # fmt: skip
+
+
+def _thumbnail_and_measure(original: PILImage, rgb: PILImage, services: Services):
+    """The thumbnail and the health report's measurements, from the picture decoded once, in one worker thread."""
+    return imaging.thumbnail(rgb, services.settings.thumbnail_size), quality.measure(original, rgb)
 
 
 def new_image(
     org_id: int, dataset_id: int, stored: Stored, image_name: str | None, source_url: str | None = None
 ) -> Image:
     checked = stored.checked
+    state, now = review.state_after_caption_write(stored.caption_source), utcnow()
+    measured = vars(stored.measurements) | {"measured_at": now} if stored.measurements else {}
     return Image(
         organization_id=org_id,
         dataset_id=dataset_id,
@@ -167,6 +176,9 @@ def new_image(
         caption_source=stored.caption_source,
         caption_confidence=stored.caption_confidence,
         caption_signals=stored.caption_signals,
+        review_state=state,
+        reviewed_at=now if state == review.APPROVED else None,
+        **measured,
         file_key=stored.file_key,
         thumbnail_key=stored.thumbnail_key,
         storage=stored.storage,
@@ -184,13 +196,14 @@ async def list_all(
     org_id: int,
     dataset_id: int,
     where: repo.ImageFilter | None = None,
-    after_id: int | None = None,
+    after: tuple | None = None,
     limit: int | None = None,
+    order: str = "upload",
 ) -> Sequence[Image]:
-    """Images in upload order; filtered and one keyset page at a time when asked."""
+    """Images in upload order (or the review queue's); filtered and one keyset page at a time when asked."""
     async with services.db.read() as session:
         dataset = await repo.get_dataset(session, org_id, dataset_id)
-        return await repo.list_images(session, dataset.id, limit=limit, after_id=after_id, where=where)
+        return await repo.list_images(session, dataset.id, limit=limit, after=after, where=where, order=order)
 
 
 async def get(services: Services, org_id: int, dataset_id: int, image_id: int) -> Image:
@@ -268,8 +281,10 @@ async def restore(
         revision = await session.get(CaptionRevision, revision_id)
         if revision is None or revision.image_id != image.id:
             raise NotFound(f"Caption revision {revision_id} not found for image {image.id}.")
-        image.caption, image.caption_source, image.updated_at = revision.caption, revision.caption_source, utcnow()
-        image.caption_confidence, image.caption_signals = revision.caption_confidence, revision.caption_signals
+        repo.set_caption(
+            image, revision.caption, revision.caption_source, utcnow(),
+            confidence=revision.caption_confidence, signals=revision.caption_signals, chosen_by_person=True,
+        )  # fmt: skip
         repo.record_caption(session, image, f"{actor} restored revision {revision.id}")
     return image
 
@@ -282,3 +297,19 @@ async def delete(services: Services, org_id: int, dataset_id: int, image_id: int
         image.deleted_at = utcnow()
         orphans = await repo.unreferenced(session, [(image.file_key, image.thumbnail_key)])
     await files.delete_unreferenced(services, orphans)
+
+
+async def delete_many(services: Services, org_id: int, dataset_id: int, image_ids: Sequence[int]) -> int:
+    """Delete these images together (e.g. all but one of a group of duplicates): all of them, or, if one is not a
+    live image of the dataset, none."""
+    async with services.db.write() as session:
+        dataset = await repo.get_dataset(session, org_id, dataset_id, lock="share")
+        lifecycle.ensure_draft(dataset.id, dataset.status, "delete its images")
+        doomed = await repo.live_images_among(session, dataset, image_ids)
+        now = utcnow()
+        for image in doomed:
+            image.deleted_at = now
+        orphans = await repo.unreferenced(session, [(image.file_key, image.thumbnail_key) for image in doomed])
+    await files.delete_unreferenced(services, orphans)
+    return len(doomed)
+

@@ -16,6 +16,9 @@ export const session = {
   },
 };
 
+/** Query parameters that make image bodies carry tailorset's own fields: the captioner's confidence and the review state. */
+export const IMAGE_EXTRAS = Object.freeze({ include: "confidence,review" });
+
 export class ApiError extends Error {
   constructor(status, message) {
     super(message);

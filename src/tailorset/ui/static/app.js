@@ -3,6 +3,7 @@
 
 import { ApiError, api, onUnauthorized, request, session } from "./api.js";
 import { datasetView } from "./dataset.js";
+import { healthView } from "./health.js";
 import { clearNotifications, fill, formatTime, h, messageBox, notify, setCrumbs, statusBadge } from "./dom.js";
 
 const main = document.getElementById("main");
@@ -29,6 +30,7 @@ async function route() {
   if (hash === "#/login" || hash === "#/" || hash === "#/projects") return render(projectsView);
   if ((match = hash.match(/^#\/projects\/(\d+)$/))) return render(projectView, Number(match[1]));
   if ((match = hash.match(/^#\/datasets\/(\d+)$/))) return render(datasetView, Number(match[1]));
+  if ((match = hash.match(/^#\/datasets\/(\d+)\/health$/))) return render(healthView, Number(match[1]));
   setCrumbs({ text: "Projects", href: "#/projects" }, { text: "Not found" });
   fill(main, h("h1", {}, "No such page"), h("p", {}, h("a", { href: "#/projects" }, "Back to your projects")));
 }

@@ -1,11 +1,8 @@
 // Caption confidence: what the captioner said of its own automatic caption (0-1, and the signals it rests on),
-// read with ?include=confidence. A badge on each card and beside the caption in the editor, so a reviewer
+// read with ?include=confidence (api.js IMAGE_EXTRAS). A badge on each card and beside the caption in the editor, so a reviewer
 // reads the doubtful captions first; nothing at all for manual captions and captioners that give none.
 
 import { h } from "./dom.js";
-
-/** Query parameters that make an image body carry caption_confidence and caption_signals. */
-export const WITH_CONFIDENCE = Object.freeze({ include: "confidence" });
 
 // The local captioner names a subject at 0.5 or more (captioners/fusion.py NAME_MIN).
 const LEVELS = [

@@ -2,12 +2,13 @@
 // editor panel, keyboard review, bulk find/replace with a dry-run preview and undo, Regenerate All
 // with progress, Complete and Clone.
 
-import { api, request } from "./api.js";
+import { api, IMAGE_EXTRAS, request } from "./api.js";
 import {
   confirmDialog, fill, h, isTyping, messageBox, notify, setCrumbs, sourceBadge, statusBadge, debounce,
 } from "./dom.js";
-import { confidenceBadge, WITH_CONFIDENCE } from "./confidence.js";
+import { confidenceBadge } from "./confidence.js";
 import { createEditor } from "./editor.js";
+import { createReview } from "./review.js";
 
 const PAGE = 48;
 const POLL_MS = 1500;
@@ -57,7 +58,7 @@ export async function datasetView(root, datasetId) {
       [
         ["j / →", "next image"], ["k / ←", "previous image"], ["Enter / e", "edit the caption"],
         ["Ctrl+Enter / ⌘+Enter", "save"], ["r", "regenerate"], ["Esc", "leave the field, then close the editor"],
-        ["/", "search"],
+        ["/", "search"], ["a", "approve, then the next image"], ["f", "flag, then the next image"],
       ].map(([keys, what]) => [h("dt", {}, h("kbd", {}, keys)), h("dd", {}, what)]),
     ),
   );
@@ -86,11 +87,24 @@ export async function datasetView(root, datasetId) {
 
   const editor = createEditor({
     getDataset: () => dataset,
-    onSaved: (image) => updateImage(image),
+    onSaved: (image) => {
+      updateImage(image);
+      review.refresh();
+    },
     onConflict: () => refreshDataset(),
     onNavigate: (delta) => move(delta),
     onClose: () => closeEditor(),
   });
+  const review = createReview({
+    datasetId,
+    getDataset: () => dataset,
+    selectedId: () => state.selectedId,
+    reload: () => loadImages(),
+    move: (delta) => move(delta),
+    updateImage: (image) => updateImage(image),
+    filterQuery: () => filterQuery(),
+  });
+  filters.append(...review.controls);
 
   fill(
     root,
@@ -107,6 +121,7 @@ export async function datasetView(root, datasetId) {
     completeNote,
     banner,
     progress,
+    review.bar,
     h("div", { class: "workbench" }, h("section", { class: "images", "aria-label": "Images" }, filters, count, grid, more), editor.el),
   );
 
@@ -156,7 +171,7 @@ export async function datasetView(root, datasetId) {
       h("span", { class: "caption" }, captionText(image)),
     );
     button.addEventListener("click", () => select(image.id, { open: true, focus: true }));
-    return h("li", {}, button);
+    return review.decorate(h("li", {}, button), image);
   }
 
   function cardFor(id) {
@@ -164,7 +179,7 @@ export async function datasetView(root, datasetId) {
   }
 
   function renderCount() {
-    const filtered = search.value || exclude.value || source.value;
+    const filtered = search.value || exclude.value || source.value || review.isFiltered();
     const n = state.images.length;
     count.textContent = filtered
       ? `${n}${state.cursor ? "+" : ""} matching ${n === 1 ? "image" : "images"}`
@@ -195,12 +210,7 @@ export async function datasetView(root, datasetId) {
   async function loadImages({ reset = true } = {}) {
     const mine = ++state.sequence;
     const query = {
-      limit: PAGE,
-      caption_contains: search.value,
-      caption_excludes: exclude.value,
-      caption_source: source.value,
-      cursor: reset ? undefined : state.cursor,
-      ...WITH_CONFIDENCE,
+      limit: PAGE, ...filterQuery(), ...review.query(), ...IMAGE_EXTRAS, cursor: reset ? undefined : state.cursor,
     };
     more.disabled = true;
     try {
@@ -225,6 +235,13 @@ export async function datasetView(root, datasetId) {
     } finally {
       more.disabled = false;
     }
+  }
+
+  /** The search and filters as the API's image filters (the review ones included). */
+  function filterQuery() {
+    const { review_state, only } = review.query();
+    const query = { caption_contains: search.value, caption_excludes: exclude.value, caption_source: source.value, review_state, only };
+    return Object.fromEntries(Object.entries(query).filter(([, value]) => value));
   }
 
   async function refreshDataset() {
@@ -317,6 +334,8 @@ export async function datasetView(root, datasetId) {
       e: () => edit(),
       Enter: onControl ? null : () => edit(),
       r: () => editor.isOpen && editor.regenerate(),
+      a: () => review.onKey("a"),
+      f: () => review.onKey("f"),
       "/": () => search.focus(),
     }[event.key];
     if (!handled) return;
@@ -344,7 +363,7 @@ export async function datasetView(root, datasetId) {
     if (shown) {
       // The panel shows the caption as it is now, not as it was before the batch.
       try {
-        const fresh = await api.get(`/datasets/${datasetId}/images/${shown.id}`, WITH_CONFIDENCE);
+        const fresh = await api.get(`/datasets/${datasetId}/images/${shown.id}`, IMAGE_EXTRAS);
         updateImage(fresh);
         const index = state.images.findIndex((i) => i.id === fresh.id);
         await editor.show(fresh, `${index + 1} of ${state.images.length}${state.cursor ? "+" : ""}`);
@@ -368,7 +387,7 @@ export async function datasetView(root, datasetId) {
       h("option", { value: "manual" }, "manual captions only"),
     );
     // With a search or filter active, the edit can be limited to the images it matches.
-    const filtered = Boolean(search.value || exclude.value || source.value);
+    const filtered = Boolean(search.value || exclude.value || source.value || review.isFiltered());
     const scoped = h("input", { id: "replace-scope", type: "checkbox", checked: filtered });
     const scope = filtered ? h("label", {}, scoped, " Only the images matching the current search and filter") : null;
     const previewButton = h("button", { type: "submit", class: "primary" }, "Preview");
@@ -459,7 +478,7 @@ export async function datasetView(root, datasetId) {
     const ids = [];
     let cursor;
     do {
-      const query = { limit: 1000, caption_contains: search.value, caption_excludes: exclude.value, caption_source: source.value, cursor };
+      const query = { limit: 1000, ...filterQuery(), cursor };
       const { data, headers } = await request("GET", `/datasets/${datasetId}/images`, { query });
       ids.push(...data.map((image) => image.id));
       cursor = headers.get("X-Next-Cursor");
@@ -592,10 +611,15 @@ export async function datasetView(root, datasetId) {
   }
 
   async function complete() {
+    const counts = await review.refresh();
+    const left = counts && (counts.unreviewed_automatic || counts.flagged)
+      ? h("p", { class: "problem warning" }, `${counts.unreviewed_automatic} automatic captions have not been reviewed and ${counts.flagged} images are flagged. Complete anyway?`)
+      : null;
     const ok = await confirmDialog({
       title: `Complete “${dataset.name}”?`,
       body: "A completed dataset is frozen: no uploads, deletions or caption edits, and it cannot return to draft. Clone it to change it later.",
       confirm: "Complete dataset",
+      extra: left,
     });
     if (!ok) return;
     try {
@@ -635,6 +659,7 @@ export async function datasetView(root, datasetId) {
 
   renderInfo();
   await loadImages();
+  review.refresh();
   watchJob();
 
   return () => {

@@ -1,10 +1,12 @@
 // The editor panel: one image large, its caption (plain text, or FIBO fields with live validation
 // and a raw-JSON view), Save / Regenerate / Discard, and the caption's history with restore.
 
-import { api, request } from "./api.js";
-import { confidenceBadge, signalsLine, WITH_CONFIDENCE } from "./confidence.js";
+import { api, IMAGE_EXTRAS, request } from "./api.js";
+import { confidenceBadge, signalsLine } from "./confidence.js";
 import { debounce, fill, formatTime, h, messageBox, sourceBadge } from "./dom.js";
 import { buildForm, loadSchema } from "./fibo.js";
+import { createLint } from "./lint.js";
+import { reviewBadge } from "./review.js";
 
 const canonical = (value) => JSON.stringify(value);
 
@@ -22,6 +24,8 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
   const previous = h("button", { type: "button", class: "quiet", "aria-label": "Previous image", "aria-keyshortcuts": "K ArrowLeft" }, "‹ Prev");
   const next = h("button", { type: "button", class: "quiet", "aria-label": "Next image", "aria-keyshortcuts": "J ArrowRight" }, "Next ›");
   const close = h("button", { type: "button", class: "quiet", "aria-label": "Close the editor", "aria-keyshortcuts": "Escape" }, "✕");
+  const lint = createLint(getDataset);
+  const review = h("p", { class: "panel-review meta" });
   const historyList = h("ol", { class: "history-list" });
   const history = h("details", { class: "history" }, h("summary", {}, "Caption history"), historyList);
 
@@ -31,14 +35,17 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
     h("div", { class: "panel-head" }, h("div", {}, title, position), h("div", { class: "nav" }, previous, next, close)),
     pictureLink,
     meta,
+    review,
     box.el,
     body,
+    lint.el,
     h("div", { class: "actions" }, save, regenerate, discard),
     h(
       "p",
       { class: "hint keys" },
       h("kbd", {}, "Ctrl"), "+", h("kbd", {}, "Enter"), " save · ", h("kbd", {}, "r"), " regenerate · ",
-      h("kbd", {}, "j"), "/", h("kbd", {}, "k"), " next/previous · ", h("kbd", {}, "Esc"), " leave the field, then close",
+      h("kbd", {}, "j"), "/", h("kbd", {}, "k"), " next/previous · ", h("kbd", {}, "a"), "/", h("kbd", {}, "f"),
+      " approve/flag, then next · ", h("kbd", {}, "Esc"), " leave the field, then close",
     ),
     history,
   );
@@ -66,6 +73,8 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
       h("span", { class: "meta" }, `#${image.id} · updated ${formatTime(image.updated_at)}`),
       signalsLine(image),
     );
+    const state = image.review_state;
+    fill(review, state ? reviewBadge(image) : null, image.review_note ? ` — ${image.review_note}` : null);
   }
 
   async function show(nextImage, where) {
@@ -90,6 +99,7 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
     if (ticket !== showing) return;
     caption = editor;
     fill(body, caption.el);
+    lint.check(caption.value());
     caption.setReadOnly(readOnly);
     refreshButtons();
     if (history.open) loadHistory();
@@ -275,7 +285,7 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
       const dataset = getDataset();
       const { data, headers } = await request("PUT", `/datasets/${dataset.id}/images/${image.id}`, {
         body: { caption: caption.value() },
-        query: WITH_CONFIDENCE,
+        query: IMAGE_EXTRAS,
       });
       const repaired = headers.get("X-Caption-Corrected");
       busy = false;
@@ -305,7 +315,7 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
     regenerate.textContent = "Regenerating…";
     box.show("info", "The captioner is writing a new caption…");
     try {
-      const data = await api.put(`/datasets/${getDataset().id}/images/${image.id}`, { regenerate_caption: true }, WITH_CONFIDENCE);
+      const data = await api.put(`/datasets/${getDataset().id}/images/${image.id}`, { regenerate_caption: true }, IMAGE_EXTRAS);
       busy = false;
       await show(data, position.textContent);
       box.show("success", "Regenerated: the captioner wrote this caption.");
@@ -365,7 +375,7 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
     if (caption.dirty()) return warnUnsaved();
     try {
       const url = `/datasets/${getDataset().id}/images/${image.id}/captions/${revision.id}/restore`;
-      const data = await api.post(url, undefined, WITH_CONFIDENCE);
+      const data = await api.post(url, undefined, IMAGE_EXTRAS);
       await show(data, position.textContent);
       box.show("success", `Restored the caption from ${formatTime(revision.created_at)}.`);
       onSaved(data);
@@ -379,6 +389,7 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
     if (image) show(image, position.textContent).then(() => box.show("info", "Changes discarded."));
   }
 
+  body.addEventListener("input", () => caption && lint.check(caption.value()));
   save.addEventListener("click", saveCaption);
   regenerate.addEventListener("click", regenerateCaption);
   discard.addEventListener("click", discardChanges);
