@@ -21,7 +21,7 @@ def test_openapi_documents_every_endpoint(client):
         ("GET", "/tailored-gen/datasets/{dataset_id}/export"),
     }  # fmt: skip
     assert expected <= operations
-    assert [server["url"] for server in doc["servers"]] == ["/", "/v1"]
+    assert [server["url"] for server in doc["servers"]] == ["/", "/v1", "/v2"]
     assert doc["components"]["securitySchemes"]["APIKeyHeader"] == {
         "type": "apiKey", "in": "header", "name": "api_token",
         "description": "Your organization's API token (`tailorset token create`).",
