@@ -366,7 +366,8 @@ def _read_entry(settings, dataset, zip_file: zipfile.ZipFile, entry: archive.Ent
     caption = None
     if entry.caption is not None:
         caption_name = archive.clean_name(entry.caption.filename)
-        text = archive.read_caption(zip_file, entry.caption, settings.max_caption_chars, caption_name)
+        max_chars = captions.max_input_chars(dataset.training_version, settings.max_caption_chars)
+        text = archive.read_caption(zip_file, entry.caption, max_chars, caption_name)
         if text:  # an empty caption file is no caption
             try:
                 caption = captions.check_caption(text, dataset.training_version, settings.max_caption_chars).text
