@@ -49,6 +49,9 @@ ROUTES = {
     ("POST", "/tailored-gen/captions/validate"): (NEITHER, {"caption": "x"}),
     ("POST", "/tailored-gen/generate_prefix"): (NEITHER, None),
     ("POST", "/tailored-gen/generate_visual_schema"): (NEITHER, None),
+    ("POST", "/tailored-gen/refine_structured_prompt"): (
+        NAMES, {"dataset_id": "{dataset_id}", "structured_prompt": ' {"style": "flat"} ', "instruction": "Be bolder."},
+    ),
 }
 
 

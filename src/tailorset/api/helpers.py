@@ -1,4 +1,4 @@
-"""/tailored-gen/generate_prefix and /tailored-gen/generate_visual_schema"""
+"""/tailored-gen/generate_prefix, /tailored-gen/generate_visual_schema and /tailored-gen/refine_structured_prompt"""
 
 from typing import Annotated, Literal
 
@@ -36,6 +36,35 @@ class VisualSchemaRequest(Body):
 
 class VisualSchemaOut(BaseModel):
     visual_schema: str = Field(description="A JSON object as a string; save it with PUT /datasets/{id}.")
+
+
+class RefineRequest(Body):
+    dataset_id: Annotated[int, Field(ge=1, le=2**63 - 1)] = Field(description="A draft dataset of yours.")
+    structured_prompt: Annotated[StrictStr, Field(max_length=80_000)] = Field(
+        description="A visual_schema or a FIBO caption: a JSON object as a string."
+    )
+    instruction: Annotated[StrictStr, Field(min_length=1, max_length=2000)] = Field(
+        description='What to change, e.g. "Make the style description more detailed".'
+    )
+    context_images: list[ImageSource] | None = Field(None, description="Up to 10 images, base64 or public URLs.")
+
+
+class RefineOut(BaseModel):
+    structured_prompt: str = Field(description="The refined JSON object as a string, in the same format.")
+
+
+@router.post(
+    "/refine_structured_prompt", response_model=RefineOut, responses=errors(400, 404, 409, 410, 413, 415, 422, 501),
+    summary="Refine Structured Prompt",
+    description="Applies a natural-language instruction to a visual_schema or a FIBO caption with the configured "
+    "language model (TAILORSET_CAPTIONER openai or transformers; 501 with the offline local captioner) and returns "
+    "it checked: a caption as a valid FIBO caption, a visual_schema as a JSON object. Nothing is saved.",
+)  # fmt: skip
+async def refine_structured_prompt(body: RefineRequest, org: Org, services: Svc):
+    refined = await suggestions.refine(
+        services, org, body.dataset_id, body.structured_prompt, body.instruction, body.context_images or []
+    )
+    return {"structured_prompt": refined}
 
 
 @router.post(

@@ -29,6 +29,7 @@ ERROR_DESCRIPTIONS = {
     422: "The image_url (or zip_url) could not be fetched.",
     429: "Too many requests; see Retry-After.",
     500: "Internal error; nothing was changed.",
+    501: "The configured captioner cannot do this; the message names the one to configure.",
 }
 
 
