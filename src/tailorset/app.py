@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (images.router, transfer.router, datasets.router, projects.router, captions.router, helpers.router)
     for router in routers:
         app.include_router(router)
+    app.include_router(transfer.downloads)
     app.include_router(files.router)
     app.include_router(health.router)
     app.include_router(ui.router)  # the web UI at /ui, outside the API schema
@@ -95,7 +96,7 @@ class VersionPrefix:
     leave in that shape, so the SDK's BriaError carries our sentence."""
 
     PREFIXES = ("/v1/", "/v2/")
-    ROOTS = ("tailored-gen/", "datasets/")  # datasets/{id}/download is outside /tailored-gen, as in Bria's spec
+    ROOTS = ("tailored-gen/", "datasets/")  # datasets/{id}/download is outside /tailored-gen in Bria's spec
 
     def __init__(self, app):
         self.app = app

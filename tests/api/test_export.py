@@ -6,10 +6,12 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
 
+from tailorset.api import transfer
 from tests.support import bulk_upload, kohya_read, photo, wait_for_bulk_upload, zip_of
 
 
@@ -142,3 +144,28 @@ def test_export_errors(api, other_api, dataset):
     assert api.delete(f"/tailored-gen/datasets/{empty['id']}").status_code == 204
     response = api.get(f"/tailored-gen/datasets/{empty['id']}/export", params={"format": "kohya"})
     assert response.status_code == 410
+
+
+def test_download_dataset_hands_out_signed_expiring_urls(api, other_api, client, dataset, monkeypatch):
+    """GET /datasets/{id}/download (Bria's path, outside /tailored-gen; under /v1 and /v2 too)."""
+    urls = api.get(f"/datasets/{dataset['id']}/download").json()
+    assert set(urls) == {"download_url", "captions_url"}
+    assert api.get(f"/v2/datasets/{dataset['id']}/download").status_code == 200
+    headers_free = client.get(urls["download_url"].replace(str(client.base_url), ""), headers={"api_token": ""})
+    assert headers_free.status_code == 200 and headers_free.headers["content-type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(headers_free.content))
+    expected = [json.loads(line) for line in export(api, dataset["id"], "jsonl").read("dataset.jsonl").splitlines()]
+    assert [json.loads(line) for line in archive.read("dataset.jsonl").splitlines()] == expected
+    captions = client.get(urls["captions_url"])
+    assert captions.status_code == 200
+    lines = [json.loads(line) for line in captions.text.splitlines()]
+    assert lines == [{k: r[k] for k in ("file_name", "caption", "caption_source")} for r in expected]
+    assert all(name in archive.namelist() for name in (line["file_name"] for line in lines))
+
+    tampered = urls["captions_url"].replace(f"datasets/{dataset['id']}/", "datasets/999/")
+    assert client.get(tampered).status_code == 404
+    assert client.get(urls["captions_url"].replace("sig=", "sig=0")).status_code == 404
+    assert other_api.get(f"/datasets/{dataset['id']}/download").status_code == 404
+    monkeypatch.setattr(transfer, "time", SimpleNamespace(time=lambda: 2e9))  # long after the URLs expired
+    response = client.get(urls["download_url"])
+    assert response.status_code == 404 and "expired" in response.json()["error"]

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, BinaryIO, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 
 from tailorset.api.deps import Org, PathId, Svc, Who
 from tailorset.api.errors import describe_validation_error
 from tailorset.api.images import form_flags
 from tailorset.api.present import Presenter, errors
+from tailorset.db import repository as repo
 from tailorset.domain.errors import Invalid
 from tailorset.schemas import BulkUpload, BulkUploadStatus
 from tailorset.services import bulk_upload, export
@@ -101,9 +103,45 @@ async def bulk_upload_status(dataset_id: PathId, org: Org, services: Svc):
 async def export_dataset(
     dataset_id: PathId, org: Org, services: Svc, format: Annotated[Literal["kohya", "hf", "jsonl"], Query()]
 ):
-    exported = await export.export(services, org, dataset_id, format)
+    return _stream(await export.export(services, org, dataset_id, format), "application/zip")
+
+
+downloads = APIRouter(tags=["Import and export"])
+
+
+class DownloadUrls(BaseModel):
+    download_url: str = Field(description="The dataset's ZIP: `images/` and `dataset.jsonl` (the jsonl export).")
+    captions_url: str = Field(description="Its captions: one JSON line per image, `file_name`, `caption`, "
+                                          "`caption_source`.")  # fmt: skip
+
+
+@downloads.get(
+    "/datasets/{dataset_id}/download", response_model=DownloadUrls, responses=errors(400, 404, 410),
+    summary="Download Dataset",
+    description="Signed URLs of the dataset's ZIP and of its captions file, valid for an hour; whoever holds them "
+    "can download without a token. Unlike Bria's, any dataset (basic or advanced) can be downloaded.",
+)  # fmt: skip
+async def download_dataset(dataset_id: PathId, org: Org, services: Svc, request: Request):
+    async with services.db.read() as session:
+        await repo.get_dataset(session, org, dataset_id)  # yours, and not deleted
+    base_url = services.settings.public_url or str(request.base_url)
+    return export.download_urls(services, base_url, org, dataset_id, time.time())
+
+
+@downloads.get(
+    "/downloads/datasets/{dataset_id}/{name}", response_class=StreamingResponse, include_in_schema=False,
+)  # fmt: skip
+async def download_file(
+    dataset_id: PathId, name: str, services: Svc, org: Annotated[int, Query(ge=1)],
+    expires: Annotated[int, Query(ge=0, le=2**40)], sig: Annotated[str, Query(max_length=64)],
+):  # fmt: skip
+    exported = await export.download(services, org, dataset_id, name, expires, sig, time.time())
+    return _stream(exported, "application/zip" if name.endswith(".zip") else "application/jsonl")
+
+
+def _stream(exported: export.Export, media_type: str) -> StreamingResponse:
     return StreamingResponse(
         exported.chunks,
-        media_type="application/zip",
+        media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{exported.filename}"', "Cache-Control": "no-store"},
     )

@@ -26,9 +26,12 @@ from tailorset.archive import ZipStream
 from tailorset.db import repository as repo
 from tailorset.db.models import Dataset, Image, utcnow
 from tailorset.domain import lifecycle
+from tailorset.domain.errors import NotFound
 from tailorset.services import Services
 
 FORMATS = ("kohya", "hf", "jsonl")
+DOWNLOAD_SECONDS = 3600  # how long a GET /datasets/{id}/download URL stays valid
+DOWNLOADS = {"dataset.zip": "jsonl", "captions.jsonl": None}  # what a download URL names: the ZIP, the captions
 PAGE = 200  # image rows read at a time
 FLUSH_BYTES = 1024 * 1024  # send the archive on once this much is ready
 EXTENSIONS = dict(imaging.FORMATS.values())  # content type → file extension
@@ -124,3 +127,50 @@ async def _archive(services: Services, dataset: Dataset, format: str) -> AsyncIt
         lines = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
         out.add("train/metadata.jsonl" if format == "hf" else "dataset.jsonl", utcnow(), lines.encode())
     yield out.close()
+
+
+# --- Download Dataset: the same streams behind signed, expiring URLs --------------------------------------
+
+
+def _download_key(org_id: int, dataset_id: int, name: str, expires: int) -> str:
+    return f"download:{org_id}:{dataset_id}:{name}:{expires}"
+
+
+def download_urls(services: Services, base_url: str, org_id: int, dataset_id: int, now: float) -> dict[str, str]:
+    """Signed URLs of the dataset's ZIP (the jsonl export) and of its captions file, valid for an hour."""
+    expires = int(now) + DOWNLOAD_SECONDS
+    urls = {}
+    for name, field in (("dataset.zip", "download_url"), ("captions.jsonl", "captions_url")):
+        signature = services.signer.signature(_download_key(org_id, dataset_id, name, expires))
+        urls[field] = (
+            f"{base_url.rstrip('/')}/downloads/datasets/{dataset_id}/{name}?org={org_id}&expires={expires}"
+            f"&sig={signature}"
+        )
+    return urls
+
+
+async def download(
+    services: Services, org_id: int, dataset_id: int, name: str, expires: int, signature: str, now: float
+) -> Export:
+    """What a download URL names, if its signature holds and it has not expired (else: not found)."""
+    key = _download_key(org_id, dataset_id, name, expires)
+    if name not in DOWNLOADS or expires < now or not services.signer.verify(key, signature):
+        raise NotFound("Download not found, or its link has expired; ask GET /datasets/{id}/download for a new one.")
+    if DOWNLOADS[name]:
+        return await export(services, org_id, dataset_id, DOWNLOADS[name])
+    async with services.db.read() as session:
+        dataset = await repo.get_dataset(session, org_id, dataset_id)
+    return Export(f"dataset-{dataset.id}-captions.jsonl", _captions(services, dataset))
+
+
+async def _captions(services: Services, dataset: Dataset) -> AsyncIterator[bytes]:
+    """One JSON line per image: its file name in the dataset's ZIP, its caption and where the caption came from."""
+    names, lines = FileNames(), []
+    async for image in _images(services, dataset.id):
+        file_name = f"images/{names.take(image)}.{EXTENSIONS.get(image.content_type, 'bin')}"
+        record = {"file_name": file_name, "caption": image.caption, "caption_source": image.caption_source}
+        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+        if len(lines) >= PAGE:
+            yield "".join(lines).encode()
+            lines.clear()
+    yield "".join(lines).encode()
