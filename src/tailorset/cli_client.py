@@ -41,6 +41,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("directory", type=Path, help="a new or empty folder")
     p.set_defaults(run=pull)
 
+    for name, direction, other in (("push-remote", "to", "the server to copy it to"),
+                                   ("pull-remote", "from", "the server to copy it from")):  # fmt: skip
+        p = commands.add_parser(
+            name, parents=[server],
+            help=f"copy a dataset with its captions {direction} another server that speaks Bria's API (Bria too)",
+        )  # fmt: skip
+        p.add_argument(
+            "dataset", type=int, help=f"the dataset's id on {'this' if direction == 'to' else 'that'} server"
+        )
+        p.add_argument(f"--{direction}", required=True, dest="remote_url", metavar="URL", help=other)
+        p.add_argument(
+            f"--{direction}-token", required=True, dest="remote_token", metavar="TOKEN", help="its API token"
+        )
+        p.add_argument("--project", type=int, help="put the copy in this project (default: a copy of the project)")
+        p.set_defaults(run=push_remote if direction == "to" else pull_remote)
+
     caption = commands.add_parser("caption", help="set or regenerate one image's caption")
     actions = caption.add_subparsers(dest="action", required=True)
     p = actions.add_parser("set", parents=[server], help="write an image's caption (caption_source manual)")
@@ -217,3 +233,53 @@ def caption_regenerate(client: Client, args: argparse.Namespace) -> int:
     image = client.regenerate_caption(args.dataset, _image_id(client, args.dataset, args.image))
     print(image.caption)
     return 0
+
+
+# --- server to server -------------------------------------------------------------------------
+
+
+@_client_command
+def push_remote(client: Client, args: argparse.Namespace) -> int:
+    with Client(args.remote_url, args.remote_token) as remote:
+        return _copy(client, remote, args.dataset, args.project, args.remote_url)
+
+
+@_client_command
+def pull_remote(client: Client, args: argparse.Namespace) -> int:
+    with Client(args.remote_url, args.remote_token) as remote:
+        return _copy(
+            remote, client, args.dataset, args.project, args.url or os.environ.get("TAILORSET_URL") or DEFAULT_URL
+        )
+
+
+PROJECT_FIELDS = ("project_name", "project_description", "ip_name", "ip_description", "ip_medium", "ip_type")
+
+
+def _copy(source: Client, target: Client, dataset_id: int, project_id: int | None, where: str) -> int:
+    """A new dataset on `target` with the images and captions of `dataset_id` on `source`, through Bria's
+    documented endpoints only (create project and dataset, PUT the prefix or visual_schema, Upload Image as
+    base64 JSON, Update Image Caption), so that either side can be Bria itself."""
+    dataset = source.dataset(dataset_id)
+    if project_id is None:
+        project = source.project(dataset.project_id)
+        project_id = target.create_project(**{name: project.get(name) for name in PROJECT_FIELDS})["id"]
+    copy = target.create_dataset(project_id, dataset.name, dataset.training_version)
+    guidance = {"caption_prefix": dataset.caption_prefix, "visual_schema": dataset.visual_schema}
+    guidance = {name: value for name, value in guidance.items() if value is not None}
+    if guidance:  # before the uploads, so that the target's own captions follow it too
+        target.update_dataset(copy.id, **guidance)
+    bar, copied, failures = Bar(f"Copying {dataset.images_count} images", dataset.images_count), 0, []
+    for image in source.images(dataset_id):
+        try:
+            uploaded = target.upload_image_data(copy.id, source.image_bytes(image), image.image_name)
+            if image.caption is not None and uploaded.caption != image.caption:
+                target.set_caption(copy.id, uploaded.id, image.caption)
+            copied += 1
+        except ApiError as exc:
+            failures.append(f"{image.image_name or image.id}: {exc.message} (HTTP {exc.status})")
+        bar.advance(1)
+    bar.close()
+    print(f"Copied {copied} images of dataset {dataset_id} to {where} as dataset {copy.id} in project {project_id}.")
+    for failure in failures:
+        print(f"  failed: {failure}", file=sys.stderr)
+    return 1 if failures else 0
