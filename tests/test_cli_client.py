@@ -66,7 +66,7 @@ def test_a_session_at_the_command_line(server, token, dataset_id, photos, tmp_pa
     monkeypatch.setenv("TAILORSET_TOKEN", token)
     code, out, err = run(capsys, "push", str(photos), "--dataset", str(dataset_id))
     assert code == 1  # one photo was refused, and it says which and why
-    assert f"Imported 2 images into dataset {dataset_id} (1 .txt captions sent)." in out
+    assert f"Imported 2 images into dataset {dataset_id} (1 caption files sent)." in out
     assert "failed: tiny.png: tiny.png is 100×100 pixels; both sides must be at least 256 pixels." in err
     assert "Uploading 3 images [" in err and "Importing [" in err  # the progress bars
 

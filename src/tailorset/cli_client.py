@@ -13,13 +13,14 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path, PurePosixPath
+from typing import get_args
 
 import httpx
 
-from tailorset.client import DEFAULT_URL, ApiError, BulkUploadStatus, Client
+from tailorset.archive import CAPTION_SUFFIXES, METADATA_NAMES
+from tailorset.client import DEFAULT_URL, ApiError, BulkUploadStatus, Client, ExportFormat
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
-CAPTION_SUFFIX = ".txt"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -29,15 +30,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     server.add_argument("--token", help="an API token (default: $TAILORSET_TOKEN)")
 
     p = commands.add_parser(
-        "push", parents=[server], help="upload a folder of images, with their .txt captions, into a dataset"
+        "push", parents=[server], help="upload a folder of images, with their captions, into a dataset"
     )
-    p.add_argument("directory", type=Path, help="images (JPEG, PNG, WebP) and, beside each, an optional NAME.txt")
+    p.add_argument(
+        "directory", type=Path,
+        help="images (JPEG, PNG, WebP) with captions beside them (NAME.txt, NAME.caption) or in metadata.jsonl "
+        "(file_name, text) or metadata.csv (file_name, caption)",
+    )  # fmt: skip
     p.add_argument("--dataset", type=int, required=True, help="the dataset's id")
     p.set_defaults(run=push)
 
     p = commands.add_parser("pull", parents=[server], help="download a dataset into a folder a trainer reads")
     p.add_argument("--dataset", type=int, required=True, help="the dataset's id")
-    p.add_argument("--format", choices=("kohya", "hf", "jsonl"), default="kohya", help="layout (default: kohya)")
+    p.add_argument("--format", choices=get_args(ExportFormat), default="kohya", help="layout (default: kohya)")
     p.add_argument("directory", type=Path, help="a new or empty folder")
     p.set_defaults(run=pull)
 
@@ -126,7 +131,8 @@ class Bar:
 
 
 def folder_files(directory: Path) -> tuple[list[Path], list[Path]]:
-    """The images under `directory` (hidden files skipped) and the .txt captions beside them."""
+    """The images under `directory` (hidden files skipped), and the captions that go with them: a .txt or
+    .caption beside an image, and caption tables (metadata.jsonl, metadata.csv) — the server reads them."""
     if not directory.is_dir():
         raise ValueError(f"{directory} is not a folder.")
     images, captions = [], {}  # photo.png and photo.jpg share photo.txt, sent once
@@ -135,9 +141,11 @@ def folder_files(directory: Path) -> tuple[list[Path], list[Path]]:
             continue
         if path.suffix.lower() in IMAGE_SUFFIXES:
             images.append(path)
-            caption = path.with_suffix(CAPTION_SUFFIX)
-            if caption.is_file():
-                captions[caption] = None
+            for suffix in CAPTION_SUFFIXES:
+                if (caption := path.with_suffix(suffix)).is_file():
+                    captions[caption] = None
+        elif path.name.lower() in METADATA_NAMES:
+            captions[path] = None
     return images, list(captions)
 
 
@@ -167,9 +175,11 @@ def _report(dataset_id: int, status: BulkUploadStatus, captions: int) -> int:
     if status.status == "failed":
         print(f"error: the upload failed: {status.error}", file=sys.stderr)
         return 1
-    print(f"Imported {status.done} images into dataset {dataset_id} ({captions} .txt captions sent).")
+    print(f"Imported {status.done} images into dataset {dataset_id} ({captions} caption files sent).")
     if status.skipped:
         print(f"Skipped {status.skipped} already in the dataset.")
+    for note in status.uncaptioned_images:
+        print(f"  no caption: {note.filename} (captioned automatically)")
     for failure in status.failed_images:
         print(f"  failed: {failure.filename}: {failure.error_message}", file=sys.stderr)
     if status.failed:

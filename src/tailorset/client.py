@@ -24,7 +24,7 @@ from typing import IO, Any, Literal, TypeVar
 import httpx
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-ExportFormat = Literal["kohya", "hf", "jsonl"]
+ExportFormat = Literal["kohya", "hf", "jsonl", "ai-toolkit", "fibo"]
 Progress = Callable[[int], None]  # called with the number of bytes just sent or received
 
 
@@ -103,6 +103,7 @@ class BulkUploadStatus:
     total: int  # 0 until the server has read the ZIP (and always from Bria, which does not say)
     skipped: int  # already in the dataset
     skipped_images: tuple[SkippedFile, ...]
+    uncaptioned_images: tuple[SkippedFile, ...]  # imported with an automatic caption: none came with them
     error: str | None
 
     @property
@@ -117,6 +118,9 @@ class BulkUploadStatus:
                 **body,
                 "failed_images": tuple(_parse(FailedImage, item) for item in body.get("failed_images") or ()),
                 "skipped_images": tuple(_parse(SkippedFile, item) for item in body.get("skipped_images") or ()),
+                "uncaptioned_images": tuple(
+                    _parse(SkippedFile, item) for item in body.get("uncaptioned_images") or ()
+                ),
                 "total": body.get("total") or 0,
                 "skipped": body.get("skipped") or 0,
             },

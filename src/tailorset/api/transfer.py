@@ -98,10 +98,15 @@ async def bulk_upload_status(dataset_id: PathId, org: Org, services: Svc):
     description="The dataset as a ZIP for a trainer. `kohya`: `1_<prefix>/` with each image and a `.txt` of the same "
     "name (sd-scripts' train_data_dir layout). `hf`: `train/` with the images and `metadata.jsonl` (`file_name`, "
     "`text`), as Hugging Face `datasets` loads an imagefolder. `jsonl`: `images/` and `dataset.jsonl`, one record "
-    "per image. FIBO captions are exported as their JSON.",
+    "per image. `ai-toolkit`: each image and its `.txt`, at the top (ostris' ai-toolkit). `fibo` (FIBO datasets): "
+    "the images and `metadata.csv` (`file_name`, `caption`), as Bria's FIBO fine-tuning reads them. FIBO captions "
+    "are exported as their JSON.",
 )  # fmt: skip
 async def export_dataset(
-    dataset_id: PathId, org: Org, services: Svc, format: Annotated[Literal["kohya", "hf", "jsonl"], Query()]
+    dataset_id: PathId,
+    org: Org,
+    services: Svc,
+    format: Annotated[Literal[export.FORMATS], Query()],
 ):
     return _stream(await export.export(services, org, dataset_id, format), "application/zip")
 
