@@ -46,6 +46,7 @@ ROUTES = {
     ("POST", "/tailored-gen/datasets/{dataset_id}/images/bulk-upload"): (NAMES, {"zip_url": "http://127.0.0.1/a.zip"}),
     ("GET", "/tailored-gen/datasets/{dataset_id}/images/bulk-upload/status"): (NAMES, None),
     ("GET", "/tailored-gen/datasets/{dataset_id}/export?format=kohya"): (NAMES, None),
+    ("GET", "/tailored-gen/datasets/{dataset_id}/download"): (NAMES, None),
     ("POST", "/tailored-gen/captions/validate"): (NEITHER, {"caption": "x"}),
     ("POST", "/tailored-gen/generate_prefix"): (NEITHER, None),
     ("POST", "/tailored-gen/generate_visual_schema"): (NEITHER, None),

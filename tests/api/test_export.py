@@ -166,7 +166,14 @@ def test_download_dataset_hands_out_signed_expiring_urls(api, other_api, client,
     assert lines == [{k: r[k] for k in ("file_name", "caption", "caption_source")} for r in expected]
     assert all(name in archive.namelist() for name in (line["file_name"] for line in lines))
 
+    kohya = api.get(f"/tailored-gen/datasets/{dataset['id']}/download", params={"format": "kohya"}).json()
+    assert client.get(kohya["download_url"]).content == api.get(
+        f"/tailored-gen/datasets/{dataset['id']}/export", params={"format": "kohya"}
+    ).content  # fmt: skip
+    assert api.get(f"/datasets/{dataset['id']}/download", params={"format": "fibo"}).status_code == 400
+
     tampered = urls["captions_url"].replace(f"datasets/{dataset['id']}/", "datasets/999/")
+    assert client.get(urls["download_url"].replace("/jsonl.zip", "/kohya.zip")).status_code == 404
     assert client.get(tampered).status_code == 404
     assert client.get(urls["captions_url"].replace("sig=", "sig=0")).status_code == 404
     assert other_api.get(f"/datasets/{dataset['id']}/download").status_code == 404

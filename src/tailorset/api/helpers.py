@@ -16,7 +16,26 @@ router = APIRouter(prefix="/tailored-gen", tags=["Captioning helpers"])
 ImageSource = Annotated[StrictStr, Field(max_length=40_000_000)]
 
 
-class PrefixRequest(Body):
+class StoredImages(Body):
+    """tailorset's own way to name sample images: ones already in a dataset of yours (Bria takes only bytes or URLs)."""
+
+    dataset_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = Field(None, description="With image_ids.")
+    image_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(
+        None, max_length=10, description="Images of dataset_id to use instead of images / image_urls."
+    )
+
+    async def load(self, services, org: int, given: list | None, field: str, least: int, most: int) -> list:
+        """The images `given` in the request (`field`), or the stored ones image_ids names."""
+        if (given is None) == (self.image_ids is None):
+            raise Invalid(f"Provide either {field} or image_ids (with dataset_id), not both and not neither.")
+        if self.image_ids is None:
+            return await suggestions.load_images(services, given, field, least, most)
+        if self.dataset_id is None:
+            raise Invalid("image_ids needs the dataset_id they belong to.")
+        return await suggestions.load_stored_images(services, org, self.dataset_id, self.image_ids, least, most)
+
+
+class PrefixRequest(StoredImages):
     image_urls: list[ImageSource] | None = Field(None, description="1–6 public image URLs.")
     images: list[ImageSource] | None = Field(None, description="1–6 base64-encoded images.")
     ip_type: Literal["stylized_scene", "defined_character", "object_variants"]
@@ -29,8 +48,8 @@ class PrefixOut(BaseModel):
     prefix: str
 
 
-class VisualSchemaRequest(Body):
-    images: list[ImageSource] = Field(description="5–10 images, each base64-encoded or a public URL.")
+class VisualSchemaRequest(StoredImages):
+    images: list[ImageSource] | None = Field(None, description="5–10 images, each base64-encoded or a public URL.")
     content_moderation: bool = Field(False, description="Accepted for compatibility; no moderation is run.")
 
 
@@ -74,10 +93,11 @@ async def refine_structured_prompt(body: RefineRequest, org: Org, services: Svc)
     "PUT /tailored-gen/datasets/{id} before uploading, or run Regenerate All Captions afterwards.",
 )  # fmt: skip
 async def generate_prefix(body: PrefixRequest, org: Org, services: Svc):
-    if (body.images is None) == (body.image_urls is None):
-        raise Invalid("Provide either images (base64) or image_urls, not both and not neither.")
+    given = [field for field in ("images", "image_urls", "image_ids") if getattr(body, field) is not None]
+    if len(given) != 1:
+        raise Invalid("Provide either images (base64) or image_urls (or image_ids), not both and not neither.")
     field, sources = ("images", body.images) if body.images is not None else ("image_urls", body.image_urls)
-    images = await suggestions.load_images(services, sources, field, 1, 6)
+    images = await body.load(services, org, sources, field, 1, 6)
     return {"prefix": await suggestions.prefix(services, images, body.ip_type, body.ip_medium, body.ip_name)}
 
 
@@ -88,5 +108,5 @@ async def generate_prefix(body: PrefixRequest, org: Org, services: Svc):
     "lighting, composition) from 5–10 representative images. Automatic captions of the dataset follow it.",
 )  # fmt: skip
 async def generate_visual_schema(body: VisualSchemaRequest, org: Org, services: Svc):
-    images = await suggestions.load_images(services, body.images, "images", 5, 10)
+    images = await body.load(services, org, body.images, "images", 5, 10)
     return {"visual_schema": await suggestions.visual_schema(services, images)}

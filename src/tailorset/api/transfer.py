@@ -124,13 +124,23 @@ class DownloadUrls(BaseModel):
     "/datasets/{dataset_id}/download", response_model=DownloadUrls, responses=errors(400, 404, 410),
     summary="Download Dataset",
     description="Signed URLs of the dataset's ZIP and of its captions file, valid for an hour; whoever holds them "
-    "can download without a token. Unlike Bria's, any dataset (basic or advanced) can be downloaded.",
+    "can download without a token. The ZIP is the export in `format` (tailorset's addition; default `jsonl`). Unlike "
+    "Bria's, any dataset (basic or advanced) can be downloaded. Also at /tailored-gen/datasets/{dataset_id}/download.",
 )  # fmt: skip
-async def download_dataset(dataset_id: PathId, org: Org, services: Svc, request: Request):
+async def download_dataset(
+    dataset_id: PathId, org: Org, services: Svc, request: Request,
+    format: Annotated[Literal[export.FORMATS], Query()] = "jsonl",
+):  # fmt: skip
     async with services.db.read() as session:
-        await repo.get_dataset(session, org, dataset_id)  # yours, and not deleted
+        dataset = await repo.get_dataset(session, org, dataset_id)  # yours, and not deleted
     base_url = services.settings.public_url or str(request.base_url)
-    return export.download_urls(services, base_url, org, dataset_id, time.time())
+    return export.download_urls(services, base_url, org, dataset, format, time.time())
+
+
+router.add_api_route(
+    "/download", download_dataset, methods=["GET"], response_model=DownloadUrls, responses=errors(400, 404, 410),
+    summary="Download Dataset (under /tailored-gen)", description="The same as GET /datasets/{dataset_id}/download.",
+)  # fmt: skip
 
 
 @downloads.get(

@@ -40,7 +40,7 @@ FORMATS = ("kohya", "hf", "jsonl", "ai-toolkit", "fibo")
 FOLDERS = {"hf": "train", "jsonl": "images", "ai-toolkit": "", "fibo": ""}  # kohya's is named after the dataset
 SIDECARS = ("kohya", "ai-toolkit")  # a .txt caption beside each image
 DOWNLOAD_SECONDS = 3600  # how long a GET /datasets/{id}/download URL stays valid
-DOWNLOADS = {"dataset.zip": "jsonl", "captions.jsonl": None}  # what a download URL names: the ZIP, the captions
+CAPTIONS_FILE = "captions.jsonl"  # a download URL names it, or `<format>.zip`
 PAGE = 200  # image rows read at a time
 FLUSH_BYTES = 1024 * 1024  # send the archive on once this much is ready
 EXTENSIONS = dict(imaging.FORMATS.values())  # content type → file extension
@@ -57,12 +57,18 @@ async def export(services: Services, org_id: int, dataset_id: int, format: str) 
     """Checks the dataset now (so errors are answered before the first byte), then streams."""
     async with services.db.read() as session:
         dataset = await repo.get_dataset(session, org_id, dataset_id)
+    _check_format(dataset, format)
+    return Export(f"dataset-{dataset.id}-{format}.zip", _archive(services, dataset, format))
+
+
+def _check_format(dataset: Dataset, format: str) -> None:
+    if format not in FORMATS:  # the API checks its query; a signed download URL's name is checked here
+        raise NotFound(f"There is no {format!r} export.")
     if format == "fibo" and dataset.training_version != lifecycle.FIBO:
         raise Invalid(
             f"format fibo is for FIBO datasets, whose captions are JSON; dataset {dataset.id} has text captions "
             "(export it as kohya, ai-toolkit or hf)."
         )
-    return Export(f"dataset-{dataset.id}-{format}.zip", _archive(services, dataset, format))
 
 
 def safe_stem(name: str | None) -> str:
@@ -161,14 +167,17 @@ def _download_key(org_id: int, dataset_id: int, name: str, expires: int) -> str:
     return f"download:{org_id}:{dataset_id}:{name}:{expires}"
 
 
-def download_urls(services: Services, base_url: str, org_id: int, dataset_id: int, now: float) -> dict[str, str]:
-    """Signed URLs of the dataset's ZIP (the jsonl export) and of its captions file, valid for an hour."""
+def download_urls(
+    services: Services, base_url: str, org_id: int, dataset: Dataset, format: str, now: float
+) -> dict[str, str]:
+    """Signed URLs of the dataset's ZIP (the export in `format`) and of its captions file, valid for an hour."""
+    _check_format(dataset, format)
     expires = int(now) + DOWNLOAD_SECONDS
     urls = {}
-    for name, field in (("dataset.zip", "download_url"), ("captions.jsonl", "captions_url")):
-        signature = services.signer.signature(_download_key(org_id, dataset_id, name, expires))
+    for name, field in ((f"{format}.zip", "download_url"), (CAPTIONS_FILE, "captions_url")):
+        signature = services.signer.signature(_download_key(org_id, dataset.id, name, expires))
         urls[field] = (
-            f"{base_url.rstrip('/')}/downloads/datasets/{dataset_id}/{name}?org={org_id}&expires={expires}"
+            f"{base_url.rstrip('/')}/downloads/datasets/{dataset.id}/{name}?org={org_id}&expires={expires}"
             f"&sig={signature}"
         )
     return urls
@@ -179,10 +188,10 @@ async def download(
 ) -> Export:
     """What a download URL names, if its signature holds and it has not expired (else: not found)."""
     key = _download_key(org_id, dataset_id, name, expires)
-    if name not in DOWNLOADS or expires < now or not services.signer.verify(key, signature):
+    if expires < now or not services.signer.verify(key, signature):
         raise NotFound("Download not found, or its link has expired; ask GET /datasets/{id}/download for a new one.")
-    if DOWNLOADS[name]:
-        return await export(services, org_id, dataset_id, DOWNLOADS[name])
+    if name != CAPTIONS_FILE:
+        return await export(services, org_id, dataset_id, name.removesuffix(".zip"))
     async with services.db.read() as session:
         dataset = await repo.get_dataset(session, org_id, dataset_id)
     return Export(f"dataset-{dataset.id}-captions.jsonl", _captions(services, dataset))

@@ -18,28 +18,49 @@ from tailorset.db import repository as repo
 from tailorset.domain import lifecycle
 from tailorset.domain.errors import Invalid, NotSupported
 from tailorset.fibo import check_caption, check_visual_schema
-from tailorset.services import Services
+from tailorset.services import Services, files
 
 PREFIX_IP_TYPES = ("stylized_scene", "defined_character", "object_variants")
 
 
 async def load_images(services: Services, sources: Sequence[str], field: str, least: int, most: int) -> list:
     """Decode base64 images and fetch URLs (with the upload's safety rules), in order."""
-    if not least <= len(sources) <= most:
-        raise Invalid(f"{field} must hold {least} to {most} images; it holds {len(sources)}.")
-    settings = services.settings
+    _count(sources, field, least, most)
     images = []
     for number, source in enumerate(sources):
         what = f"{field}[{number}]"
         if source.startswith(("http://", "https://")):
-            data = await fetch.fetch_image_url(settings, source)
+            data = await fetch.fetch_image_url(services.settings, source)
         else:
             data = imaging.decode_base64(source, what)
-        checked = imaging.check_upload(
-            data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels, min_side=1, what=what
-        )
-        images.append(await anyio.to_thread.run_sync(imaging.to_rgb, checked.image))
+        images.append(await _decoded(services, data, what))
     return images
+
+
+async def load_stored_images(
+    services: Services, org_id: int, dataset_id: int, image_ids: Sequence[int], least: int, most: int
+) -> list:
+    """Images already in one of the organization's datasets, read from storage (tailorset's `image_ids`)."""
+    _count(image_ids, "image_ids", least, most)
+    async with services.db.read() as session:
+        rows = [await repo.get_dataset_image(session, org_id, dataset_id, image_id) for image_id in image_ids]
+    return [
+        await _decoded(services, await files.read(services, image.storage, image.file_key), f"image {image.id}")
+        for _, image in rows
+    ]
+
+
+def _count(sources: Sequence, field: str, least: int, most: int) -> None:
+    if not least <= len(sources) <= most:
+        raise Invalid(f"{field} must hold {least} to {most} images; it holds {len(sources)}.")
+
+
+async def _decoded(services: Services, data: bytes, what: str):
+    settings = services.settings
+    checked = imaging.check_upload(
+        data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels, min_side=1, what=what
+    )
+    return await anyio.to_thread.run_sync(imaging.to_rgb, checked.image)
 
 
 def _advisor(services: Services, method: str) -> Captioner:
