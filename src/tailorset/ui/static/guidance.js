@@ -127,6 +127,7 @@ function editPrefix(context) {
 // --- visual schema (FIBO datasets) -----------------------------------------------------------
 
 function pretty(text) {
+  if (text == null || text === "") return "";
   try {
     return JSON.stringify(JSON.parse(text), null, 2);
   } catch {
