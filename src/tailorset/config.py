@@ -10,6 +10,11 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class SetupError(RuntimeError):
+    """A setting names something that is not there or will not let us in (a database, a bucket): one sentence
+    that says what and how to fix it, for the command line to print instead of a traceback."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TAILORSET_", extra="ignore")
 
