@@ -4,7 +4,7 @@
 // captions already written can be regenerated with it.
 
 import { api } from "./api.js";
-import { h, messageBox, notify } from "./dom.js";
+import { h, messageBox, modal, notify } from "./dom.js";
 
 const PREFIX_TYPES = new Set(["stylized_scene", "defined_character", "object_variants"]);
 const PICKABLE = 48; // the first loaded images of the grid
@@ -25,15 +25,6 @@ export function guidanceButtons({ datasetId, prefixButton, getDataset, getProjec
       schemaButton.textContent = dataset.status === "completed" ? "Visual schema" : "Visual schema…";
     },
   };
-}
-
-function dialogOf(titleText, className, form) {
-  const title = h("h2", { id: `${className}-title` }, titleText);
-  const dialog = h("dialog", { class: `guidance ${className}`, "aria-labelledby": title.id }, title, form);
-  dialog.addEventListener("close", () => dialog.remove());
-  document.body.append(dialog);
-  dialog.showModal();
-  return dialog;
 }
 
 /** Thumbnails of the grid's images to tick; `ids()` are the ticked ones, in grid order. */
@@ -59,7 +50,17 @@ function picker(images, least, most) {
   return { el: h("div", {}, list, count), ids, ok: () => ids().length >= least && ids().length <= most };
 }
 
-function offerRegeneration(context, what) {
+/** PUT the dataset's `body`; once saved, close the dialog and offer to regenerate the captions already written. */
+async function saveGuidance(context, dialog, box, body, what) {
+  try {
+    await api.put(`/datasets/${context.datasetId}`, body);
+  } catch (error) {
+    box.show("error", `${what} not saved: ${error.message}`);
+    if (error.status === 409) context.refreshDataset();
+    return;
+  }
+  dialog.close();
+  await context.refreshDataset();
   const again = h("button", { type: "button" }, "Regenerate all…");
   const message = notify("success", `${what} saved. Captions already written keep the old one until they are regenerated. `, again);
   again.addEventListener("click", () => {
@@ -87,7 +88,7 @@ function editPrefix(context) {
     box.el,
     h("div", { class: "actions" }, save, cancel),
   );
-  const dialog = dialogOf("Caption prefix", "prefix", form);
+  const dialog = modal("Caption prefix", "guidance prefix", form);
   cancel.addEventListener("click", () => dialog.close());
   generate.addEventListener("click", async () => {
     if (!pick.ok()) return box.show("error", "Pick 1 to 6 images first.");
@@ -109,17 +110,9 @@ function editPrefix(context) {
       generate.disabled = false;
     }
   });
-  form.addEventListener("submit", async (event) => {
+  form.addEventListener("submit", (event) => {
     event.preventDefault();
-    try {
-      await api.put(`/datasets/${context.datasetId}`, { caption_prefix: input.value });
-      dialog.close();
-      await context.refreshDataset();
-      offerRegeneration(context, "Prefix");
-    } catch (error) {
-      box.show("error", `Prefix not saved: ${error.message}`);
-      if (error.status === 409) context.refreshDataset();
-    }
+    saveGuidance(context, dialog, box, { caption_prefix: input.value }, "Prefix");
   });
   input.focus();
 }
@@ -161,7 +154,7 @@ function editVisualSchema(context) {
     box.el,
     h("div", { class: "actions" }, save, cancel),
   );
-  const dialog = dialogOf(frozen ? "Visual schema (completed dataset)" : "Visual schema", "visual-schema", form);
+  const dialog = modal(frozen ? "Visual schema (completed dataset)" : "Visual schema", "guidance visual-schema", form);
   cancel.addEventListener("click", () => dialog.close());
 
   async function ask(button, busy, call, failed) {
@@ -191,17 +184,9 @@ function editVisualSchema(context) {
       })).structured_prompt,
       "Not refined");
   });
-  form.addEventListener("submit", async (event) => {
+  form.addEventListener("submit", (event) => {
     event.preventDefault();
-    try {
-      await api.put(`/datasets/${context.datasetId}`, { visual_schema: text.value });
-      dialog.close();
-      await context.refreshDataset();
-      offerRegeneration(context, "Visual schema");
-    } catch (error) {
-      box.show("error", `Visual schema not saved: ${error.message}`);
-      if (error.status === 409) context.refreshDataset();
-    }
+    saveGuidance(context, dialog, box, { visual_schema: text.value }, "Visual schema");
   });
   text.focus();
 }

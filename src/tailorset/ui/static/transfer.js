@@ -2,7 +2,7 @@
 // Export: a trainer's layout, downloaded through a signed link (GET …/download?format=), never held in the page.
 
 import { api, session } from "./api.js";
-import { fill, h, messageBox } from "./dom.js";
+import { fill, h, messageBox, modal } from "./dom.js";
 
 const POLL_MS = 1000;
 const FORMATS = [
@@ -25,15 +25,6 @@ export function transferButtons({ datasetId, getDataset, afterImport }) {
       importButton.disabled = dataset.status === "completed";
     },
   };
-}
-
-function dialogOf(titleText, className, ...content) {
-  const title = h("h2", { id: `${className}-title` }, titleText);
-  const dialog = h("dialog", { class: className, "aria-labelledby": title.id }, title, ...content);
-  dialog.addEventListener("close", () => dialog.remove());
-  document.body.append(dialog);
-  dialog.showModal();
-  return dialog;
 }
 
 // --- import ----------------------------------------------------------------------------------
@@ -65,7 +56,7 @@ function openImport(datasetId, afterImport) {
     report,
     h("div", { class: "actions" }, start, close),
   );
-  const dialog = dialogOf("Import a ZIP", "import", form);
+  const dialog = modal("Import a ZIP", "import", form);
   close.addEventListener("click", () => dialog.close());
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -173,7 +164,7 @@ function openExport(datasetId, dataset) {
     link,
     h("div", { class: "actions" }, download, close),
   );
-  const dialog = dialogOf("Export the dataset", "export", form);
+  const dialog = modal("Export the dataset", "export", form);
   close.addEventListener("click", () => dialog.close());
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
