@@ -93,9 +93,8 @@ async def refine_structured_prompt(body: RefineRequest, org: Org, services: Svc)
     "PUT /tailored-gen/datasets/{id} before uploading, or run Regenerate All Captions afterwards.",
 )  # fmt: skip
 async def generate_prefix(body: PrefixRequest, org: Org, services: Svc):
-    given = [field for field in ("images", "image_urls", "image_ids") if getattr(body, field) is not None]
-    if len(given) != 1:
-        raise Invalid("Provide either images (base64) or image_urls (or image_ids), not both and not neither.")
+    if body.images is not None and body.image_urls is not None:
+        raise Invalid("Provide either images (base64) or image_urls, not both and not neither.")
     field, sources = ("images", body.images) if body.images is not None else ("image_urls", body.image_urls)
     images = await body.load(services, org, sources, field, 1, 6)
     return {"prefix": await suggestions.prefix(services, images, body.ip_type, body.ip_medium, body.ip_name)}

@@ -14,7 +14,6 @@ from tailorset.api.deps import Org, PathId, Svc, Who
 from tailorset.api.errors import describe_validation_error
 from tailorset.api.images import form_flags
 from tailorset.api.present import Presenter, errors
-from tailorset.db import repository as repo
 from tailorset.domain.errors import Invalid
 from tailorset.schemas import BulkUpload, BulkUploadStatus
 from tailorset.services import bulk_upload, export
@@ -115,7 +114,7 @@ downloads = APIRouter(tags=["Import and export"])
 
 
 class DownloadUrls(BaseModel):
-    download_url: str = Field(description="The dataset's ZIP: `images/` and `dataset.jsonl` (the jsonl export).")
+    download_url: str = Field(description="The dataset's ZIP: the export in `format` (default jsonl).")
     captions_url: str = Field(description="Its captions: one JSON line per image, `file_name`, `caption`, "
                                           "`caption_source`.")  # fmt: skip
 
@@ -131,10 +130,8 @@ async def download_dataset(
     dataset_id: PathId, org: Org, services: Svc, request: Request,
     format: Annotated[Literal[export.FORMATS], Query()] = "jsonl",
 ):  # fmt: skip
-    async with services.db.read() as session:
-        dataset = await repo.get_dataset(session, org, dataset_id)  # yours, and not deleted
     base_url = services.settings.public_url or str(request.base_url)
-    return export.download_urls(services, base_url, org, dataset, format, time.time())
+    return await export.download_urls(services, base_url, org, dataset_id, format, time.time())
 
 
 router.add_api_route(

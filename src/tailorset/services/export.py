@@ -167,10 +167,12 @@ def _download_key(org_id: int, dataset_id: int, name: str, expires: int) -> str:
     return f"download:{org_id}:{dataset_id}:{name}:{expires}"
 
 
-def download_urls(
-    services: Services, base_url: str, org_id: int, dataset: Dataset, format: str, now: float
+async def download_urls(
+    services: Services, base_url: str, org_id: int, dataset_id: int, format: str, now: float
 ) -> dict[str, str]:
     """Signed URLs of the dataset's ZIP (the export in `format`) and of its captions file, valid for an hour."""
+    async with services.db.read() as session:
+        dataset = await repo.get_dataset(session, org_id, dataset_id)  # yours, and not deleted
     _check_format(dataset, format)
     expires = int(now) + DOWNLOAD_SECONDS
     urls = {}
