@@ -191,3 +191,18 @@ def test_push_remote_and_pull_remote_copy_a_dataset_between_two_servers(
 
         code, _, err = run(capsys, "pull-remote", "999", "--from", remote.base, "--from-token", remote_token)
         assert (code, err) == (1, "error: Dataset 999 not found. (HTTP 404)\n")
+
+
+def test_push_sends_every_kind_of_caption_the_server_reads(tmp_path, database_url):  # no server needed
+    from tailorset.cli_client import folder_files
+
+    (tmp_path / "a").mkdir()
+    for name in ("a/one.png", "a/two.jpg", "three.webp"):
+        (tmp_path / name).write_bytes(b"image")
+    for name in ("a/one.caption", "a/two.txt", "a/metadata.jsonl", "metadata.csv", "notes.md", "a/stray.txt"):
+        (tmp_path / name).write_text("x")
+    images, captions = folder_files(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in images] == ["a/one.png", "a/two.jpg", "three.webp"]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in captions) == [
+        "a/metadata.jsonl", "a/one.caption", "a/two.txt", "metadata.csv"
+    ]  # fmt: skip
