@@ -82,7 +82,7 @@ def as_tailorset_reads(value: Any) -> Any:
     optional text that is blank dropped."""
     if isinstance(value, dict):
         out = {k: as_tailorset_reads(v) for k, v in value.items()}
-        return {k: v for k, v in out.items() if not (isinstance(v, str) and not v)}
+        return {k: None if v == "" else v for k, v in out.items()}  # dropped: Bria's model reads None
     if isinstance(value, list):
         return [as_tailorset_reads(v) for v in value]
     return value.strip() if isinstance(value, str) else value

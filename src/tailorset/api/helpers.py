@@ -87,7 +87,7 @@ async def refine_structured_prompt(body: RefineRequest, org: Org, services: Svc)
 
 
 @router.post(
-    "/generate_prefix", response_model=PrefixOut, responses=errors(400, 413, 415, 422),
+    "/generate_prefix", response_model=PrefixOut, responses=errors(400, 404, 410, 413, 415, 422),
     summary="Generate Prefix",
     description="Suggests a caption_prefix for a legacy dataset from 1–6 representative images. Save it with "
     "PUT /tailored-gen/datasets/{id} before uploading, or run Regenerate All Captions afterwards.",
@@ -101,7 +101,7 @@ async def generate_prefix(body: PrefixRequest, org: Org, services: Svc):
 
 
 @router.post(
-    "/generate_visual_schema", response_model=VisualSchemaOut, responses=errors(400, 413, 415, 422),
+    "/generate_visual_schema", response_model=VisualSchemaOut, responses=errors(400, 404, 410, 413, 415, 422),
     summary="Generate Visual Schema",
     description="Suggests a FIBO dataset's visual_schema (what its images share: medium, style, colours, "
     "lighting, composition) from 5–10 representative images. Automatic captions of the dataset follow it.",
