@@ -102,7 +102,7 @@ def blank_required(reading: BaseModel, path: str = "caption") -> list[str]:
     return found
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(caption=model(VGL), indent=st.sampled_from([None, 2]))
 def test_what_bria_accepts_is_accepted_and_read_back_the_same(caption: dict, indent: int | None) -> None:
     sent = json.dumps(caption, indent=indent)
