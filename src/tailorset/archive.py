@@ -8,6 +8,9 @@ used as paths: an unsafe name is refused, not sanitised."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 import struct
 import zipfile
@@ -21,7 +24,13 @@ from typing import BinaryIO
 from tailorset.domain.errors import DomainError, Invalid, TooLarge
 
 MAX_NAME = 255  # an image's name, as for a single upload
-CAPTION_SUFFIX = ".txt"  # kohya's (and most tools') caption sidecar: same directory, same stem
+# Caption sidecars, same directory and stem as the image: .txt (kohya, ai-toolkit, most tools) and .caption.
+CAPTION_SUFFIXES = (".txt", ".caption")
+# Caption tables, rows naming images relative to the table's folder: Hugging Face imagefolder's metadata.jsonl
+# (file_name + text) and Bria's FIBO fine-tuning metadata.csv (file_name + caption).
+METADATA_NAMES = ("metadata.jsonl", "metadata.csv")
+CAPTION_COLUMNS = ("caption", "text")
+MAX_METADATA_BYTES = 32 * 1024 * 1024  # every caption of a table is held while the ZIP imports
 _JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}  # written by file managers, never meant to be uploaded
 _END_RECORD = b"PK\x05\x06"
 _ZIP64_LOCATOR = b"PK\x06\x07"
@@ -99,12 +108,14 @@ def _is_junk(name: str) -> bool:
 
 @dataclass(frozen=True)
 class Entry:
-    """An image candidate and its caption file, if the archive has one beside it."""
+    """An image candidate and its caption: a file beside it, or a row of a caption table."""
 
     index: int  # position in the archive's directory: the order of import
     name: str
     info: zipfile.ZipInfo
     caption: zipfile.ZipInfo | None = None
+    caption_text: str | None = None  # from a table's row…
+    caption_from: str | None = None  # …that table's name
 
 
 @dataclass(frozen=True)
@@ -117,12 +128,13 @@ class Refusal:
 class Plan:
     entries: list[Entry] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
+    has_captions: bool = False  # the ZIP brings captions: an image without one is worth a word in the report
 
 
 def plan(archive: zipfile.ZipFile) -> Plan:
-    """Which entries to import, in directory order, each with its caption file; and which to refuse
-    outright (unsafe or duplicate names, caption files without an image). Directories and the junk
-    file managers leave (`__MACOSX/`, `.DS_Store`) are skipped without a word."""
+    """Which entries to import, in directory order, each with its caption (a sidecar file, else a caption
+    table's row); and which to refuse outright (unsafe or duplicate names, captions without an image).
+    Directories and the junk file managers leave (`__MACOSX/`, `.DS_Store`) are skipped without a word."""
     result = Plan()
     files = []
     for index, info in enumerate(archive.infolist()):
@@ -135,33 +147,92 @@ def plan(archive: zipfile.ZipFile) -> Plan:
             files.append((index, name, info))
     counts = Counter(name for _, name, _ in files)
     captions: dict[str, tuple[str, zipfile.ZipInfo]] = {}  # "dir/stem" → the caption file
+    tables: list[tuple[str, zipfile.ZipInfo]] = []
     images = []
     for index, name, info in files:
+        suffix = PurePosixPath(name).suffix.lower()
         if counts[name] > 1:
             result.refused.append(Refusal(name, Invalid(f"{name} appears {counts[name]} times in the ZIP.")))
         elif len(name) > MAX_NAME:
             result.refused.append(
                 Refusal(name[:MAX_NAME], Invalid(f"{name[:60]}… is longer than {MAX_NAME} characters."))
             )
-        elif name.lower().endswith(CAPTION_SUFFIX):
-            stem = name[: -len(CAPTION_SUFFIX)]
+        elif PurePosixPath(name).name.lower() in METADATA_NAMES:
+            tables.append((name, info))
+        elif suffix in CAPTION_SUFFIXES:
+            stem = name[: -len(suffix)]
             if stem in captions:
                 result.refused.append(Refusal(name, Invalid(f"{name} is a second caption file for {stem}.*.")))
             else:
                 captions[stem] = (name, info)
         else:
             images.append((index, name, info))
+    rows = _table_captions(archive, tables, {name for _, name, _ in images}, result)
     matched = set()
     for index, name, info in images:
         stem = name[: -len(PurePosixPath(name).suffix) or None]
         if stem in captions:
             matched.add(stem)
-        result.entries.append(Entry(index, name, info, captions.get(stem, (None, None))[1]))
+            result.entries.append(Entry(index, name, info, captions[stem][1]))
+        else:
+            result.entries.append(Entry(index, name, info, None, *rows.get(name, (None, None))))
     for stem, (name, _) in captions.items():
         if stem not in matched:
             message = f"{name} is a caption file without an image of the same name beside it."
             result.refused.append(Refusal(name, Invalid(message)))
+    result.has_captions = bool(captions or rows)
     return result
+
+
+def _table_captions(
+    archive: zipfile.ZipFile, tables: list[tuple[str, zipfile.ZipInfo]], images: set[str], result: Plan
+) -> dict[str, tuple[str, str]]:
+    """image name → (caption, table name), from every caption table; a table that cannot be read is refused."""
+    found: dict[str, tuple[str, str]] = {}
+    for name, info in tables:
+        folder = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
+        try:
+            rows = _rows(read(archive, info, MAX_METADATA_BYTES, name), name)
+            strays = []
+            for number, (file_name, caption) in enumerate(rows, start=2 if name.endswith(".csv") else 1):
+                image = clean_name(folder + file_name) if isinstance(file_name, str) else None
+                if image not in images:
+                    strays.append(f"row {number} ({file_name!r})")
+                elif caption is not None and image not in found:
+                    found[image] = (caption, name)
+            if strays:
+                more = f" and {len(strays) - 3} more" if len(strays) > 3 else ""
+                raise Invalid(f"{name} names files that are not images in the ZIP: {', '.join(strays[:3])}{more}.")
+        except DomainError as exc:
+            result.refused.append(Refusal(name, exc))
+    return found
+
+
+def _rows(data: bytes, name: str) -> list[tuple[object, str | None]]:
+    """(file_name, caption) of each row; a FIBO caption given as a JSON object is that object's JSON text."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise Invalid(f"{name} is not UTF-8 text.") from None
+    try:
+        if name.lower().endswith(".csv"):
+            records = list(csv.DictReader(io.StringIO(text, newline="")))
+        else:
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (csv.Error, ValueError, RecursionError) as exc:
+        raise Invalid(f"{name} cannot be read ({str(exc)[:100]}).") from None
+    rows = []
+    for record in records:
+        if not isinstance(record, dict) or "file_name" not in record:
+            raise Invalid(f"{name} must have a file_name column, and {'/'.join(CAPTION_COLUMNS)} for the captions.")
+        column = next((c for c in CAPTION_COLUMNS if c in record), None)
+        caption = record[column] if column else None
+        if isinstance(caption, dict):
+            caption = json.dumps(caption, ensure_ascii=False)
+        elif caption is not None and not isinstance(caption, str):
+            raise Invalid(f"{name}: the caption of {record['file_name']!r} must be text.")
+        rows.append((record["file_name"], caption))
+    return rows
 
 
 def read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int, name: str) -> bytes:

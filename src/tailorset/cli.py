@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session
 
 from tailorset import cli_client
-from tailorset.config import Settings
+from tailorset.config import Settings, SetupError
 from tailorset.db.engine import migrate, sync_url
 from tailorset.db.models import ApiToken, Organization, utcnow
 from tailorset.db.repository import hash_token
@@ -32,11 +32,27 @@ def serve(args: argparse.Namespace) -> int:
     settings = Settings()
     level = args.log_level or settings.log_level
     configure_logging(level, settings.log_format)
+    _check_services(settings)  # what the server needs, checked once here: a sentence, not a startup traceback
     uvicorn.run(
         "tailorset.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
         proxy_headers=True, log_level=level, log_config=None, access_log=False,  # ours carries the request id
     )  # fmt: skip
     return 0
+
+
+def _check_services(settings: Settings) -> None:
+    """The database (migrated, created if missing and allowed) and the storage must be usable: SetupError if
+    not. An unreachable Redis is a warning: rate limits then count per process until it answers."""
+    import anyio
+
+    from tailorset.ratelimit import redis_problem
+    from tailorset.storage import open_stores
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(settings.resolved_database_url)
+    anyio.run(open_stores, settings)
+    if settings.redis_url and (problem := redis_problem(settings.redis_url)):
+        print(f"warning: {problem}", file=sys.stderr)
 
 
 def token_create(args: argparse.Namespace) -> int:
@@ -257,7 +273,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except SetupError as exc:  # a database, bucket… that a setting names is not usable: the sentence, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -14,13 +14,14 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path, PurePosixPath
+from typing import get_args
 
 import httpx
 
-from tailorset.client import DEFAULT_URL, ApiError, BulkUploadStatus, Client
+from tailorset.archive import CAPTION_SUFFIXES, METADATA_NAMES
+from tailorset.client import DEFAULT_URL, ApiError, BulkUploadStatus, Client, ExportFormat
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
-CAPTION_SUFFIX = ".txt"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -30,17 +31,37 @@ def register(commands: argparse._SubParsersAction) -> None:
     server.add_argument("--token", help="an API token (default: $TAILORSET_TOKEN)")
 
     p = commands.add_parser(
-        "push", parents=[server], help="upload a folder of images, with their .txt captions, into a dataset"
+        "push", parents=[server], help="upload a folder of images, with their captions, into a dataset"
     )
-    p.add_argument("directory", type=Path, help="images (JPEG, PNG, WebP) and, beside each, an optional NAME.txt")
+    p.add_argument(
+        "directory", type=Path,
+        help="images (JPEG, PNG, WebP) with captions beside them (NAME.txt, NAME.caption) or in metadata.jsonl "
+        "(file_name, text) or metadata.csv (file_name, caption)",
+    )  # fmt: skip
     p.add_argument("--dataset", type=int, required=True, help="the dataset's id")
     p.set_defaults(run=push)
 
     p = commands.add_parser("pull", parents=[server], help="download a dataset into a folder a trainer reads")
     p.add_argument("--dataset", type=int, required=True, help="the dataset's id")
-    p.add_argument("--format", choices=("kohya", "hf", "jsonl"), default="kohya", help="layout (default: kohya)")
+    p.add_argument("--format", choices=get_args(ExportFormat), default="kohya", help="layout (default: kohya)")
     p.add_argument("directory", type=Path, help="a new or empty folder")
     p.set_defaults(run=pull)
+
+    for name, direction, other in (("push-remote", "to", "the server to copy it to"),
+                                   ("pull-remote", "from", "the server to copy it from")):  # fmt: skip
+        p = commands.add_parser(
+            name, parents=[server],
+            help=f"copy a dataset with its captions {direction} another server that speaks Bria's API (Bria too)",
+        )  # fmt: skip
+        p.add_argument(
+            "dataset", type=int, help=f"the dataset's id on {'this' if direction == 'to' else 'that'} server"
+        )
+        p.add_argument(f"--{direction}", required=True, dest="remote_url", metavar="URL", help=other)
+        p.add_argument(
+            f"--{direction}-token", required=True, dest="remote_token", metavar="TOKEN", help="its API token"
+        )
+        p.add_argument("--project", type=int, help="put the copy in this project (default: a copy of the project)")
+        p.set_defaults(run=push_remote if direction == "to" else pull_remote)
 
     caption = commands.add_parser("caption", help="set or regenerate one image's caption")
     actions = caption.add_subparsers(dest="action", required=True)
@@ -120,7 +141,8 @@ class Bar:
 
 
 def folder_files(directory: Path) -> tuple[list[Path], list[Path]]:
-    """The images under `directory` (hidden files skipped) and the .txt captions beside them."""
+    """The images under `directory` (hidden files skipped), and the captions that go with them: a .txt or
+    .caption beside an image, and caption tables (metadata.jsonl, metadata.csv) — the server reads them."""
     if not directory.is_dir():
         raise ValueError(f"{directory} is not a folder.")
     images, captions = [], {}  # photo.png and photo.jpg share photo.txt, sent once
@@ -129,9 +151,11 @@ def folder_files(directory: Path) -> tuple[list[Path], list[Path]]:
             continue
         if path.suffix.lower() in IMAGE_SUFFIXES:
             images.append(path)
-            caption = path.with_suffix(CAPTION_SUFFIX)
-            if caption.is_file():
-                captions[caption] = None
+            for suffix in CAPTION_SUFFIXES:
+                if (caption := path.with_suffix(suffix)).is_file():
+                    captions[caption] = None
+        elif path.name.lower() in METADATA_NAMES:
+            captions[path] = None
     return images, list(captions)
 
 
@@ -161,9 +185,11 @@ def _report(dataset_id: int, status: BulkUploadStatus, captions: int) -> int:
     if status.status == "failed":
         print(f"error: the upload failed: {status.error}", file=sys.stderr)
         return 1
-    print(f"Imported {status.done} images into dataset {dataset_id} ({captions} .txt captions sent).")
+    print(f"Imported {status.done} images into dataset {dataset_id} ({captions} caption files sent).")
     if status.skipped:
         print(f"Skipped {status.skipped} already in the dataset.")
+    for note in status.uncaptioned_images:
+        print(f"  no caption: {note.filename} (captioned automatically)")
     for failure in status.failed_images:
         print(f"  failed: {failure.filename}: {failure.error_message}", file=sys.stderr)
     if status.failed:
@@ -261,3 +287,53 @@ def _print_health(report: dict) -> None:
     review = report["review"]
     total = report["images_count"]
     print(f"Review: {total - review['unreviewed']} of {total} reviewed ({review['flagged']} flagged).")
+
+
+# --- server to server -------------------------------------------------------------------------
+
+
+@_client_command
+def push_remote(client: Client, args: argparse.Namespace) -> int:
+    with Client(args.remote_url, args.remote_token) as remote:
+        return _copy(client, remote, args.dataset, args.project, args.remote_url)
+
+
+@_client_command
+def pull_remote(client: Client, args: argparse.Namespace) -> int:
+    with Client(args.remote_url, args.remote_token) as remote:
+        return _copy(
+            remote, client, args.dataset, args.project, args.url or os.environ.get("TAILORSET_URL") or DEFAULT_URL
+        )
+
+
+PROJECT_FIELDS = ("project_name", "project_description", "ip_name", "ip_description", "ip_medium", "ip_type")
+
+
+def _copy(source: Client, target: Client, dataset_id: int, project_id: int | None, where: str) -> int:
+    """A new dataset on `target` with the images and captions of `dataset_id` on `source`, through Bria's
+    documented endpoints only (create project and dataset, PUT the prefix or visual_schema, Upload Image as
+    base64 JSON, Update Image Caption), so that either side can be Bria itself."""
+    dataset = source.dataset(dataset_id)
+    if project_id is None:
+        project = source.project(dataset.project_id)
+        project_id = target.create_project(**{name: project.get(name) for name in PROJECT_FIELDS})["id"]
+    copy = target.create_dataset(project_id, dataset.name, dataset.training_version)
+    guidance = {"caption_prefix": dataset.caption_prefix, "visual_schema": dataset.visual_schema}
+    guidance = {name: value for name, value in guidance.items() if value is not None}
+    if guidance:  # before the uploads, so that the target's own captions follow it too
+        target.update_dataset(copy.id, **guidance)
+    bar, copied, failures = Bar(f"Copying {dataset.images_count} images", dataset.images_count), 0, []
+    for image in source.images(dataset_id):
+        try:
+            uploaded = target.upload_image_data(copy.id, source.image_bytes(image), image.image_name)
+            if image.caption is not None and uploaded.caption != image.caption:
+                target.set_caption(copy.id, uploaded.id, image.caption)
+            copied += 1
+        except ApiError as exc:
+            failures.append(f"{image.image_name or image.id}: {exc.message} (HTTP {exc.status})")
+        bar.advance(1)
+    bar.close()
+    print(f"Copied {copied} images of dataset {dataset_id} to {where} as dataset {copy.id} in project {project_id}.")
+    for failure in failures:
+        print(f"  failed: {failure}", file=sys.stderr)
+    return 1 if failures else 0

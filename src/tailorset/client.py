@@ -12,6 +12,7 @@ server's one-sentence message. A 429 is retried after the server's Retry-After, 
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from typing import IO, Any, Literal, TypeVar
 import httpx
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-ExportFormat = Literal["kohya", "hf", "jsonl"]
+ExportFormat = Literal["kohya", "hf", "jsonl", "ai-toolkit", "fibo"]
 Progress = Callable[[int], None]  # called with the number of bytes just sent or received
 
 
@@ -102,6 +103,7 @@ class BulkUploadStatus:
     total: int  # 0 until the server has read the ZIP (and always from Bria, which does not say)
     skipped: int  # already in the dataset
     skipped_images: tuple[SkippedFile, ...]
+    uncaptioned_images: tuple[SkippedFile, ...]  # imported with an automatic caption: none came with them
     error: str | None
 
     @property
@@ -116,6 +118,9 @@ class BulkUploadStatus:
                 **body,
                 "failed_images": tuple(_parse(FailedImage, item) for item in body.get("failed_images") or ()),
                 "skipped_images": tuple(_parse(SkippedFile, item) for item in body.get("skipped_images") or ()),
+                "uncaptioned_images": tuple(
+                    _parse(SkippedFile, item) for item in body.get("uncaptioned_images") or ()
+                ),
                 "total": body.get("total") or 0,
                 "skipped": body.get("skipped") or 0,
             },
@@ -190,10 +195,25 @@ class Client:
     def _json(self, method: str, path: str, **kwargs) -> Any:
         return self._send(method, path, **kwargs).json()
 
-    # --- datasets and images ------------------------------------------------------------------
+    # --- projects, datasets and images ---------------------------------------------------------
+
+    def project(self, project_id: int) -> dict[str, Any]:
+        return self._json("GET", f"/projects/{project_id}")
+
+    def create_project(self, **fields: Any) -> dict[str, Any]:
+        """POST /projects: project_name, ip_medium and ip_type, and optionally the other project fields."""
+        return self._json("POST", "/projects", json={k: v for k, v in fields.items() if v is not None})
 
     def dataset(self, dataset_id: int) -> Dataset:
         return _parse(Dataset, self._json("GET", f"/datasets/{dataset_id}", params={"max_images": 1}))
+
+    def create_dataset(self, project_id: int, name: str, training_version: str | None = None) -> Dataset:
+        body = {"project_id": project_id, "name": name, "training_version": training_version}
+        return _parse(Dataset, self._json("POST", "/datasets", json={k: v for k, v in body.items() if v is not None}))
+
+    def update_dataset(self, dataset_id: int, **fields: Any) -> Dataset:
+        """PUT /datasets/{id}: name, caption_prefix, visual_schema or status."""
+        return _parse(Dataset, self._json("PUT", f"/datasets/{dataset_id}", json=fields))
 
     def images(self, dataset_id: int, *, page_size: int = 500, **filters: str) -> Iterator[Image]:
         """Every image, oldest first, a keyset page at a time (filters: caption_contains, caption_excludes,
@@ -217,6 +237,21 @@ class Client:
             data = {"image_name": image_name} if image_name else None
             body = self._json("POST", f"/datasets/{dataset_id}/images", files=files, data=data, rewind=file)
         return _parse(Image, body)
+
+    def upload_image_data(self, dataset_id: int, data: bytes, image_name: str | None = None) -> Image:
+        """Upload Image as Bria documents it: the file base64-encoded in a JSON body."""
+        body = {"file": base64.b64encode(data).decode("ascii"), "image_name": image_name}
+        body = {k: v for k, v in body.items() if v is not None}
+        return _parse(Image, self._json("POST", f"/datasets/{dataset_id}/images", json=body))
+
+    def image_bytes(self, image: Image) -> bytes:
+        """The original file behind an image's image_url (signed, or S3's pre-signed: no token goes with it)."""
+        request = self._http.build_request("GET", image.image_url)
+        del request.headers["api_token"]  # the URL's signature is the credential; the token stays with us
+        response = self._http.send(request, follow_redirects=True)
+        if response.is_error:
+            raise ApiError(response.status_code, f"image {image.id}'s file could not be downloaded.")
+        return response.content
 
     def set_caption(self, dataset_id: int, image_id: int, caption: str) -> Image:
         """A person's caption (caption_source "manual"); for FIBO datasets, a JSON object as a string."""

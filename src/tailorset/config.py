@@ -10,10 +10,17 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class SetupError(RuntimeError):
+    """A setting names something that is not there or will not let us in (a database, a bucket): one sentence
+    that says what and how to fix it, for the command line to print instead of a traceback."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TAILORSET_", extra="ignore")
 
-    data_dir: Path = Field(Path("./tailorset-data"), description="Where the SQLite file and images live.")
+    data_dir: Path = Field(
+        Path("./tailorset-data"), description="The SQLite database, the image files and the model cache."
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; PostgreSQL e.g. postgresql://user@host/db. Default: SQLite in data_dir."
     )
@@ -32,11 +39,16 @@ class Settings(BaseSettings):
     openai_api_key: str | None = Field(None, description="Sent as a Bearer token, if set.")
     captioner_timeout_seconds: float = Field(60.0, description="Per request to a remote captioner.")
     captioner_max_retries: int = Field(3, description="Retries on timeouts, 429 and 5xx.")
-    preload_captioner: bool = Field(True, description="Load the captioner's models when the server starts.")
+    preload_captioner: bool = Field(
+        True, description="Load the captioner's models in the background when the server starts, so that the "
+        "first upload does not wait (the first start builds the classifier's ONNX model, 1–2 s)."
+    )
     model_dir: Path | None = Field(None, description="Where model files are cached. Default: data_dir/models.")
-    redis_url: str | None = Field(None, description="Redis for shared rate limits across processes.")
+    redis_url: str | None = Field(
+        None, description="Redis, to share rate limits between several server processes (one budget)."
+    )
     rate_limit_default: str = Field("60/minute", description="Per organization and endpoint, for the default plan.")
-    rate_limits_enabled: bool = True
+    rate_limits_enabled: bool = Field(True, description="Answer 429 over the limits; false turns them off.")
     token_cache_seconds: float = Field(
         5.0, description="How long a process remembers a token lookup; a revoked token works at most this long."
     )
@@ -86,7 +98,7 @@ class Settings(BaseSettings):
     )
     s3_region: str | None = Field(None, description="The bucket's region. Default: boto3's (AWS_REGION, ~/.aws).")
     s3_access_key_id: str | None = Field(None, description="Default: boto3's credential chain (AWS_*, IAM role…).")
-    s3_secret_access_key: str | None = None
+    s3_secret_access_key: str | None = Field(None, description="Goes with s3_access_key_id.")
     s3_url_lifetime_seconds: int = Field(
         3600, ge=60, le=7 * 24 * 3600, description="How long a pre-signed image URL stays valid (S3 allows 7 days)."
     )
@@ -117,3 +129,33 @@ class Settings(BaseSettings):
     @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
+
+
+def _default(value) -> str:
+    if value is None:
+        return "unset"
+    if value == "":
+        return "empty"
+    if isinstance(value, Path) and not value.is_absolute():
+        return f"`./{value}`"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int) and value >= 1024**2 and value % 1024**2 == 0:
+        return f"{value // 1024**3} GiB" if value % 1024**3 == 0 else f"{value // 1024**2} MiB"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return f"`{value}`" if isinstance(value, str | Path) else str(value)
+
+
+def settings_table() -> str:
+    """The README's table of settings, made from this class (tests/test_readme_settings.py keeps them equal;
+    `python -m tailorset.config` prints it)."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        cells = (f"`TAILORSET_{name.upper()}`", _default(field.default), field.description or "")
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())

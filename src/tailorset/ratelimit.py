@@ -24,6 +24,23 @@ log = logging.getLogger(__name__)
 PLANS = {"free": "10/minute", "default": "60/minute", "pay_as_you_go": "60/minute", "enterprise": "1000/minute"}
 
 
+def redis_problem(url: str) -> str | None:
+    """Why Redis at `url` cannot be used, in one sentence with the fix; None when it answers."""
+    import redis
+
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3) as client:
+            client.ping()
+    except (redis.RedisError, ValueError, OSError) as exc:
+        shown = redis.connection.parse_url(url) if url.startswith(("redis://", "rediss://", "unix://")) else {}
+        where = f"{shown.get('host', '')}:{shown.get('port', 6379)}" if shown.get("host") else url.split("@")[-1]
+        return (
+            f"Redis at {where} does not answer ({type(exc).__name__}: {str(exc)[:120]}): rate limits are counted "
+            "per process until it does; start it, or fix TAILORSET_REDIS_URL."
+        )
+    return None
+
+
 def parse_limit(value: str) -> RateLimitItem:
     try:
         return parse(PLANS.get(value, value))

@@ -315,4 +315,8 @@ class BulkUploadStatus(BaseModel):
     total: int = Field(description="Files in the ZIP to handle (0 until the ZIP has been read).")
     skipped: int = Field(description="Files already in the dataset (same content), not imported again.")
     skipped_images: list[SkippedFile]
+    uncaptioned_images: list[SkippedFile] = Field(
+        description="Images imported with an automatic caption because the ZIP, which brings captions, has none "
+        "for them (no .txt or .caption beside them, no row in metadata.jsonl or metadata.csv)."
+    )
     error: str | None = Field(description="Why the whole upload failed or was stopped, if it did.")

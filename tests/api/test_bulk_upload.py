@@ -3,6 +3,7 @@ hostile ZIPs refused file by file (or as a whole, with a 4xx), never half-import
 
 from __future__ import annotations
 
+import csv
 import functools
 import http.server
 import io
@@ -72,6 +73,10 @@ def test_a_zip_is_imported_with_its_captions_and_folders(api, client, settings):
     assert status == {
         "status": "completed", "progress_percentage": 100, "total_processed": 2, "done": 2, "failed": 0,
         "failed_images": [], "total": 2, "skipped": 0, "skipped_images": [], "error": None,
+        "uncaptioned_images": [  # the ZIP brings captions, but none for this one: said, not hidden
+            {"filename": "coffee.png",
+             "reason": "No caption was found for coffee.png, so it was captioned automatically."}
+        ],
     }  # fmt: skip
     images = {i["image_name"]: i for i in api.get(f"/tailored-gen/datasets/{dataset['id']}/images").json()}
     assert set(images) == {"trip/chelsea.png", "coffee.png"}
@@ -310,6 +315,53 @@ def test_fibo_captions_from_json_files(api):
     teapot, auto = images["teapot.png"], images["auto.png"]
     assert teapot["caption_source"] == "manual" and json.loads(teapot["caption"]) == json.loads(FIBO_CAPTION)
     assert auto["caption_source"] == "automatic" and json.loads(auto["caption"])["short_description"]
+
+
+def test_captions_from_caption_sidecars_and_tables(api):
+    """.caption beside an image; HF imagefolder's metadata.jsonl (names relative to its folder); FIBO
+    fine-tuning's metadata.csv. A sidecar wins over a table; a table naming no image is refused."""
+    dataset = api.dataset()
+    table = "file_name,caption\r\nrocket.jpg,\"sks style, a rocket, \"\"lift-off\"\"\"\r\ncamera.png,\r\n"
+    archive = zip_of({
+        "a/chelsea.png": photo("chelsea.png"), "a/chelsea.caption": "sks style, a cat",
+        "b/coffee.png": photo("coffee.png"), "b/astronaut.png": photo("astronaut.png"),
+        "b/metadata.jsonl": '{"file_name": "coffee.png", "text": "sks style, a cup"}\n'
+                            '{"file_name": "astronaut.png", "text": "sks style, a person"}\n',
+        "a/metadata.jsonl": '{"file_name": "chelsea.png", "text": "loses to the sidecar"}\n',
+        "rocket.jpg": photo("rocket.jpg"), "camera.png": photo("camera.png"), "metadata.csv": table,
+        "c/metadata.csv": "file_name,caption\r\nnowhere.png,x\r\n",
+    })  # fmt: skip
+    bulk_upload(api, dataset["id"], archive)
+    status = wait_for_bulk_upload(api, dataset["id"])
+    images = {i["image_name"]: i for i in api.get(f"/tailored-gen/datasets/{dataset['id']}/images").json()}
+    assert {name: (i["caption"], i["caption_source"]) for name, i in images.items() if name != "camera.png"} == {
+        "a/chelsea.png": ("sks style, a cat", "manual"),
+        "b/coffee.png": ("sks style, a cup", "manual"),
+        "b/astronaut.png": ("sks style, a person", "manual"),
+        "rocket.jpg": ('sks style, a rocket, "lift-off"', "manual"),
+    }
+    assert images["camera.png"]["caption_source"] == "automatic"  # its row has an empty caption
+    assert [n["filename"] for n in status["uncaptioned_images"]] == ["camera.png"]
+    assert status["failed_images"] == [{
+        "filename": "c/metadata.csv", "error_code": 400,
+        "error_message": "c/metadata.csv names files that are not images in the ZIP: row 2 ('nowhere.png').",
+    }]  # fmt: skip
+
+
+def test_fibo_captions_from_a_metadata_csv(api):
+    dataset = api.dataset(training_version="fibo")
+    rows = [("teapot.png", FIBO_CAPTION), ("bad.png", '{"short_description": "no more"}')]
+    table = io.StringIO()
+    csv.writer(table).writerows([("file_name", "caption"), *rows])
+    files = {"teapot.png": photo("coffee.png"), "bad.png": photo("chelsea.png"), "metadata.csv": table.getvalue()}
+    archive = zip_of(files)
+    bulk_upload(api, dataset["id"], archive)
+    status = wait_for_bulk_upload(api, dataset["id"])
+    assert [(f["filename"], f["error_message"].split(":")[0]) for f in status["failed_images"]] == [
+        ("bad.png", "metadata.csv (the row of bad.png)")
+    ]
+    [teapot] = api.get(f"/tailored-gen/datasets/{dataset['id']}/images").json()
+    assert json.loads(teapot["caption"]) == json.loads(FIBO_CAPTION) and teapot["caption_source"] == "manual"
 
 
 @pytest.fixture

@@ -54,9 +54,13 @@ ROUTES = {
     ("GET", "/tailored-gen/datasets/{dataset_id}/images/{image_id}/lint"): (NAMES, None),
     ("GET", "/tailored-gen/datasets/{dataset_id}/captions/lint"): (NAMES, None),
     ("GET", "/tailored-gen/datasets/{dataset_id}/health"): (NAMES, None),
+    ("GET", "/tailored-gen/datasets/{dataset_id}/download"): (NAMES, None),
     ("POST", "/tailored-gen/captions/validate"): (NEITHER, {"caption": "x"}),
     ("POST", "/tailored-gen/generate_prefix"): (NEITHER, None),
     ("POST", "/tailored-gen/generate_visual_schema"): (NEITHER, None),
+    ("POST", "/tailored-gen/refine_structured_prompt"): (
+        NAMES, {"dataset_id": "{dataset_id}", "structured_prompt": ' {"style": "flat"} ', "instruction": "Be bolder."},
+    ),
 }
 
 
@@ -107,7 +111,7 @@ def snapshot(api, ids: dict) -> list:
     ]
 
 
-@pytest.mark.parametrize("prefix", ["", "/v1"])
+@pytest.mark.parametrize("prefix", ["", "/v1", "/v2"])
 def test_another_organization_gets_404_on_every_route(api, other_api, prefix):
     ids = owned(api)
     before = snapshot(api, ids)
@@ -115,7 +119,11 @@ def test_another_organization_gets_404_on_every_route(api, other_api, prefix):
         response = call(other_api, method, path, ids, prefix)
         if kind == NAMES:
             assert response.status_code == 404, (method, path, response.text)
-            assert response.json()["error"].endswith("not found."), (method, path, response.text)
+            error = response.json()["error"]
+            if prefix == "/v2":  # Bria's v2 error object
+                assert error["code"] == 404 and error["details"] == error["message"], (method, path, response.text)
+                error = error["message"]
+            assert error.endswith("not found."), (method, path, response.text)
         elif kind == LISTS:
             assert response.status_code == 200 and response.json() == [], (method, path)
     assert snapshot(api, ids) == before  # …and nothing changed for the owner

@@ -1,4 +1,4 @@
-"""GET …/export?format=kohya|hf|jsonl: a dataset as a ZIP a trainer reads, streamed."""
+"""GET …/export?format=kohya|hf|jsonl|ai-toolkit|fibo: a dataset as a ZIP a trainer reads, streamed."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
 
+from tailorset.api import transfer
 from tests.support import bulk_upload, kohya_read, photo, wait_for_bulk_upload, zip_of
 
 
@@ -113,9 +115,10 @@ def test_fibo_captions_are_their_json(api):
     assert [json.loads(r["text"]) for r in hf] == [json.loads(i["caption"]) for i in images]
 
 
-def test_a_kohya_export_imports_back_as_it_was(api, client, dataset):
+@pytest.mark.parametrize("format", ["kohya", "ai-toolkit", "hf"])
+def test_an_export_imports_back_as_it_was(api, client, dataset, format):
     """Round trip: the export, bulk-uploaded into a new dataset, gives the same files and captions."""
-    archive = api.get(f"/tailored-gen/datasets/{dataset['id']}/export", params={"format": "kohya"}).content
+    archive = api.get(f"/tailored-gen/datasets/{dataset['id']}/export", params={"format": format}).content
     copy = api.dataset()
     assert bulk_upload(api, copy["id"], archive).status_code == 202
     status = wait_for_bulk_upload(api, copy["id"])
@@ -132,7 +135,10 @@ def test_export_errors(api, other_api, dataset):
     url = f"/tailored-gen/datasets/{dataset['id']}/export"
     for response, code, message in (
         (api.get(url), 400, "format is required."),
-        (api.get(url, params={"format": "coco"}), 400, "format must be 'kohya', 'hf' or 'jsonl'."),
+        (
+            api.get(url, params={"format": "coco"}), 400,
+            "format must be 'kohya', 'hf', 'jsonl', 'ai-toolkit' or 'fibo'.",
+        ),
         (other_api.get(url, params={"format": "kohya"}), 404, f"Dataset {dataset['id']} not found."),
         (api.get("/tailored-gen/datasets/999/export", params={"format": "hf"}), 404, "Dataset 999 not found."),
     ):
@@ -142,3 +148,93 @@ def test_export_errors(api, other_api, dataset):
     assert api.delete(f"/tailored-gen/datasets/{empty['id']}").status_code == 204
     response = api.get(f"/tailored-gen/datasets/{empty['id']}/export", params={"format": "kohya"})
     assert response.status_code == 410
+
+
+def test_download_dataset_hands_out_signed_expiring_urls(api, other_api, client, dataset, monkeypatch):
+    """GET /datasets/{id}/download (Bria's path, outside /tailored-gen; under /v1 and /v2 too)."""
+    urls = api.get(f"/datasets/{dataset['id']}/download").json()
+    assert set(urls) == {"download_url", "captions_url"}
+    assert api.get(f"/v2/datasets/{dataset['id']}/download").status_code == 200
+    headers_free = client.get(urls["download_url"].replace(str(client.base_url), ""), headers={"api_token": ""})
+    assert headers_free.status_code == 200 and headers_free.headers["content-type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(headers_free.content))
+    expected = [json.loads(line) for line in export(api, dataset["id"], "jsonl").read("dataset.jsonl").splitlines()]
+    assert [json.loads(line) for line in archive.read("dataset.jsonl").splitlines()] == expected
+    captions = client.get(urls["captions_url"])
+    assert captions.status_code == 200
+    lines = [json.loads(line) for line in captions.text.splitlines()]
+    assert lines == [{k: r[k] for k in ("file_name", "caption", "caption_source")} for r in expected]
+    assert all(name in archive.namelist() for name in (line["file_name"] for line in lines))
+
+    kohya = api.get(f"/tailored-gen/datasets/{dataset['id']}/download", params={"format": "kohya"}).json()
+    assert client.get(kohya["download_url"]).content == api.get(
+        f"/tailored-gen/datasets/{dataset['id']}/export", params={"format": "kohya"}
+    ).content  # fmt: skip
+    assert api.get(f"/datasets/{dataset['id']}/download", params={"format": "fibo"}).status_code == 400
+
+    tampered = urls["captions_url"].replace(f"datasets/{dataset['id']}/", "datasets/999/")
+    assert client.get(urls["download_url"].replace("/jsonl.zip", "/kohya.zip")).status_code == 404
+    assert client.get(tampered).status_code == 404
+    assert client.get(urls["captions_url"].replace("sig=", "sig=0")).status_code == 404
+    assert other_api.get(f"/datasets/{dataset['id']}/download").status_code == 404
+    monkeypatch.setattr(transfer, "time", SimpleNamespace(time=lambda: 2e9))  # long after the URLs expired
+    response = client.get(urls["download_url"])
+    assert response.status_code == 404 and "expired" in response.json()["error"]
+
+
+def test_ai_toolkit_is_a_flat_folder_of_images_and_txt(api, dataset):
+    archive = export(api, dataset["id"], "ai-toolkit")
+    assert all("/" not in name for name in archive.namelist())  # no <repeats>_<tokens> folder
+    images = {name for name in archive.namelist() if not name.endswith(".txt")}
+    assert {name.rsplit(".", 1)[0] + ".txt" for name in images} == set(archive.namelist()) - images
+    assert sorted(archive.read(n).decode() for n in archive.namelist() if n.endswith(".txt")) == sorted(
+        i["caption"] for i in images_of(api, dataset["id"])
+    )
+
+
+@pytest.fixture
+def fibo_dataset(api) -> dict:
+    dataset = api.dataset(training_version="fibo")
+    for name in ("coffee.png", "chelsea.png", "astronaut.png"):
+        api.upload(dataset["id"], name)
+    first = images_of(api, dataset["id"])[0]
+    edited = {**json.loads(first["caption"]), "context": 'An "espresso", served, with commas\nand a newline.'}
+    url = f"/tailored-gen/datasets/{dataset['id']}/images/{first['id']}"
+    assert api.put(url, json={"caption": json.dumps(edited)}).status_code == 200
+    return dataset
+
+
+def test_fibo_is_read_as_bria_fine_tuning_reads_it(api, client, fibo_dataset, tmp_path, monkeypatch):
+    """src/fine_tuning/fine_tune_fibo.py in Bria's FIBO repository: `load_dataset(--dataset_name)` on the folder
+    (imagefolder: its images and metadata.csv), the `image` and `caption` columns, then `json.loads` per caption."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from datasets import load_dataset
+
+    archive = export(api, fibo_dataset["id"], "fibo")
+    assert "metadata.csv" in archive.namelist() and all("/" not in name for name in archive.namelist())
+    archive.extractall(tmp_path / "fibo")
+    train = load_dataset(str(tmp_path / "fibo"))["train"]
+    assert train.column_names == ["image", "caption"]
+    images = images_of(api, fibo_dataset["id"])
+    assert [json.loads(c) for c in train["caption"]] == [json.loads(i["caption"]) for i in images]
+    assert sorted(image.size for image in train["image"]) == sorted(
+        Image.open(io.BytesIO(client.get(i["image_url"]).content)).size for i in images
+    )
+
+
+def test_fibo_round_trip_and_refusals(api, client, fibo_dataset):
+    archive = api.get(f"/tailored-gen/datasets/{fibo_dataset['id']}/export", params={"format": "fibo"}).content
+    copy = api.dataset(training_version="fibo")
+    assert bulk_upload(api, copy["id"], archive).status_code == 202
+    status = wait_for_bulk_upload(api, copy["id"])
+    assert (status["done"], status["failed"], status["uncaptioned_images"]) == (3, 0, [])
+    originals, imported = images_of(api, fibo_dataset["id"]), images_of(api, copy["id"])
+    assert [i["caption"] for i in imported] == [i["caption"] for i in originals]
+    assert [client.get(i["image_url"]).content for i in imported] == [
+        client.get(i["image_url"]).content for i in originals
+    ]
+    legacy = api.dataset()
+    response = api.get(f"/tailored-gen/datasets/{legacy['id']}/export", params={"format": "fibo"})
+    assert response.status_code == 400 and response.json()["error"].startswith("format fibo is for FIBO datasets")

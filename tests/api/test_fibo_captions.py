@@ -63,7 +63,7 @@ REFUSALS = [
     ("plain prose", "a cat on a sofa", "caption"),
     ("bad score", json.dumps(with_(aesthetics={**CAPTION["aesthetics"], "aesthetic_score": "superb"})),
      "caption.aesthetics.aesthetic_score"),
-    ("zero objects counted", json.dumps(with_(objects=[obj(number_of_objects=0)])),
+    ("a count Bria cannot read", json.dumps(with_(objects=[obj(number_of_objects=1e20)])),
      "caption.objects[0].number_of_objects"),
     ("empty required text", json.dumps(with_(context="  ")), "caption.context"),
 ]  # fmt: skip
@@ -137,3 +137,22 @@ def test_garbage_is_never_anything_but_a_400(api, fibo_image, garbage):
     response = put(api, fibo_image, garbage)
     assert response.status_code in (200, 400), response.text
     assert set(response.json()) == ({"error"} if response.status_code == 400 else set(fibo_image))
+
+
+def test_the_caption_limit_counts_the_compact_form(api, fibo_image):
+    # 16 objects of ~900 characters each: about 15.5k compact, well over 20k pretty-printed.
+    long = with_(objects=[obj(appearance_details=f"{i}" + " freckled" * 100) for i in range(16)])
+    compact, pretty = json.dumps(long, separators=(",", ":")), json.dumps(long, indent=8)
+    assert len(compact) < 20_000 < len(pretty)
+    response = put(api, fibo_image, pretty)
+    assert response.status_code == 200, response.text
+    stored = response.json()["caption"]
+    assert json.loads(stored) == long and len(stored) == len(compact)
+
+    longer = with_(objects=[obj(appearance_details=f"{i}" + " freckled" * 100) for i in range(23)])
+    response = put(api, fibo_image, json.dumps(longer, separators=(",", ":")))
+    assert response.status_code == 400
+    assert response.json()["error"].endswith("characters long in compact form; the limit is 20,000.")
+    assert api.get(f"/tailored-gen/datasets/{fibo_image['dataset_id']}/images/{fibo_image['id']}").json()[
+        "caption"
+    ] == stored  # fmt: skip

@@ -67,3 +67,23 @@ def test_generate_visual_schema(api):
 
     response = api.post("/tailored-gen/generate_visual_schema", json={"images": images[:4]})
     assert response.status_code == 400 and response.json()["error"] == "images must hold 5 to 10 images; it holds 4."
+
+
+def test_sample_images_can_be_images_already_in_a_dataset(api, other_api):
+    """tailorset's image_ids: what the workbench sends, so that no image travels back and forth."""
+    dataset = api.dataset()
+    ids = [api.upload(dataset["id"], name)["id"] for name in ("chelsea.png", "chelsea.png", "coffee.png")]
+    body = {"dataset_id": dataset["id"], "image_ids": ids[:2], "ip_type": "stylized_scene", "ip_medium": "photography"}
+    from_ids = api.post("/tailored-gen/generate_prefix", json=body)
+    from_bytes = api.post("/tailored-gen/generate_prefix", json={**body, "image_ids": None,
+                                                                  "images": [b64("chelsea.png")] * 2})  # fmt: skip
+    assert from_ids.status_code == 200 and from_ids.json() == from_bytes.json() == {"prefix": "A photo of a tabby cat"}
+
+    fibo = {"dataset_id": dataset["id"], "image_ids": ids * 2}  # six, of three images
+    assert api.post("/tailored-gen/generate_visual_schema", json=fibo).status_code == 200
+    response = other_api.post("/tailored-gen/generate_visual_schema", json=fibo)
+    assert response.status_code == 404 and response.json()["error"] == f"Dataset {dataset['id']} not found."
+    response = api.post("/tailored-gen/generate_visual_schema", json={"image_ids": ids * 2})
+    assert (response.status_code, response.json()["error"]) == (400, "image_ids needs the dataset_id they belong to.")
+    response = api.post("/tailored-gen/generate_visual_schema", json={**fibo, "images": [b64("coffee.png")] * 5})
+    assert response.status_code == 400 and "not both" in response.json()["error"]

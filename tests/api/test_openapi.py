@@ -21,7 +21,7 @@ def test_openapi_documents_every_endpoint(client):
         ("GET", "/tailored-gen/datasets/{dataset_id}/export"),
     }  # fmt: skip
     assert expected <= operations
-    assert [server["url"] for server in doc["servers"]] == ["/", "/v1"]
+    assert [server["url"] for server in doc["servers"]] == ["/", "/v1", "/v2"]
     assert doc["components"]["securitySchemes"]["APIKeyHeader"] == {
         "type": "apiKey", "in": "header", "name": "api_token",
         "description": "Your organization's API token (`tailorset token create`).",
@@ -58,5 +58,6 @@ def test_no_endpoint_documents_fastapis_422(client):
         "/tailored-gen/datasets/{dataset_id}/images/bulk-upload",
         "/tailored-gen/generate_prefix",
         "/tailored-gen/generate_visual_schema",
+        "/tailored-gen/refine_structured_prompt",  # its context_images may be URLs
     }
     assert "HTTPValidationError" not in doc["components"]["schemas"]

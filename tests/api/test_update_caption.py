@@ -69,6 +69,19 @@ def test_v1_prefix(api, image):
     assert response.status_code == 200 and response.json()["caption"] == "via v1"
 
 
+def test_v2_prefix_answers_the_same_bodies_and_bria_v2_errors(api, image):
+    response = api.put("/v2" + url_of(image), json={"caption": "via v2"})
+    assert response.status_code == 200 and response.json() == api.get(url_of(image)).json()
+    refused = api.put("/v2" + url_of(image), json={"caption": ""})
+    plain = api.put("/v1" + url_of(image), json={"caption": ""})
+    assert refused.status_code == plain.status_code == 400
+    assert refused.json() == {
+        "error": {"code": 400, "message": plain.json()["error"], "details": plain.json()["error"]},
+        "request_id": refused.headers["x-request-id"],
+    }
+    assert int(refused.headers["content-length"]) == len(refused.content)
+
+
 # --- 400 -----------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tailorset.fibo import ERROR_RULES, CaptionCheck, canonical_json, check_caption
+from tailorset.fibo.schema import ROOT
 
 # ast.parse of random text warns about invalid escape sequences; that is expected here.
 pytestmark = pytest.mark.filterwarnings("ignore:invalid escape sequence:DeprecationWarning")
@@ -80,8 +81,13 @@ def _string_counts(obj: dict[str, Any]) -> str:
 
 
 def _spelling(obj: dict[str, Any]) -> str:
+    """Required keys respelled (a variant of an optional key is dropped, as Bria's model ignores it)."""
+    required = ROOT.required
     return json.dumps(
-        {"shortDescription" if k == "short_description" else k.replace("_", " ").title(): v for k, v in obj.items()}
+        {
+            "shortDescription" if k == "short_description" else k.replace("_", " ").title() if k in required else k: v
+            for k, v in obj.items()
+        }
     )
 
 

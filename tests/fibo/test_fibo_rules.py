@@ -276,10 +276,10 @@ ERRORS: dict[str, tuple[str, str, str]] = {
         "caption.aesthetics.aesthetic_score",
         'caption.aesthetics.aesthetic_score must be one of: very low, low, medium, high, very high, not "excellent"',
     ),
-    "out_of_range": (
-        dumps(with_object(0, number_of_objects=0)),
+    "out_of_range": (  # a whole number to JSON Schema, but past what Bria's parser reads into an int
+        dumps(with_object(0, number_of_objects=1e20)),
         "caption.objects[0].number_of_objects",
-        "caption.objects[0].number_of_objects must be an integer ≥ 1, not 0",
+        "caption.objects[0].number_of_objects must be an integer Bria's model can read, not 1e+20",
     ),
     "unprocessable": (C, "caption", "caption could not be processed"),  # with a broken normaliser
     # Defensive mappings: normalisation makes these unreachable through check_caption; tested below.
@@ -386,12 +386,22 @@ def test_never_repaired(changes: dict[str, Any], path: str, message: str) -> Non
     assert (result.errors[0].path, result.errors[0].message) == (path, message)
 
 
-@pytest.mark.parametrize("value", ["several", "2.5", 2.5, "-3", True])
+@pytest.mark.parametrize("value", ["several", "2.5", 2.5, "1e3", "1 000", [3]])
 def test_number_of_objects_is_only_coerced_losslessly(value: Any) -> None:
     result = check_caption(dumps(with_object(0, number_of_objects=value)))
     assert not result.valid
     assert result.errors[0].path == "caption.objects[0].number_of_objects"
-    assert result.errors[0].message.startswith("caption.objects[0].number_of_objects must be an integer ≥ 1")
+    assert result.errors[0].message.startswith("caption.objects[0].number_of_objects must be an integer")
+
+
+@pytest.mark.parametrize(
+    ("value", "read"),
+    [(0, 0), (-3, -3), ("-3", -3), ("1_000", 1000), (" 7 ", 7), (7.0, 7), (True, 1), (10**20, 10**20)],
+)
+def test_number_of_objects_is_read_as_bria_reads_it(value: Any, read: int) -> None:
+    result = check_caption(dumps(with_object(0, number_of_objects=value)))
+    assert result.valid, result.errors
+    assert json.loads(result.caption)["objects"][0]["number_of_objects"] == read
 
 
 def test_numeric_score_out_of_scale_is_not_guessed() -> None:
@@ -414,8 +424,23 @@ def test_json_repair_escape_mistakes_are_refused_not_stored() -> None:
 
 
 def test_conflicting_spelling_variants() -> None:
-    result = check_caption(C.replace('"context":', '"Context":"Something else","context":'))
+    without_context = C.replace(f',"context":{json.dumps(BASE["context"])}', "")
+    result = check_caption(without_context[:-1] + ',"Context":"One thing","CONTEXT":"Another"}')
     assert [e.rule for e in result.errors] == ["duplicate_key_conflict"]
+
+
+def test_a_variant_beside_its_key_is_dropped_as_bria_ignores_it() -> None:
+    result = check_caption(C.replace('"context":', '"Context":"Something else","context":'))
+    assert result.valid and result.caption == C
+    assert [(w.path, w.message) for w in result.warnings] == [
+        ('caption.Context', "caption.Context was dropped: Bria's model reads only the key 'context', as written")
+    ]
+
+
+def test_a_variant_of_an_optional_key_is_dropped_not_renamed() -> None:
+    result = check_caption(C.replace('"style_medium":', '"Style Medium":'))
+    assert result.valid and "style_medium" not in json.loads(result.caption)
+    assert [w.path for w in result.warnings] == ['caption["Style Medium"]']
 
 
 def test_errors_are_in_document_order_and_message_lists_them() -> None:

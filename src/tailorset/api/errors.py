@@ -27,6 +27,7 @@ STATUS = {
     errors.UnsupportedMedia: 415,
     errors.Unprocessable: 422,
     errors.RateLimited: 429,
+    errors.NotSupported: 501,
 }
 
 HTTP_MESSAGES = {404: "No such endpoint.", 405: "This endpoint does not accept that HTTP method."}

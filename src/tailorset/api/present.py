@@ -29,6 +29,7 @@ ERROR_DESCRIPTIONS = {
     422: "The image_url (or zip_url) could not be fetched.",
     429: "Too many requests; see Retry-After.",
     500: "Internal error; nothing was changed.",
+    501: "The configured captioner cannot do this; the message names the one to configure.",
 }
 
 
@@ -105,10 +106,11 @@ class Presenter:
     def bulk_upload(job: Job) -> dict:
         outcomes = bulk_upload.failures(job)
         skipped = [{"filename": f.filename, "reason": f.message} for f in outcomes if f.skipped]
+        uncaptioned = [{"filename": f.filename, "reason": f.message} for f in outcomes if f.uncaptioned]
         failed = [
             {"filename": f.filename, "error_code": ERROR_CODES.get(f.error, 500), "error_message": f.message}
             for f in outcomes
-            if not f.skipped
+            if f.failed
         ]
         processed = job.done + job.failed + len(skipped)
         percentage = processed * 100 // job.total if job.total else 0
@@ -117,7 +119,7 @@ class Presenter:
         return {
             "status": BULK_STATUS[job.status], "progress_percentage": percentage, "total_processed": processed,
             "done": job.done, "failed": job.failed, "failed_images": failed, "total": job.total,
-            "skipped": len(skipped), "skipped_images": skipped, "error": job.error,
+            "skipped": len(skipped), "skipped_images": skipped, "uncaptioned_images": uncaptioned, "error": job.error,
         }  # fmt: skip
 
     @staticmethod

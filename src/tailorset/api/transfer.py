@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, BinaryIO, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 
 from tailorset.api.deps import Org, PathId, Svc, Who
@@ -96,14 +97,63 @@ async def bulk_upload_status(dataset_id: PathId, org: Org, services: Svc):
     description="The dataset as a ZIP for a trainer. `kohya`: `1_<prefix>/` with each image and a `.txt` of the same "
     "name (sd-scripts' train_data_dir layout). `hf`: `train/` with the images and `metadata.jsonl` (`file_name`, "
     "`text`), as Hugging Face `datasets` loads an imagefolder. `jsonl`: `images/` and `dataset.jsonl`, one record "
-    "per image. FIBO captions are exported as their JSON.",
+    "per image. `ai-toolkit`: each image and its `.txt`, at the top (ostris' ai-toolkit). `fibo` (FIBO datasets): "
+    "the images and `metadata.csv` (`file_name`, `caption`), as Bria's FIBO fine-tuning reads them. FIBO captions "
+    "are exported as their JSON.",
 )  # fmt: skip
 async def export_dataset(
-    dataset_id: PathId, org: Org, services: Svc, format: Annotated[Literal["kohya", "hf", "jsonl"], Query()]
+    dataset_id: PathId,
+    org: Org,
+    services: Svc,
+    format: Annotated[Literal[export.FORMATS], Query()],
 ):
-    exported = await export.export(services, org, dataset_id, format)
+    return _stream(await export.export(services, org, dataset_id, format), "application/zip")
+
+
+downloads = APIRouter(tags=["Import and export"])
+
+
+class DownloadUrls(BaseModel):
+    download_url: str = Field(description="The dataset's ZIP: the export in `format` (default jsonl).")
+    captions_url: str = Field(description="Its captions: one JSON line per image, `file_name`, `caption`, "
+                                          "`caption_source`.")  # fmt: skip
+
+
+@downloads.get(
+    "/datasets/{dataset_id}/download", response_model=DownloadUrls, responses=errors(400, 404, 410),
+    summary="Download Dataset",
+    description="Signed URLs of the dataset's ZIP and of its captions file, valid for an hour; whoever holds them "
+    "can download without a token. The ZIP is the export in `format` (tailorset's addition; default `jsonl`). Unlike "
+    "Bria's, any dataset (basic or advanced) can be downloaded. Also at /tailored-gen/datasets/{dataset_id}/download.",
+)  # fmt: skip
+async def download_dataset(
+    dataset_id: PathId, org: Org, services: Svc, request: Request,
+    format: Annotated[Literal[export.FORMATS], Query()] = "jsonl",
+):  # fmt: skip
+    base_url = services.settings.public_url or str(request.base_url)
+    return await export.download_urls(services, base_url, org, dataset_id, format, time.time())
+
+
+router.add_api_route(
+    "/download", download_dataset, methods=["GET"], response_model=DownloadUrls, responses=errors(400, 404, 410),
+    summary="Download Dataset (under /tailored-gen)", description="The same as GET /datasets/{dataset_id}/download.",
+)  # fmt: skip
+
+
+@downloads.get(
+    "/downloads/datasets/{dataset_id}/{name}", response_class=StreamingResponse, include_in_schema=False,
+)  # fmt: skip
+async def download_file(
+    dataset_id: PathId, name: str, services: Svc, org: Annotated[int, Query(ge=1)],
+    expires: Annotated[int, Query(ge=0, le=2**40)], sig: Annotated[str, Query(max_length=64)],
+):  # fmt: skip
+    exported = await export.download(services, org, dataset_id, name, expires, sig, time.time())
+    return _stream(exported, "application/zip" if name.endswith(".zip") else "application/jsonl")
+
+
+def _stream(exported: export.Export, media_type: str) -> StreamingResponse:
     return StreamingResponse(
         exported.chunks,
-        media_type="application/zip",
+        media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{exported.filename}"', "Cache-Control": "no-store"},
     )

@@ -41,7 +41,7 @@ from PIL import Image, ImageOps
 
 from tailorset.captioners.base import CaptionContext, CaptionerError
 from tailorset.domain.captions import apply_prefix
-from tailorset.fibo import SCHEMA, check_caption
+from tailorset.fibo import SCHEMA, check_caption, check_visual_schema
 
 if TYPE_CHECKING:
     from tailorset.config import Settings
@@ -71,12 +71,7 @@ LEGACY_SYSTEM_PROMPT = (
     "comma-separated phrases on one line, without quotes, labels or explanations."
 )
 
-FIBO_SYSTEM_PROMPT = """\
-You are a meticulous visual analyst who writes structured captions for a text-to-image training dataset.
-Look at the image and answer with one JSON object and nothing else: no code fence, no comments, no text \
-before or after it. Describe only what is visible; be accurate, specific and not repetitive. Left and right \
-of a person's body parts are from that person's own point of view; positions in the frame are from the viewer's.
-
+FIBO_KEYS_PROMPT = """\
 Keys, in this order (* = required):
 - short_description*: one paragraph (at most 200 words) on the main subjects, what they do, the setting and the mood.
 - objects: the most prominent foreground and midground things, at most 5, each an object with
@@ -99,6 +94,14 @@ Keys, in this order (* = required):
 - artistic_style: at most 3 style adjectives, e.g. "realistic, candid".
 Every value is English text except number_of_objects. Leave out a key you have nothing to say about instead of \
 writing null or an empty string. Add no other keys, and no preference_score or aesthetic_score."""
+
+FIBO_SYSTEM_PROMPT = """\
+You are a meticulous visual analyst who writes structured captions for a text-to-image training dataset.
+Look at the image and answer with one JSON object and nothing else: no code fence, no comments, no text \
+before or after it. Describe only what is visible; be accurate, specific and not repetitive. Left and right \
+of a person's body parts are from that person's own point of view; positions in the frame are from the viewer's.
+
+""" + FIBO_KEYS_PROMPT
 
 FIBO_USER_PROMPT = "Write the JSON caption for this image."
 
@@ -126,6 +129,26 @@ def fibo_system_prompt(visual_schema: str | None) -> str:
         "lighting, color_scheme, context) unless this image clearly shows otherwise, and describe this image's "
         f"own content as you see it.\n{guidance}"
     )
+
+
+REFINE_SYSTEM_PROMPT = """\
+You edit structured JSON prompts for a text-to-image training dataset. You are given a JSON object and an \
+instruction. Apply the instruction, keep every part of the object it does not concern exactly as it is, keep \
+the same keys and structure, and answer with the whole changed JSON object and nothing else: no code fence, \
+no comments, no text before or after it. Images, if any, show what the dataset looks like."""
+
+
+def refine_system_prompt(caption: bool) -> str:
+    if caption:  # the caption's keys and their meaning, as when one is written from an image
+        return f"{REFINE_SYSTEM_PROMPT}\n\nThe object is a FIBO caption.\n{FIBO_KEYS_PROMPT}"
+    return (
+        f"{REFINE_SYSTEM_PROMPT}\n\nThe object is a dataset's visual_schema: what all its images share (medium, "
+        "style, colors, lighting, composition…), which guides the caption of every image in it."
+    )
+
+
+def refine_user_prompt(structured_prompt: str, instruction: str) -> str:
+    return f"JSON object:\n{structured_prompt}\n\nInstruction: {instruction.strip()}"
 
 
 def corrective_prompt(error_message: str) -> str:
@@ -378,25 +401,41 @@ class OpenAICaptioner:
             {"role": "system", "content": fibo_system_prompt(context.visual_schema)},
             {"role": "user", "content": [{"type": "text", "text": FIBO_USER_PROMPT}, image_part]},
         ]
+        return self._json_answer(messages, check_caption, "FIBO caption", json_mode=True)
+
+    def refine(self, structured_prompt: str, instruction: str, images: list[Image.Image], *, caption: bool) -> str:
+        """A FIBO caption (`caption`) or a visual_schema changed as `instruction` says, checked as its kind."""
+        parts = [{"type": "text", "text": refine_user_prompt(structured_prompt, instruction)}]
+        parts += [{"type": "image_url", "image_url": {"url": image_data_url(i, self.max_pixels)}} for i in images]
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": refine_system_prompt(caption)},
+            {"role": "user", "content": parts},
+        ]
+        if caption:
+            return self._json_answer(messages, check_caption, "FIBO caption", json_mode=True)
+        return self._json_answer(messages, check_visual_schema, "visual_schema", json_mode=False)
+
+    def _json_answer(self, messages: list[dict[str, Any]], check: Any, what: str, *, json_mode: bool) -> str:
+        """The model's JSON answer as `check` stores it; an invalid one gets one corrective round."""
         for attempt in range(2):
-            answer = self._complete(messages, max_tokens=self.fibo_max_tokens, json_mode=True)
+            answer = self._complete(messages, max_tokens=self.fibo_max_tokens, json_mode=json_mode)
             if answer.finish_reason == "length":
                 raise CaptionerError(
                     f"The openai captioner at {self.where} stopped at its {self.fibo_max_tokens}-token limit "
-                    "before the JSON caption was complete."
+                    f"before the JSON {what} was complete."
                 )
-            check = check_caption(answer.content)
-            if check.valid and check.caption is not None:
-                return check.caption
-            problem = check.error_message()
+            checked = check(answer.content)
+            if checked.valid and checked.caption is not None:
+                return checked.caption
+            problem = checked.error_message()
             if attempt == 0:
-                logger.info("The openai captioner wrote an invalid FIBO caption (%s); asking once more.", problem)
+                logger.info("The openai captioner wrote an invalid %s (%s); asking once more.", what, problem)
                 messages += [
                     {"role": "assistant", "content": answer.content},
                     {"role": "user", "content": corrective_prompt(problem)},
                 ]
         raise CaptionerError(
-            f"The openai captioner at {self.where} wrote an invalid FIBO caption twice, the second time: "
+            f"The openai captioner at {self.where} wrote an invalid {what} twice, the second time: "
             f"{problem.rstrip('.')}."
         )
 

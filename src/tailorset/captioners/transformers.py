@@ -41,8 +41,10 @@ from tailorset.captioners.openai import (
     fibo_system_prompt,
     legacy_user_prompt,
     prepare_image,
+    refine_system_prompt,
+    refine_user_prompt,
 )
-from tailorset.fibo import canonical_json, check_caption
+from tailorset.fibo import canonical_json, check_caption, check_visual_schema
 
 if TYPE_CHECKING:
     from tailorset.config import Settings
@@ -315,6 +317,26 @@ class TransformersCaptioner:
             said = self._describe(loaded, image, "<MORE_DETAILED_CAPTION>", DETAILED_MAX_NEW_TOKENS)
         return caption_from_sentence(said)
 
+    def refine(self, structured_prompt: str, instruction: str, images: list[Image.Image], *, caption: bool) -> str:
+        """A FIBO caption (`caption`) or a visual_schema changed as `instruction` says, checked as its kind."""
+        prompt = f"{refine_system_prompt(caption)}\n\n{refine_user_prompt(structured_prompt, instruction)}"
+        with self._lock:
+            loaded = self._ensure_loaded()
+            if loaded.kind != CHAT:
+                raise CaptionerError(
+                    f"The transformers captioner's model {self.model_path} only describes images, so it cannot "
+                    "follow an instruction: set TAILORSET_CAPTIONER_MODEL to a chat model (Qwen-VL, LLaVA…)."
+                )
+            picture = prepare_image(images[0], self.max_pixels) if images else None
+            said = self._chat(loaded, picture, prompt, self.fibo_max_new_tokens)
+        checked = (check_caption if caption else check_visual_schema)(said)
+        if not checked.valid or checked.caption is None:
+            raise CaptionerError(
+                f"The transformers captioner's model {self.model_path} did not answer with valid JSON: "
+                f"{checked.error_message().rstrip('.')}."
+            )
+        return checked.caption
+
     # -- generation --
 
     def _generate(self, loaded: _Loaded, inputs: Any, max_new_tokens: int) -> Any:
@@ -337,11 +359,13 @@ class TransformersCaptioner:
         decoder = loaded.processor if hasattr(loaded.processor, "batch_decode") else loaded.tokenizer
         return decoder.batch_decode(tokens, skip_special_tokens=skip_special_tokens)[0].strip()
 
-    def _chat(self, loaded: _Loaded, image: Image.Image, prompt: str, max_new_tokens: int) -> str:
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+    def _chat(self, loaded: _Loaded, image: Image.Image | None, prompt: str, max_new_tokens: int) -> str:
+        content = [{"type": "image"}] if image is not None else []
+        messages = [{"role": "user", "content": [*content, {"type": "text", "text": prompt}]}]
         templater = loaded.processor if hasattr(loaded.processor, "apply_chat_template") else loaded.tokenizer
         text = templater.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        inputs = loaded.processor(text=[text], images=[image], return_tensors="pt")
+        pictures = {"images": [image]} if image is not None else {}
+        inputs = loaded.processor(text=[text], **pictures, return_tensors="pt")
         return self._decode(loaded, self._generate(loaded, inputs, max_new_tokens))
 
     def _describe(self, loaded: _Loaded, image: Image.Image, florence_task: str, max_new_tokens: int) -> str:

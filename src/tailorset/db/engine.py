@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
@@ -12,8 +13,11 @@ import anyio
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from tailorset.config import SetupError
 
 T = TypeVar("T")
 
@@ -36,11 +40,76 @@ def async_url(url: str) -> str:
 
 def migrate(url: str) -> None:
     """Bring the schema to the newest revision (Alembic `upgrade head`)."""
+    check_database(url)
     config = Config()
     config.set_main_option("script_location", str(files("tailorset.db") / "migrations"))
     config.attributes["database_url"] = sync_url(url)
     with _sqlite_migration_lock(url):
         command.upgrade(config, "head")
+
+
+def check_database(url: str) -> None:
+    """Connect once, so that a database that cannot be used is one sentence with its fix (SetupError), not a
+    traceback; a PostgreSQL database that does not exist yet is created, when the user may."""
+    parsed = make_url(sync_url(url))
+    if parsed.get_backend_name() != "postgresql":
+        return
+    try:
+        _connect(parsed)
+    except OperationalError as exc:
+        if "does not exist" not in str(exc.orig) or f'database "{parsed.database}"' not in str(exc.orig):
+            raise SetupError(_connection_problem(parsed, exc)) from None
+        _create_database(parsed)
+
+
+def _connect(parsed: URL) -> None:
+    engine = create_engine(parsed, connect_args={"connect_timeout": 10})
+    try:
+        with engine.connect():
+            pass
+    finally:
+        engine.dispose()
+
+
+def _where(parsed: URL) -> str:
+    return f"PostgreSQL at {parsed.host or 'localhost'}:{parsed.port or 5432}"
+
+
+def _connection_problem(parsed: URL, exc: OperationalError) -> str:
+    """One sentence for what psycopg reported (the password never appears in it)."""
+    said, where, user = str(exc.orig), _where(parsed), parsed.username or "(the default user)"
+    if "password authentication failed" in said or "no password supplied" in said:
+        return f"{where} refused the password of user {user}: fix it in TAILORSET_DATABASE_URL."
+    if f'role "{parsed.username}" does not exist' in said:
+        return f"{where} has no user {user}: create it (createuser {user}) or fix TAILORSET_DATABASE_URL."
+    if "could not translate host name" in said or "Name or service not known" in said:
+        return f"{where} cannot be found (no such host name): fix the host in TAILORSET_DATABASE_URL."
+    first = said.strip().splitlines()[0].rsplit(": ", 1)[-1].strip() if said.strip() else type(exc.orig).__name__
+    return (
+        f"{where} does not answer ({first}): start it, or fix the host and port in TAILORSET_DATABASE_URL."
+    )
+
+
+def _create_database(parsed: URL) -> None:
+    """CREATE DATABASE from the server's maintenance database, as the configured user."""
+    name = parsed.database
+    engine = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT",
+                           connect_args={"connect_timeout": 10})  # fmt: skip
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name.replace(chr(34), chr(34) * 2)}"')
+    except DBAPIError as exc:
+        if type(exc.orig).__name__ == "DuplicateDatabase":  # another process, starting at the same time, made it
+            return
+        user = parsed.username or "(the default user)"
+        raise SetupError(
+            f"{_where(parsed)} has no database {name!r}, and user {user} may not create it: create it "
+            f"(createdb -h {parsed.host or 'localhost'} -p {parsed.port or 5432} -O {user} {name}), or let "
+            f"tailorset create it by granting CREATEDB to {user}."
+        ) from None
+    finally:
+        engine.dispose()
+    logging.getLogger(__name__).warning("Created the database %r on %s.", name, _where(parsed))
 
 
 @contextmanager

@@ -45,10 +45,31 @@ def is_plain_caption(text: str, max_chars: int) -> bool:
     return len(text) <= max_chars and bool(text.strip())
 
 
+# A FIBO caption's limit counts its stored, compact form; what is sent (pretty-printed, fenced…) may be this
+# many times longer before it is refused unread.
+FIBO_INPUT_FACTOR = 4
+
+
+def max_input_chars(training_version: str, max_chars: int) -> int:
+    """The longest text read as a caption: the limit itself, or for FIBO room for its pretty-printed form."""
+    return max_chars * FIBO_INPUT_FACTOR if training_version == FIBO else max_chars
+
+
+def _too_long(text: str, training_version: str, max_chars: int) -> Invalid | None:
+    if len(text) <= max_input_chars(training_version, max_chars):
+        return None
+    if training_version == FIBO:
+        return Invalid(
+            f"caption is {len(text):,} characters long; a FIBO caption may be at most {max_chars:,} characters "
+            f"in compact form, and is not read past {max_input_chars(FIBO, max_chars):,} as sent."
+        )
+    return Invalid(f"caption is {len(text):,} characters long; the limit is {max_chars:,}.")
+
+
 def check_caption(text: str, training_version: str, max_chars: int) -> CheckedCaption:
     """Validate a caption for its dataset; FIBO captions come back repaired and canonical."""
-    if len(text) > max_chars:
-        raise Invalid(f"caption is {len(text):,} characters long; the limit is {max_chars:,}.")
+    if too_long := _too_long(text, training_version, max_chars):
+        raise too_long
     if training_version != FIBO:
         if not is_plain_caption(text, max_chars):
             raise Invalid("caption must not be empty.")
@@ -58,6 +79,10 @@ def check_caption(text: str, training_version: str, max_chars: int) -> CheckedCa
     result = check_fibo(text)
     if not result.valid:
         raise Invalid(result.error_message())
+    if len(result.caption) > max_chars:
+        raise Invalid(
+            f"caption is {len(result.caption):,} characters long in compact form; the limit is {max_chars:,}."
+        )
     rules = list(dict.fromkeys(c.rule for c in result.corrections))
     return CheckedCaption(result.caption, rules)
 
@@ -71,8 +96,8 @@ def lint(text: str, training_version: str, max_chars: int) -> dict:
     if training_version == FIBO:
         from tailorset.fibo import check_caption as check_fibo
 
-        result = check_fibo(text) if len(text) <= max_chars else None
-        if result is not None:
+        result = check_fibo(text) if len(text) <= max_input_chars(FIBO, max_chars) else None
+        if result is not None and (result.caption is None or len(result.caption) <= max_chars):
             return {
                 "valid": result.valid,
                 "caption": result.caption,
@@ -83,7 +108,7 @@ def lint(text: str, training_version: str, max_chars: int) -> dict:
     try:
         checked = check_caption(text, training_version, max_chars)
     except Invalid as exc:
-        rule = "too_large" if len(text) > max_chars else "empty_text"
+        rule = "too_large" if "characters long" in exc.message else "empty_text"
         error = {"rule": rule, "path": "caption", "message": exc.message}
         return {"valid": False, "caption": None, "corrections": [], "errors": [error], "warnings": []}
     return {"valid": True, "caption": checked.text, "corrections": [], "errors": [], "warnings": []}

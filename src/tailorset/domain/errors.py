@@ -47,6 +47,10 @@ class Unprocessable(DomainError):
     """An image_url that cannot be fetched (422)."""
 
 
+class NotSupported(DomainError):
+    """The configured backend cannot do this; the message says which one can (501)."""
+
+
 class RateLimited(DomainError):
     """Too many requests for this organization and endpoint (429)."""
 

@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from .log import Log, Unreadable, join_path
 from .schema import EDIT_ONLY_KEYS, INTEGER, LIST, OBJECT, ROOT, SCORE, TEXT, Shape, spelling_key
 
@@ -24,7 +26,9 @@ _SCORE_SCALES = {
     "aesthetic_score": (10.0, (5.5, 6.0, 7.0, 7.6)),
     "preference_score": (1.0, (0.78, 0.82, 0.87, 0.91)),
 }
-_LOSSLESS_INT = re.compile(r"\+?(\d{1,9})(?:\.0*)?")
+# Bria's model (bria_vgl.model.ObjectDescription) types number_of_objects as a pydantic `int | None`, read
+# in lax mode: the same adapter reads a value exactly as Bria's parser does.
+_BRIA_INT = TypeAdapter(int)
 _LABEL_SEPARATORS = re.compile(r"[\s_\-]+")
 
 CAPTION_ENVELOPES = frozenset({"caption", "structured_prompt", "json_prompt", "result"})
@@ -47,7 +51,7 @@ def normalise(obj: dict[str, Any], shape: Shape, path: str, log: Log) -> dict[st
     out: dict[str, Any] = {}
     given: dict[str, Any] = {}  # canonical key -> value as given, to compare spelling variants
     for raw_key, value in obj.items():
-        key = raw_key if raw_key in shape.kinds else shape.spellings.get(spelling_key(raw_key))
+        key = raw_key if raw_key in shape.kinds else _respelled(raw_key, obj, shape)
         if key is None:
             _drop_unknown(raw_key, shape, path, log)
             continue
@@ -74,10 +78,22 @@ def normalise(obj: dict[str, Any], shape: Shape, path: str, log: Log) -> dict[st
     return ordered
 
 
+def _respelled(raw_key: str, obj: dict[str, Any], shape: Shape) -> str | None:
+    """The known key `raw_key` is a spelling of, when renaming it cannot change what Bria's model reads.
+
+    Bria's parser ignores a key it does not know, so a variant beside its exact key, or of an optional key,
+    is dropped as Bria drops it; only a required key that is missing is taken from its variant — without it
+    Bria would refuse the caption, so the rename rescues it rather than changing a value Bria would read."""
+    key = shape.spellings.get(spelling_key(raw_key))
+    return key if key in shape.required and key not in obj else None
+
+
 def _drop_unknown(raw_key: str, shape: Shape, path: str, log: Log) -> None:
     key_path = join_path(path, raw_key)
     if shape is ROOT and spelling_key(raw_key) in EDIT_ONLY_KEYS:
         rule, why = "edit_instruction_dropped", "it belongs to FIBO-Edit captions, not text-to-image ones"
+    elif known := shape.spellings.get(spelling_key(raw_key)):
+        rule, why = "unknown_key_dropped", f"Bria's model reads only the key {known!r}, as written"
     else:
         rule, why = "unknown_key_dropped", "it is not a FIBO caption key"
     log.fix(rule, key_path, f"dropped {raw_key!r}")
@@ -141,15 +157,17 @@ def _score(value: Any, key: str, labels: tuple[str, ...], path: str, log: Log) -
 
 
 def _integer(value: Any, path: str, log: Log) -> Any:
-    if isinstance(value, int):  # bools included: the validator rejects them
+    """What Bria's model reads as an integer (pydantic's lax int: "1_000", " 7 ", 7.0, true), as that integer.
+
+    A whole float past what pydantic converts (1e20) is refused here: JSON Schema would call it an integer."""
+    if type(value) is int:
         return value
-    whole: int | None = None
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e9:
-        whole = int(value)
-    elif isinstance(value, str) and (m := _LOSSLESS_INT.fullmatch(value.strip())):
-        whole = int(m.group(1))
-    if whole is None:
-        return value  # "several", 2.5: never guess a number
+    try:
+        whole = _BRIA_INT.validate_python(value)
+    except (ValidationError, ValueError, TypeError):
+        if isinstance(value, float) and value.is_integer():
+            log.error("out_of_range", path, f"{path} must be an integer Bria's model can read, not {value!r}")
+        return value  # "several", 2.5, "1e3": never guess a number; the validator reports it
     log.fix("integer_coerced", path, f"turned {value!r} into {whole}")
     return whole
 

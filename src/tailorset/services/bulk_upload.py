@@ -1,4 +1,5 @@
-"""Bulk upload: a ZIP of images, with `.txt` captions beside them, imported by a background job.
+"""Bulk upload: a ZIP of images, with captions beside them (`.txt`, `.caption`) or in a caption table
+(`metadata.jsonl`, `metadata.csv`), imported by a background job.
 
 The ZIP (uploaded with the request, or fetched from `zip_url` by the job) is kept in storage as
 parts, so a worker on any host can read it. Every image goes through what a single upload does —
@@ -51,9 +52,13 @@ class Duplicate(Conflict):
     so that pushing the same folder again imports only what is new."""
 
 
+UNCAPTIONED = "NoCaption"
+
+
 @dataclass(frozen=True)
 class Failure:
-    """A file not imported: refused, or skipped as a duplicate (`error` is "Duplicate")."""
+    """A file not imported: refused, or skipped as a duplicate (`error` is "Duplicate"); or an image imported
+    without a caption from a ZIP that brings captions (`error` is UNCAPTIONED: a note, not a failure)."""
 
     filename: str
     error: str  # the DomainError's class name (the API turns it into a status code)
@@ -62,6 +67,14 @@ class Failure:
     @property
     def skipped(self) -> bool:
         return self.error == Duplicate.__name__
+
+    @property
+    def uncaptioned(self) -> bool:
+        return self.error == UNCAPTIONED
+
+    @property
+    def failed(self) -> bool:
+        return not (self.skipped or self.uncaptioned)
 
     @classmethod
     def of(cls, filename: str, exc: Exception) -> Failure:
@@ -195,7 +208,7 @@ async def run_batch(services: Services, job: Job, worker: str) -> bool:
         batch = plan.entries[job.cursor or 0 : (job.cursor or 0) + BATCH]
         if not batch:
             return await _finish(services, job, worker, "completed")
-        return await _import(services, job, worker, options, dataset, zip_file, batch)
+        return await _import(services, job, worker, options, dataset, zip_file, plan, batch)
     except (NotFound, Gone):
         return await _finish(services, job, worker, "cancelled", "The dataset was deleted.")
     except _LeaseLost:
@@ -314,9 +327,10 @@ async def _delete_pending_files(services: Services, names: list[str]) -> None:
 class _Prepared:
     entry: archive.Entry
     image: Image
+    uncaptioned: bool  # the ZIP brings captions, but none for this image
 
 
-async def _import(services, job, worker, options, dataset, zip_file, batch) -> bool:
+async def _import(services, job, worker, options, dataset, zip_file, plan, batch) -> bool:
     settings = services.settings
     names = [files.new_name() for _ in batch]
     options["pending"] = names
@@ -340,7 +354,8 @@ async def _import(services, job, worker, options, dataset, zip_file, batch) -> b
             keys = files.new_keys(checked.extension, name)
             stored = await images.prepare(services, dataset, checked, caption, trigger="bulk_upload", keys=keys)
             seen[checked.sha256] = entry.name
-            prepared.append(_Prepared(entry, images.new_image(job.organization_id, dataset.id, stored, entry.name)))
+            image = images.new_image(job.organization_id, dataset.id, stored, entry.name)
+            prepared.append(_Prepared(entry, image, plan.has_captions and caption is None))
         except (DomainError, CaptionerError, OSError) as exc:
             if isinstance(exc, OSError):
                 log.warning("Job %s: %s could not be stored: %s", job.id, entry.name, exc)
@@ -356,22 +371,25 @@ async def _import(services, job, worker, options, dataset, zip_file, batch) -> b
 
 
 def _read_entry(settings, dataset, zip_file: zipfile.ZipFile, entry: archive.Entry, options: dict):
-    """The entry checked as an upload is, and its caption file's text (None: caption it automatically)."""
+    """The entry checked as an upload is, and its caption's text (None: caption it automatically)."""
     data = archive.read(zip_file, entry.info, settings.max_upload_bytes, entry.name)
     min_side = settings.min_image_side if options["increase_resolution"] else settings.training_image_side
     checked = imaging.check_upload(
         data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels, min_side=min_side,
         what=entry.name,
     )  # fmt: skip
-    caption = None
+    caption, text = None, None
     if entry.caption is not None:
-        caption_name = archive.clean_name(entry.caption.filename)
-        text = archive.read_caption(zip_file, entry.caption, settings.max_caption_chars, caption_name)
-        if text:  # an empty caption file is no caption
-            try:
-                caption = captions.check_caption(text, dataset.training_version, settings.max_caption_chars).text
-            except Invalid as exc:
-                raise Invalid(f"{caption_name}: {exc.message}") from None
+        source = archive.clean_name(entry.caption.filename)
+        max_chars = captions.max_input_chars(dataset.training_version, settings.max_caption_chars)
+        text = archive.read_caption(zip_file, entry.caption, max_chars, source)
+    elif entry.caption_text is not None:
+        source, text = f"{entry.caption_from} (the row of {entry.name})", entry.caption_text.strip()
+    if text:  # an empty caption is no caption
+        try:
+            caption = captions.check_caption(text, dataset.training_version, settings.max_caption_chars).text
+        except Invalid as exc:
+            raise Invalid(f"{source}: {exc.message}") from None
     if caption is None and not options["automatic_captioning"]:
         raise Invalid(f"{entry.name} has no caption beside it, and automatic_captioning is false.")
     return checked, caption
@@ -399,6 +417,9 @@ async def _commit(services, job, worker, options, batch, prepared: list[_Prepare
                 continue
             session.add(item.image)
             count += 1
+            if item.uncaptioned:
+                message = f"No caption was found for {item.entry.name}, so it was captioned automatically."
+                failed.append(Failure(item.entry.name, UNCAPTIONED, message))
             manual = item.image.caption_source == captions.MANUAL
             repo.record_caption(
                 session, item.image, actor if manual else images.captioner_actor(services, actor), job.id
@@ -408,7 +429,7 @@ async def _commit(services, job, worker, options, batch, prepared: list[_Prepare
         await _update(
             services, job, worker, session, options=json.dumps(options), cursor=(job.cursor or 0) + len(batch),
             done=current.done + len(prepared) - len(late),
-            failed=current.failed + sum(not f.skipped for f in failed),
+            failed=current.failed + sum(f.failed for f in failed),
             report=json.dumps(report) if failed else current.report,
         )  # fmt: skip
     await files.delete_unreferenced(services, [key for p in late for key in (p.image.file_key, p.image.thumbnail_key)])

@@ -1,7 +1,9 @@
-"""Helper endpoints: a caption prefix (legacy) or a visual_schema (FIBO) suggested from sample images.
+"""Helper endpoints: a caption prefix (legacy) or a visual_schema (FIBO) suggested from sample images, and a
+visual_schema or FIBO caption refined by an instruction.
 
 The configured captioner answers if it knows how (`suggest_prefix` / `suggest_visual_schema`);
-otherwise the offline local captioner does, so the endpoints work with every backend."""
+otherwise the offline local captioner does, so those endpoints work with every backend. Refining needs a
+language model (`refine`: the openai and transformers backends); the local captioner has none."""
 
 from __future__ import annotations
 
@@ -12,30 +14,53 @@ from PIL import Image
 
 from tailorset import fetch, imaging
 from tailorset.captioners import Captioner
-from tailorset.domain.errors import Invalid
-from tailorset.fibo import check_visual_schema
-from tailorset.services import Services
+from tailorset.db import repository as repo
+from tailorset.domain import lifecycle
+from tailorset.domain.errors import Invalid, NotSupported
+from tailorset.fibo import check_caption, check_visual_schema
+from tailorset.services import Services, files
 
 PREFIX_IP_TYPES = ("stylized_scene", "defined_character", "object_variants")
 
 
 async def load_images(services: Services, sources: Sequence[str], field: str, least: int, most: int) -> list:
     """Decode base64 images and fetch URLs (with the upload's safety rules), in order."""
-    if not least <= len(sources) <= most:
-        raise Invalid(f"{field} must hold {least} to {most} images; it holds {len(sources)}.")
-    settings = services.settings
+    _count(sources, field, least, most)
     images = []
     for number, source in enumerate(sources):
         what = f"{field}[{number}]"
         if source.startswith(("http://", "https://")):
-            data = await fetch.fetch_image_url(settings, source)
+            data = await fetch.fetch_image_url(services.settings, source)
         else:
             data = imaging.decode_base64(source, what)
-        checked = imaging.check_upload(
-            data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels, min_side=1, what=what
-        )
-        images.append(await anyio.to_thread.run_sync(imaging.to_rgb, checked.image))
+        images.append(await _decoded(services, data, what))
     return images
+
+
+async def load_stored_images(
+    services: Services, org_id: int, dataset_id: int, image_ids: Sequence[int], least: int, most: int
+) -> list:
+    """Images already in one of the organization's datasets, read from storage (tailorset's `image_ids`)."""
+    _count(image_ids, "image_ids", least, most)
+    async with services.db.read() as session:
+        rows = [await repo.get_dataset_image(session, org_id, dataset_id, image_id) for image_id in image_ids]
+    return [
+        await _decoded(services, await files.read(services, image.storage, image.file_key), f"image {image.id}")
+        for _, image in rows
+    ]
+
+
+def _count(sources: Sequence, field: str, least: int, most: int) -> None:
+    if not least <= len(sources) <= most:
+        raise Invalid(f"{field} must hold {least} to {most} images; it holds {len(sources)}.")
+
+
+async def _decoded(services: Services, data: bytes, what: str):
+    settings = services.settings
+    checked = imaging.check_upload(
+        data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels, min_side=1, what=what
+    )
+    return await anyio.to_thread.run_sync(imaging.to_rgb, checked.image)
 
 
 def _advisor(services: Services, method: str) -> Captioner:
@@ -67,3 +92,32 @@ async def visual_schema(services: Services, images: list[Image.Image]) -> str:
     advisor = _advisor(services, "suggest_visual_schema")
     text = await anyio.to_thread.run_sync(advisor.suggest_visual_schema, images, limiter=services.caption_limiter)
     return check_visual_schema(text).caption or text
+
+
+async def refine(
+    services: Services, org_id: int, dataset_id: int, structured_prompt: str, instruction: str, sources: Sequence[str]
+) -> str:
+    """Refine Structured Prompt: the dataset's visual_schema or one of its FIBO captions, changed as the
+    instruction says by the configured language model, and checked as its kind before it is returned."""
+    async with services.db.read() as session:
+        dataset = await repo.get_dataset(session, org_id, dataset_id)
+    lifecycle.ensure_draft(dataset.id, dataset.status, "refine its prompts")
+    if not instruction.strip():
+        raise Invalid("instruction must not be empty.")
+    as_caption = await anyio.to_thread.run_sync(check_caption, structured_prompt)
+    if not as_caption.valid:
+        as_schema = await anyio.to_thread.run_sync(check_visual_schema, structured_prompt)
+        if not as_schema.valid:
+            raise Invalid(as_schema.error_message().replace("visual_schema", "structured_prompt", 1))
+    captioner = services.captioner
+    if not hasattr(captioner, "refine"):
+        raise NotSupported(
+            f"Refining a structured prompt needs a language model, which the {captioner.name} captioner does not "
+            "have: set TAILORSET_CAPTIONER=openai (any OpenAI-compatible server) or transformers (a local chat model)."
+        )
+    images = await load_images(services, sources, "context_images", 0, 10)
+    current = (as_caption if as_caption.valid else as_schema).caption
+    return await anyio.to_thread.run_sync(
+        lambda: captioner.refine(current, instruction, images, caption=as_caption.valid),
+        limiter=services.caption_limiter,
+    )

@@ -15,6 +15,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import anyio
 
+from tailorset.config import SetupError
+
 CHUNK = 256 * 1024
 # boto3 clients are thread-safe; give them as many connections as anyio has worker threads.
 CONNECTIONS = 40
@@ -56,7 +58,7 @@ class S3Storage:
             public = session.client("s3", endpoint_url=public_endpoint_url, config=config)
         credentials = session.get_credentials()
         if credentials is None:
-            raise ValueError("No S3 credentials: set TAILORSET_S3_ACCESS_KEY_ID and TAILORSET_S3_SECRET_ACCESS_KEY.")
+            raise SetupError("No S3 credentials: set TAILORSET_S3_ACCESS_KEY_ID and TAILORSET_S3_SECRET_ACCESS_KEY.")
         self._presigner = Presigner(public, bucket, credentials.get_frozen_credentials, url_lifetime_seconds)
 
     async def _call(self, operation: str, **params):
@@ -69,11 +71,29 @@ class S3Storage:
             raise
 
     async def ensure_bucket(self) -> None:
-        """Create the bucket on first start if it is missing (and we may)."""
+        """Create the bucket on first start if it is missing (and we may); if it cannot be used, a SetupError
+        that says why in one sentence."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        where = f"The S3 bucket {self.bucket!r} at {self._client.meta.endpoint_url}"
+        step = "reached"
         try:
-            await self._call("head_bucket")
-        except FileNotFoundError:
-            await self._call("create_bucket")
+            try:
+                await self._call("head_bucket")
+            except FileNotFoundError:
+                step = "created"
+                await self._call("create_bucket")
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "an error")
+            if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden"):
+                fix = "check TAILORSET_S3_ACCESS_KEY_ID and TAILORSET_S3_SECRET_ACCESS_KEY and what they may do"
+            else:
+                fix = "create it, or fix TAILORSET_S3_BUCKET"
+            raise SetupError(f"{where} could not be {step} ({code}): {fix}.") from None
+        except BotoCoreError as exc:
+            raise SetupError(
+                f"{where} could not be {step} ({exc}): start the S3 server, or fix TAILORSET_S3_ENDPOINT_URL."
+            ) from None
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         # A PUT is atomic in S3: readers see the whole object or none. Objects never change.

@@ -9,6 +9,8 @@ import {
 import { confidenceBadge } from "./confidence.js";
 import { createEditor } from "./editor.js";
 import { createReview } from "./review.js";
+import { guidanceButtons } from "./guidance.js";
+import { transferButtons } from "./transfer.js";
 
 const PAGE = 48;
 const POLL_MS = 1500;
@@ -48,6 +50,11 @@ export async function datasetView(root, datasetId) {
   const completeButton = h("button", { type: "button", "aria-describedby": "complete-note" }, "Complete…");
   const completeNote = h("span", { class: "hint", id: "complete-note" });
   const cloneButton = h("button", { type: "button" }, "Clone as draft");
+  const transfer = transferButtons({ datasetId, getDataset: () => dataset, afterImport: () => refreshAll() });
+  const guidance = guidanceButtons({
+    datasetId, prefixButton, getDataset: () => dataset, getProject: () => project, getImages: () => state.images,
+    refreshDataset: () => refreshDataset(), regenerateAll: () => regenerateAll(),
+  });
   const shortcuts = h(
     "details",
     { class: "shortcuts" },
@@ -115,7 +122,8 @@ export async function datasetView(root, datasetId) {
       h(
         "div",
         { class: "toolbar", role: "toolbar", "aria-label": "Dataset actions" },
-        replaceButton, undoButton, prefixButton, regenerateAllButton, completeButton, cloneButton, shortcuts,
+        replaceButton, undoButton, prefixButton, ...guidance.buttons, regenerateAllButton, completeButton, cloneButton,
+        ...transfer.buttons, shortcuts,
       ),
     ),
     completeNote,
@@ -150,6 +158,13 @@ export async function datasetView(root, datasetId) {
     undoButton.disabled = completed;
     if (batch) undoButton.textContent = `Undo replace (${batch.changed})`;
     editor.setReadOnly(completed);
+    transfer.render(dataset);
+    guidance.render(dataset);
+  }
+
+  async function refreshAll() {
+    await refreshDataset();
+    await loadImages();
   }
 
   function captionText(image) {
@@ -590,26 +605,6 @@ export async function datasetView(root, datasetId) {
     }, POLL_MS);
   }
 
-  async function editPrefix() {
-    const input = h("input", { id: "prefix-input", maxlength: "1000", value: dataset.caption_prefix ?? "" });
-    const ok = await confirmDialog({
-      title: "Caption prefix",
-      body: "Every automatic caption begins with it, exactly once: your trigger word, e.g. “sks style”. Captions already written keep theirs until you regenerate them.",
-      confirm: "Save prefix",
-      extra: h("div", { class: "field" }, h("label", { for: "prefix-input" }, "Prefix"), input),
-      focus: input,
-    });
-    if (!ok) return;
-    try {
-      await api.put(`/datasets/${datasetId}`, { caption_prefix: input.value });
-      await refreshDataset();
-      notify("success", `Prefix saved. “Regenerate all” applies it to the automatic captions already written.`);
-    } catch (error) {
-      notify("error", `Prefix not saved: ${error.message}`);
-      if (error.status === 409) refreshDataset();
-    }
-  }
-
   async function complete() {
     const counts = await review.refresh();
     const left = counts && (counts.unreviewed_automatic || counts.flagged)
@@ -651,7 +646,6 @@ export async function datasetView(root, datasetId) {
   more.addEventListener("click", () => loadImages({ reset: false }));
   replaceButton.addEventListener("click", openReplace);
   undoButton.addEventListener("click", undo);
-  prefixButton.addEventListener("click", editPrefix);
   regenerateAllButton.addEventListener("click", regenerateAll);
   completeButton.addEventListener("click", complete);
   cloneButton.addEventListener("click", clone);

@@ -150,3 +150,13 @@ export function setCrumbs(...items) {
     ),
   );
 }
+
+/** A modal <dialog> titled `title`, shown at once and removed from the page when it closes. */
+export function modal(title, className, ...content) {
+  const heading = h("h2", { id: nextId("modal-title") }, title);
+  const dialog = h("dialog", { class: className, "aria-labelledby": heading.id }, heading, ...content);
+  dialog.addEventListener("close", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+  return dialog;
+}
