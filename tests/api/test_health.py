@@ -106,6 +106,12 @@ def test_lint_of_a_draft_and_of_a_stored_caption(api):
 
     stored = api.get(f"{url}/images/{image['id']}/lint").json()
     assert stored["same_caption_image_ids"] == [twin["id"]] and stored["tokens"] < 77
+    # A draft of the image's own caption, as the editor sends it while the image is open: the image itself is
+    # not "the same caption".
+    own = api.post(f"{url}/captions/lint", json={"caption": image["caption"], "image_id": image["id"]}).json()
+    assert own["same_caption_image_ids"] == [twin["id"]]
+    anyone = api.post(f"{url}/captions/lint", json={"caption": image["caption"]}).json()
+    assert anyone["same_caption_image_ids"] == [image["id"], twin["id"]]
     report = health(api, dataset["id"])
     assert report["captions"]["duplicate_captions"] == [
         {"caption": image["caption"], "image_ids": [image["id"], twin["id"]]}

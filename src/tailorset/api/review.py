@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, StrictStr, model_validator
 from tailorset.api.deps import Include, Org, PathId, Svc
 from tailorset.api.present import Presenter, errors
 from tailorset.db import repository as repo
-from tailorset.schemas import MAX_ID, Body, ImageOut, ReviewState
+from tailorset.schemas import MAX_ID, Body, Id, ImageOut, ReviewState
 from tailorset.services import health, images, review
 
 router = APIRouter(prefix="/tailored-gen/datasets/{dataset_id}", tags=["Review (tailorset)"])
@@ -90,6 +90,9 @@ class LintDraft(Body):
     caption: StrictStr = Field(
         description="Longer than the service's caption limit (TAILORSET_MAX_CAPTION_CHARS, 20,000) is a 400, as "
         "saving it would be."
+    )
+    image_id: Id | None = Field(
+        None, description="The image this draft is for: its own stored caption is not counted as the same caption."
     )
 
 
@@ -169,7 +172,7 @@ async def delete_images(dataset_id: PathId, body: BulkDelete, org: Org, services
     "and the images that already have exactly this caption. Nothing is saved.",
 )  # fmt: skip
 async def lint_draft(dataset_id: PathId, body: LintDraft, org: Org, services: Svc):
-    return await health.lint_one(services, org, dataset_id, caption=body.caption)
+    return await health.lint_one(services, org, dataset_id, caption=body.caption, draft_for=body.image_id)
 
 
 @router.get(

@@ -452,9 +452,11 @@ async def duplicate_ids(services: Services, org_id: int, dataset_id: int) -> fro
 
 
 async def lint_one(
-    services: Services, org_id: int, dataset_id: int, caption: str | None = None, image_id: int | None = None
+    services: Services, org_id: int, dataset_id: int, caption: str | None = None, image_id: int | None = None,
+    draft_for: int | None = None,
 ) -> dict:
-    """A draft caption, or the image's stored one, linted for this dataset; and the other images captioned the same."""
+    """A draft caption (for image `draft_for`, if given), or image `image_id`'s stored one, linted for this
+    dataset; and the other images captioned the same."""
     limit = services.settings.max_caption_chars
     if caption is not None and len(caption) > limit:  # it could not be saved: say so, without tokenizing it all
         raise Invalid(f"caption is {len(caption):,} characters long; the limit is {limit:,}.")
@@ -464,7 +466,7 @@ async def lint_one(
             caption = (await repo.get_image(session, dataset, image_id)).caption
         same = []
         if caption:
-            others = (*_in(dataset.id), Image.caption == caption, Image.id != (image_id or 0))
+            others = (*_in(dataset.id), Image.caption == caption, Image.id != (image_id or draft_for or 0))
             query = select(Image.id).where(*others).order_by(Image.id)
             same = list((await session.execute(query.limit(SHOWN_IDS))).scalars())
     version, prefix = dataset.training_version, dataset.caption_prefix

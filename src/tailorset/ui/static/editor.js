@@ -99,7 +99,7 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
     if (ticket !== showing) return;
     caption = editor;
     fill(body, caption.el);
-    lint.check(caption.value());
+    lint.check(caption.value(), image.id);
     caption.setReadOnly(readOnly);
     refreshButtons();
     if (history.open) loadHistory();
@@ -389,7 +389,7 @@ export function createEditor({ getDataset, onSaved, onConflict, onNavigate, onCl
     if (image) show(image, position.textContent).then(() => box.show("info", "Changes discarded."));
   }
 
-  body.addEventListener("input", () => caption && lint.check(caption.value()));
+  body.addEventListener("input", () => caption && lint.check(caption.value(), image.id));
   save.addEventListener("click", saveCaption);
   regenerate.addEventListener("click", regenerateCaption);
   discard.addEventListener("click", discardChanges);

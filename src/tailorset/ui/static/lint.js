@@ -33,10 +33,11 @@ export function createLint(getDataset) {
     );
   }
 
-  const check = debounce(async (text) => {
+  // imageId: the image being edited, whose own stored caption is not "the same caption" as the draft.
+  const check = debounce(async (text, imageId) => {
     const mine = ++sequence;
     try {
-      const result = await api.post(`/datasets/${getDataset().id}/captions/lint`, { caption: text });
+      const result = await api.post(`/datasets/${getDataset().id}/captions/lint`, { caption: text, image_id: imageId });
       if (mine === sequence) render(result);
     } catch (error) {
       if (mine === sequence) fill(el, h("p", { class: "problem warning" }, `Lint is unavailable: ${error.message}`));
