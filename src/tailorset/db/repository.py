@@ -26,6 +26,7 @@ from tailorset.db.models import (
     UTCDateTime,
     utcnow,
 )
+from tailorset.domain import review
 from tailorset.domain.errors import DomainError, Gone, NotFound
 from tailorset.domain.lifecycle import DRAFT, FIBO
 
@@ -34,8 +35,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _deleted(session: AsyncSession, kind: str, ident: int, when: datetime, missing: str) -> DomainError:
-    retention = session.info.get("tombstone_retention")
+def _deleted(session: AsyncSession | Connection, kind: str, ident: int, when: datetime, missing: str) -> DomainError:
+    if isinstance(session, Connection):  # Database.run() sets it as an execution option
+        retention = session.get_execution_options().get("tombstone_retention")
+    else:
+        retention = session.info.get("tombstone_retention")
     if retention is not None and when < utcnow() - retention:
         return NotFound(missing)  # long enough ago that the API no longer remembers it
     return Gone(f"{kind} {ident} was deleted on {when:%Y-%m-%d %H:%M} UTC.")
@@ -98,7 +102,7 @@ async def get_dataset(
     return _visible_dataset(session, (await session.execute(query)).scalar_one_or_none(), org_id, dataset_id)
 
 
-def _visible_dataset(session: AsyncSession, dataset: Dataset | None, org_id: int, dataset_id: int) -> Dataset:
+def _visible_dataset(session: AsyncSession | Connection, dataset, org_id: int, dataset_id: int) -> Dataset:
     missing = f"Dataset {dataset_id} not found."
     if dataset is None or dataset.organization_id != org_id:
         raise NotFound(missing)
@@ -135,7 +139,7 @@ async def get_image(session: AsyncSession, dataset: Dataset, image_id: int) -> I
     return _visible_image(session, image, dataset.id, image_id)
 
 
-def _visible_image(session: AsyncSession, image: Image | None, dataset_id: int, image_id: int) -> Image:
+def _visible_image(session: AsyncSession | Connection, image, dataset_id: int, image_id: int) -> Image:
     missing = f"Image {image_id} not found in dataset {dataset_id}."
     if image is None or image.dataset_id != dataset_id:
         raise NotFound(missing)
@@ -158,6 +162,38 @@ async def get_dataset_image(
     if row[1] is None:  # not in this dataset: say whether it exists elsewhere only as "not found"
         raise NotFound(f"Image {image_id} not found in dataset {dataset_id}.")
     return dataset, _visible_image(session, row[1], dataset.id, image_id)
+
+
+def _image_in_dataset():
+    """One query for the image and what decides whether the caller may see it: its dataset's organization
+    and tombstone (as get_dataset_image, without loading the dataset)."""
+    images, datasets = Image.__table__, Dataset.__table__
+    return (
+        select(datasets.c.organization_id.label("dataset_org"), datasets.c.deleted_at.label("dataset_deleted_at"),
+               *images.c)
+        .select_from(datasets)
+        .outerjoin(images, and_(images.c.id == bindparam("image"), images.c.dataset_id == datasets.c.id))
+        .where(datasets.c.id == bindparam("dataset"))
+    )  # fmt: skip
+
+
+_IMAGE_IN_DATASET = _image_in_dataset()
+
+
+def image_in_dataset(connection: Connection, org_id: int, dataset_id: int, image_id: int):
+    """The image row, with the errors get_dataset then get_image would raise. Core, for Database.run()."""
+    row = connection.execute(_IMAGE_IN_DATASET, {"dataset": dataset_id, "image": image_id}).one_or_none()
+    dataset = row and _DatasetVisibility(row.dataset_org, row.dataset_deleted_at)
+    _visible_dataset(connection, dataset, org_id, dataset_id)
+    if row.id is None:
+        raise NotFound(f"Image {image_id} not found in dataset {dataset_id}.")
+    return _visible_image(connection, row, dataset_id, image_id)
+
+
+@dataclass(frozen=True)
+class _DatasetVisibility:
+    organization_id: int
+    deleted_at: datetime | None
 
 
 def _caption_update(legacy_only: bool):
@@ -183,6 +219,10 @@ def _caption_update(legacy_only: bool):
         .values(
             caption=bindparam("new_caption"),
             caption_source=bindparam("new_source"),
+            caption_confidence=bindparam("confidence"),
+            caption_signals=bindparam("signals"),
+            review_state=bindparam("review_state"),
+            reviewed_at=bindparam("reviewed_at", type_=UTCDateTime()),
             updated_at=bindparam("at", type_=UTCDateTime()),
         )
         .returning(*images.c)
@@ -198,11 +238,14 @@ def _caption_write(legacy_only: bool):
     caption write is one round trip, as a bare UPDATE is."""
     updated = _CAPTION_UPDATE[legacy_only].cte("updated")
     revisions = CaptionRevision.__table__
-    columns = ("image_id", "caption", "caption_source", "actor", "job_id", "batch_id", "created_at")
+    columns = (
+        "image_id", "caption", "caption_source", "caption_confidence", "caption_signals", "actor", "job_id",
+        "batch_id", "created_at",
+    )  # fmt: skip
     values = select(
-        updated.c.id, updated.c.caption, updated.c.caption_source, bindparam("actor"),
-        bindparam("job_id", type_=revisions.c.job_id.type), bindparam("batch_id", type_=revisions.c.batch_id.type),
-        updated.c.updated_at,
+        updated.c.id, updated.c.caption, updated.c.caption_source, updated.c.caption_confidence,
+        updated.c.caption_signals, bindparam("actor"), bindparam("job_id", type_=revisions.c.job_id.type),
+        bindparam("batch_id", type_=revisions.c.batch_id.type), updated.c.updated_at,
     )  # fmt: skip
     revision = insert(revisions).from_select(columns, values).cte("revision")
     return select(updated).add_cte(revision)
@@ -223,19 +266,23 @@ def write_caption(
     legacy_only: bool = False,
     job_id: int | None = None,
     batch_id: str | None = None,
+    confidence: float | None = None,
+    signals: str | None = None,
 ):
-    """Set an image's caption and record the revision, if the image is live and its dataset a live
-    draft of this organization (and not FIBO, with `legacy_only`). Returns the updated image row.
+    """Set an image's caption (its confidence and signals, and the review state a caption from `source`
+    leaves it in) and record the revision, if the image is live and its dataset a live draft of this
+    organization (and not FIBO, with `legacy_only`). Returns the updated image row.
 
     One guarded UPDATE instead of read-check-write: on PostgreSQL it takes a share lock on the dataset
     row that completion's exclusive lock must wait for, so no caption lands after completion; on
     SQLite, writers are serialised. Returns None when the guard fails (the caller finds out why).
-    Blocking, on a Connection: run it with Database.write_blocking (the hot path's two statements in
-    one trip to the database thread)."""
+    Core, on a Connection: run it with Database.run(write=True)."""
     now = utcnow()
+    review_state = review.state_after_caption_write(source)
     parameters = {
         "of_org": org_id, "in_dataset": dataset_id, "image": image_id, "new_caption": caption,
-        "new_source": source, "at": now,
+        "new_source": source, "confidence": confidence, "signals": signals, "review_state": review_state,
+        "reviewed_at": now if review_state == review.APPROVED else None, "at": now,
     }  # fmt: skip
     if connection.dialect.name == "postgresql":
         revision = {"actor": actor, "job_id": job_id, "batch_id": batch_id}
@@ -245,8 +292,8 @@ def write_caption(
         connection.execute(
             _REVISION_INSERT,
             {
-                "image_id": image_id, "caption": caption, "caption_source": source, "actor": actor,
-                "job_id": job_id, "batch_id": batch_id, "created_at": now,
+                "image_id": image_id, "caption": caption, "caption_source": source, "caption_confidence": confidence,
+                "caption_signals": signals, "actor": actor, "job_id": job_id, "batch_id": batch_id, "created_at": now,
             },
         )  # fmt: skip
     return image
