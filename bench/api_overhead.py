@@ -39,7 +39,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness import free_port, peak_rss_mb, photo_b64, server, wait_until_up
+from harness import copy_images, free_port, peak_rss_mb, photo_b64, server, wait_until_up
 
 IMAGES = 200
 
@@ -209,7 +209,7 @@ def bench_database(database: str, requests: list[str], seconds: float, rounds: i
         dataset_id = api.dataset()
         upload = f"/datasets/{dataset_id}/images"
         first = api.http.post(upload, json={"file": photo_b64()}).json()
-        ids = [first["id"]] + grow(api, dataset_id, first["id"], IMAGES - 1)
+        ids = [first["id"]] + copy_images(api, [first["id"]], IMAGES - 1)
         cases = {
             "put": ("PUT", [f"/tailored-gen{upload}/{i}" for i in ids], [f"/images/{i}" for i in ids]),
             "get": ("GET", [f"/tailored-gen{upload}/{i}" for i in ids], [f"/images/{i}" for i in ids]),
@@ -233,28 +233,6 @@ def bench_database(database: str, requests: list[str], seconds: float, rounds: i
         results["rss_mb"] = peak_rss_mb(api.process.pid)
         print(f"{database}: peak RSS of the API process {results['rss_mb']:.0f} MB")
     return results
-
-
-def grow(api, dataset_id: int, first_id: int, copies: int) -> list[int]:
-    """More images in the dataset, as copies of the first one's row (uploading and captioning 200 photos
-    would take minutes and measure something else)."""
-    from sqlalchemy import create_engine, text
-
-    from tailorset.db.engine import sync_url
-
-    engine = create_engine(sync_url(api.env["TAILORSET_DATABASE_URL"]))
-    columns = (
-        "organization_id, dataset_id, image_name, caption, caption_source, file_key, thumbnail_key, storage, "
-        "content_type, width, height, byte_size, sha256, created_at, updated_at"
-    )
-    with engine.begin() as connection:
-        for _ in range(copies):
-            connection.execute(text(f"INSERT INTO images ({columns}) SELECT {columns} FROM images WHERE id = :i"),
-                               {"i": first_id})  # fmt: skip
-        others = text("SELECT id FROM images WHERE dataset_id = :d AND id != :i ORDER BY id")
-        ids = list(connection.execute(others, {"d": dataset_id, "i": first_id}).scalars())
-    engine.dispose()
-    return ids
 
 
 def report(database: str, name: str, service: list[dict], floor: list[dict]) -> dict:

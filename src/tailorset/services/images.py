@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from tailorset.db import repository as repo
 from tailorset.db.models import CaptionRevision, Dataset, Image, utcnow
 from tailorset.domain import captions, lifecycle
 from tailorset.domain.errors import Conflict, NotFound
-from tailorset.observability import CAPTIONS
+from tailorset.observability import CAPTION_SECONDS, CAPTIONS
 from tailorset.services import Services, files
 
 ImageFilter = repo.ImageFilter
@@ -54,8 +55,11 @@ async def automatic_caption(
     context = CaptionContext(dataset.training_version, dataset.caption_prefix, dataset.visual_schema)
 
     def work() -> str:
+        started = time.perf_counter()
         rgb = imaging.open_rgb(image) if isinstance(image, bytes) else image
-        return services.captioner.caption(rgb, context)
+        caption = services.captioner.caption(rgb, context)
+        CAPTION_SECONDS.labels(services.captioner.name).observe(time.perf_counter() - started)
+        return caption
 
     raw = await anyio.to_thread.run_sync(work, limiter=services.caption_limiter)
     CAPTIONS.labels(services.captioner.name, trigger).inc()
