@@ -17,7 +17,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 T = TypeVar("T")
@@ -119,9 +119,9 @@ class Database:
         self.backend = make_url(self.url).get_backend_name()
         options = {}
         if self.backend == "postgresql":
-            # Twenty connections, all kept: an overflow connection is closed as it is returned, so under steady
-            # concurrency above the pool's size each request would open one of its own.
-            options.update(pool_size=20, max_overflow=0)
+            # Ten connections here and ten for run(), all kept: an overflow connection is closed as it is returned,
+            # so under steady concurrency above the pool's size each request would open one of its own.
+            options.update(pool_size=10, max_overflow=0)
         self.engine = create_async_engine(self.url, **options)
         if self.backend == "sqlite":
             _tune_sqlite(self.engine.sync_engine)
@@ -132,10 +132,14 @@ class Database:
         self._write = async_sessionmaker(
             self.engine.execution_options(tailorset_write=True), expire_on_commit=False, info=info
         )
-        # run(): the same retention for Core statements, as an execution option (repository._retention).
-        self._autocommit = self.engine.execution_options(
-            isolation_level="AUTOCOMMIT", tombstone_retention=tombstone_retention
-        )
+        self._statements: AsyncEngine | None = None  # PostgreSQL: run()'s pool
+        if self.backend == "postgresql":
+            # Connections of their own, in autocommit for good (switching a pooled connection's isolation level at
+            # every checkout and back costs two trips into the driver); the same retention for Core statements,
+            # as an execution option (repository._deleted).
+            statements = create_async_engine(self.url, isolation_level="AUTOCOMMIT", pool_size=10, max_overflow=0)
+            event.listen(statements.sync_engine, "checkout", _discard_if_closed)
+            self._statements = statements.execution_options(tombstone_retention=tombstone_retention)
         # SQLite has one writer at a time; queueing this process's writers here, in order, beats each
         # of them polling the file lock through busy_timeout's growing sleeps (other processes still do).
         self._write_lock = anyio.Lock() if self.backend == "sqlite" else None
@@ -170,7 +174,7 @@ class Database:
         PostgreSQL: on a pooled connection in autocommit, one round trip per statement, so `work` that must
         be atomic is one statement (repository.write_caption joins its UPDATE and INSERT with CTEs)."""
         if self.backend == "postgresql":
-            async with self._autocommit.connect() as connection:
+            async with self._statements.connect() as connection:
                 return await connection.run_sync(work, *args)
         if not write:
             try:
@@ -235,6 +239,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._statements is not None:
+            await self._statements.dispose()
         if self._on_loop is not None:
             self._on_loop.close()
             self._on_loop.engine.dispose()
