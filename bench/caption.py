@@ -29,10 +29,11 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from harness import MODEL_DIR, PHOTOS  # noqa: E402
+
 from tailorset.captioners.base import CaptionContext  # noqa: E402
 from tailorset.captioners.local import LocalCaptioner, build_model_file  # noqa: E402
 
-PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "motorcycle_left.png", "rocket.jpg", "camera.png")
 CONTEXTS = (CaptionContext(caption_prefix="sks style"), CaptionContext(training_version="fibo"))
 
 
@@ -47,7 +48,7 @@ def memory_mb(field: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed passes over the photos")
-    parser.add_argument("--cache-dir", type=Path, default=None, help="model cache (default: the service's)")
+    parser.add_argument("--cache-dir", type=Path, default=MODEL_DIR, help="model cache (default: the benchmarks')")
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
     parser.add_argument("--images", type=int, default=200, help="images in the Regenerate All dataset")
     args = parser.parse_args()

@@ -20,6 +20,9 @@ sys.path.insert(0, str(ROOT))  # the SeaweedFS launcher is the tests' own (tests
 POSTGRES_URL = os.environ.get("TAILORSET_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TAILORSET = [sys.executable, "-m", "tailorset"]
 PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "motorcycle_left.png", "rocket.jpg", "camera.png")
+# Every benchmark's server shares the model directory of `make serve`, as the processes of a deployment do:
+# the ONNX classifier is built there once (the first start on a machine builds it, and peaks ~60 MB higher).
+MODEL_DIR = ROOT / "tailorset-data" / "models"
 
 
 def photo(name: str = "coffee.png") -> bytes:
@@ -126,6 +129,7 @@ def server(database: str = "sqlite", storage: str = "local", log_level: str = "w
             "TAILORSET_DATABASE_URL": url,
             "TAILORSET_RATE_LIMIT_DEFAULT": "10000000/minute",
             "TAILORSET_EMBEDDED_WORKER": "false",
+            "TAILORSET_MODEL_DIR": str(MODEL_DIR),
             **(stack.enter_context(s3_storage()) if storage == "s3" else {}),
             **{f"TAILORSET_{k.upper()}": v for k, v in settings.items()},
         }
