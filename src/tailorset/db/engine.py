@@ -24,7 +24,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 # The event loop's own SQLite connection leaves the WAL to grow by this many commits, then a thread copies it
-# into the database file (a checkpoint, with its fsync) while the loop goes on.
+# into the database file (a checkpoint, with its fsync) while the loop serves other requests.
 CHECKPOINT_EVERY = 200
 
 
@@ -204,18 +204,14 @@ class Database:
             self._on_loop.commit()
         connection = self._on_loop
         try:
-            # BEGIN through the driver (a SQLAlchemy "begin" event costs more than the statements); the
-            # block's end commits it, or rolls it back.
-            connection.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            with connection.begin():
+            with connection.begin():  # its end commits, or rolls back, the transaction begun here:
+                # BEGIN through the driver, as a SQLAlchemy "begin" event costs more than the statements.
+                connection.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 return work(connection, *args)
-        except sqlite3.OperationalError as exc:  # from BEGIN: the file is locked
-            if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                raise _Busy from exc
-            raise
-        except OperationalError as exc:
-            if getattr(exc.orig, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                raise _Busy from exc  # nothing was written: the transaction rolled back
+        except (sqlite3.OperationalError, OperationalError) as exc:  # the driver's own from BEGIN
+            code = getattr(getattr(exc, "orig", exc), "sqlite_errorcode", None)
+            if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise _Busy from exc  # the file is locked; nothing was written (rolled back)
             raise
 
     def _checkpoint(self) -> None:
