@@ -1,5 +1,5 @@
-"""The hot paths' database runner (Database.run): connections that went away, a SQLite file locked by
-another process, and the WAL it leaves for a thread to checkpoint."""
+"""The hot paths' database runner (Database.read_blocking and write_blocking): connections that went away,
+a SQLite file locked by another process, and the WAL it leaves for a thread to checkpoint."""
 
 import sqlite3
 import threading

@@ -74,7 +74,7 @@ def _tune_sqlite(sync_engine, begin: bool = True) -> None:
     WAL lets readers run beside one writer; busy_timeout makes writers queue instead of failing.
     Write transactions start with BEGIN IMMEDIATE: a deferred transaction that reads and then writes
     can fail with SQLITE_BUSY no matter the timeout if another writer committed in between.
-    (`begin=False`: the caller emits BEGIN itself, as Database.run does.)
+    (`begin=False`: the caller emits BEGIN itself, as Database._run does.)
     """
 
     @event.listens_for(sync_engine, "connect")
@@ -110,8 +110,8 @@ def _discard_if_closed(dbapi_connection, _record, _proxy) -> None:
 
 
 class Database:
-    """One async engine; `read()` and `write()` hand out a session inside one transaction, and `run()` runs
-    a few Core statements for the hot paths."""
+    """One async engine; `read()` and `write()` hand out a session inside one transaction;
+    `read_blocking()` and `write_blocking()` run a few Core statements for the hot paths."""
 
     def __init__(self, url: str, tombstone_retention: timedelta | None = None):
         """`tombstone_retention`: how long lookups answer Gone for a deleted row (then NotFound)."""
@@ -119,7 +119,7 @@ class Database:
         self.backend = make_url(self.url).get_backend_name()
         options = {}
         if self.backend == "postgresql":
-            # Ten connections here and ten for run(), all kept: an overflow connection is closed as it is returned,
+            # Ten connections here and ten for _run(), all kept: an overflow connection is closed as it is returned,
             # so under steady concurrency above the pool's size each request would open one of its own.
             options.update(pool_size=10, max_overflow=0)
         self.engine = create_async_engine(self.url, **options)
@@ -132,7 +132,7 @@ class Database:
         self._write = async_sessionmaker(
             self.engine.execution_options(tailorset_write=True), expire_on_commit=False, info=info
         )
-        self._statements: AsyncEngine | None = None  # PostgreSQL: run()'s pool
+        self._statements: AsyncEngine | None = None  # PostgreSQL: _run()'s pool
         if self.backend == "postgresql":
             # Connections of their own, in autocommit for good (switching a pooled connection's isolation level at
             # every checkout and back costs two trips into the driver); the same retention for Core statements,
@@ -145,7 +145,7 @@ class Database:
         self._write_lock = anyio.Lock() if self.backend == "sqlite" else None
         self._tombstone_retention = tombstone_retention
         self._blocking_engine: Engine | None = None
-        self._on_loop: Connection | None = None  # SQLite: the event loop's own connection (run())
+        self._on_loop: Connection | None = None  # SQLite: the event loop's own connection (_run())
         self._commits_on_loop = 0
 
     @asynccontextmanager
@@ -163,9 +163,17 @@ class Database:
         async with self._write_lock, self._write() as session, session.begin():
             yield session
 
-    async def run(self, work: Callable[..., T], *args, write: bool = False) -> T:
-        """`work(connection, *args)`: Core statements on a blocking Connection, committed when it returns.
-        For the hot paths, where an ORM session and a thread hop per statement cost more than the SQL.
+    async def read_blocking(self, work: Callable[..., T], *args) -> T:
+        """`work(connection, *args)`: Core statements that read, on a blocking Connection (see _run)."""
+        return await self._run(work, args, write=False)
+
+    async def write_blocking(self, work: Callable[..., T], *args) -> T:
+        """`work(connection, *args)` in one write transaction, committed when it returns (see _run)."""
+        return await self._run(work, args, write=True)
+
+    async def _run(self, work: Callable[..., T], args: tuple, write: bool) -> T:
+        """Core statements on a blocking Connection, for the hot paths, where an ORM session and a thread hop
+        per statement cost more than the SQL.
 
         SQLite: `work` runs in one transaction on the event loop itself, with a connection of its own: a
         statement on a local file takes microseconds, less than a trip to a thread and back. It never waits
@@ -199,7 +207,7 @@ class Database:
             engine = create_engine(sync_url(self.url), poolclass=StaticPool)
             _tune_sqlite(engine, begin=False)
             self._on_loop = engine.connect().execution_options(tombstone_retention=self._tombstone_retention)
-            self._on_loop.exec_driver_sql("PRAGMA busy_timeout=0")  # never wait on the loop: see run()
+            self._on_loop.exec_driver_sql("PRAGMA busy_timeout=0")  # never wait on the loop: see _run()
             self._on_loop.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
             self._on_loop.commit()
         connection = self._on_loop

@@ -36,7 +36,7 @@ def hash_token(token: str) -> str:
 
 
 def _deleted(session: AsyncSession | Connection, kind: str, ident: int, when: datetime, missing: str) -> DomainError:
-    if isinstance(session, Connection):  # Database.run() sets it as an execution option
+    if isinstance(session, Connection):  # Database._run() sets it as an execution option
         retention = session.get_execution_options().get("tombstone_retention")
     else:
         retention = session.info.get("tombstone_retention")
@@ -181,7 +181,7 @@ _IMAGE_IN_DATASET = _image_in_dataset()
 
 
 def image_in_dataset(connection: Connection, org_id: int, dataset_id: int, image_id: int):
-    """The image row, with the errors get_dataset then get_image would raise. Core, for Database.run()."""
+    """The image row, with the errors get_dataset then get_image would raise. Core: Database.read_blocking."""
     row = connection.execute(_IMAGE_IN_DATASET, {"dataset": dataset_id, "image": image_id}).one_or_none()
     dataset = row and _DatasetVisibility(row.dataset_org, row.dataset_deleted_at)
     _visible_dataset(connection, dataset, org_id, dataset_id)
@@ -219,8 +219,8 @@ def _caption_update(legacy_only: bool):
         .values(
             caption=bindparam("new_caption"),
             caption_source=bindparam("new_source"),
-            caption_confidence=bindparam("confidence"),
-            caption_signals=bindparam("signals"),
+            caption_confidence=bindparam("new_confidence", type_=images.c.caption_confidence.type),
+            caption_signals=bindparam("new_signals", type_=images.c.caption_signals.type),
             review_state=bindparam("review_state"),
             reviewed_at=bindparam("reviewed_at", type_=UTCDateTime()),
             updated_at=bindparam("at", type_=UTCDateTime()),
@@ -244,8 +244,9 @@ def _caption_write(legacy_only: bool):
     )  # fmt: skip
     values = select(
         updated.c.id, updated.c.caption, updated.c.caption_source, updated.c.caption_confidence,
-        updated.c.caption_signals, bindparam("actor"), bindparam("job_id", type_=revisions.c.job_id.type),
-        bindparam("batch_id", type_=revisions.c.batch_id.type), updated.c.updated_at,
+        updated.c.caption_signals, bindparam("actor"),
+        bindparam("job_id", type_=revisions.c.job_id.type), bindparam("batch_id", type_=revisions.c.batch_id.type),
+        updated.c.updated_at,
     )  # fmt: skip
     revision = insert(revisions).from_select(columns, values).cte("revision")
     return select(updated).add_cte(revision)
@@ -269,20 +270,21 @@ def write_caption(
     confidence: float | None = None,
     signals: str | None = None,
 ):
-    """Set an image's caption (its confidence and signals, and the review state a caption from `source`
-    leaves it in) and record the revision, if the image is live and its dataset a live draft of this
-    organization (and not FIBO, with `legacy_only`). Returns the updated image row.
+    """Set an image's caption and record the revision, if the image is live and its dataset a live
+    draft of this organization (and not FIBO, with `legacy_only`). Returns the updated image row.
+    `confidence` and `signals` are the captioner's word on an automatic caption; a manual one has neither.
+    The review state becomes the one a caption from `source` leaves (domain/review).
 
     One guarded UPDATE instead of read-check-write: on PostgreSQL it takes a share lock on the dataset
     row that completion's exclusive lock must wait for, so no caption lands after completion; on
     SQLite, writers are serialised. Returns None when the guard fails (the caller finds out why).
-    Core, on a Connection: run it with Database.run(write=True)."""
+    Core, on a Connection: run it with Database.write_blocking."""
     now = utcnow()
     review_state = review.state_after_caption_write(source)
     parameters = {
         "of_org": org_id, "in_dataset": dataset_id, "image": image_id, "new_caption": caption,
-        "new_source": source, "confidence": confidence, "signals": signals, "review_state": review_state,
-        "reviewed_at": now if review_state == review.APPROVED else None, "at": now,
+        "new_source": source, "new_confidence": confidence, "new_signals": signals, "at": now,
+        "review_state": review_state, "reviewed_at": now if review_state == review.APPROVED else None,
     }  # fmt: skip
     if connection.dialect.name == "postgresql":
         revision = {"actor": actor, "job_id": job_id, "batch_id": batch_id}

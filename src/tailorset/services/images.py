@@ -178,7 +178,7 @@ async def list_all(
 
 
 async def get(services: Services, org_id: int, dataset_id: int, image_id: int) -> Image:
-    return await services.db.run(repo.image_in_dataset, org_id, dataset_id, image_id)
+    return await services.db.read_blocking(repo.image_in_dataset, org_id, dataset_id, image_id)
 
 
 @dataclass(frozen=True)
@@ -203,8 +203,8 @@ async def update_caption(
         # The common case in one statement: plain text on a legacy draft dataset. Anything else (FIBO,
         # a completed or missing dataset…) fails the guard and takes the path below, which says why.
         write = functools.partial(repo.write_caption, legacy_only=True)
-        written = await services.db.run(
-            write, org_id, dataset_id, image_id, decision.text, captions.MANUAL, actor, write=True
+        written = await services.db.write_blocking(
+            write, org_id, dataset_id, image_id, decision.text, captions.MANUAL, actor
         )
         if written is not None:
             return CaptionUpdated(written, [])
@@ -222,7 +222,7 @@ async def update_caption(
         text, source = await automatic_caption(services, dataset, data, "regenerate"), captions.AUTOMATIC
         actor = captioner_actor(services, actor)
 
-    written = await services.db.run(repo.write_caption, org_id, dataset.id, image.id, text, source, actor, write=True)
+    written = await services.db.write_blocking(repo.write_caption, org_id, dataset.id, image.id, text, source, actor)
     if written is None:  # completed or deleted since we looked: say which, as a fresh look does
         async with services.db.read() as session:
             dataset, image = await repo.get_dataset_image(session, org_id, dataset_id, image_id)
