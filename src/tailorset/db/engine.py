@@ -102,10 +102,12 @@ def _discard_if_closed(dbapi_connection, _record, _proxy) -> None:
     (or the proxy) closing a pooled connection makes it readable, while an idle connection of ours has
     nothing to read. Such a connection is discarded and the pool takes, or opens, another."""
     try:
-        closed = select.select([dbapi_connection.driver_connection.pgconn.socket], [], [], 0)[0]
+        socket = dbapi_connection.driver_connection.pgconn.socket
     except Exception as exc:  # psycopg knows it is broken already
         raise DisconnectionError(str(exc)) from exc
-    if closed:
+    readable = select.poll()  # not select.select: it cannot watch descriptors above 1023
+    readable.register(socket, select.POLLIN)
+    if readable.poll(0):
         raise DisconnectionError("the server closed this pooled connection")
 
 
