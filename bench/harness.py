@@ -20,6 +20,9 @@ sys.path.insert(0, str(ROOT))  # the SeaweedFS launcher is the tests' own (tests
 POSTGRES_URL = os.environ.get("TAILORSET_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TAILORSET = [sys.executable, "-m", "tailorset"]
 PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "motorcycle_left.png", "rocket.jpg", "camera.png")
+# Every benchmark's server shares the model directory of `make serve`, as the processes of a deployment do:
+# the ONNX classifier is built there once (the first start on a machine builds it, and peaks ~60 MB higher).
+MODEL_DIR = ROOT / "tailorset-data" / "models"
 
 
 def photo(name: str = "coffee.png") -> bytes:
@@ -72,6 +75,25 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def copy_images(api: Server, source_ids: list[int], copies: int) -> list[int]:
+    """More images in the sources' dataset, as copies of their rows, taken in turn (uploading and captioning
+    hundreds of photos would take minutes and measure something else). Returns the new ids, in order."""
+    from sqlalchemy import create_engine, text
+
+    from tailorset.db.engine import sync_url
+
+    engine = create_engine(sync_url(api.env["TAILORSET_DATABASE_URL"]))
+    columns = (
+        "organization_id, dataset_id, image_name, caption, caption_source, file_key, thumbnail_key, storage, "
+        "content_type, width, height, byte_size, sha256, created_at, updated_at"
+    )
+    copy = text(f"INSERT INTO images ({columns}) SELECT {columns} FROM images WHERE id = :i RETURNING id")
+    with engine.begin() as connection:
+        ids = [connection.execute(copy, {"i": source_ids[n % len(source_ids)]}).scalar_one() for n in range(copies)]
+    engine.dispose()
+    return ids
+
+
 class Server:
     """A running `tailorset serve`: its base URL, process, environment and one organization's token."""
 
@@ -107,6 +129,7 @@ def server(database: str = "sqlite", storage: str = "local", log_level: str = "w
             "TAILORSET_DATABASE_URL": url,
             "TAILORSET_RATE_LIMIT_DEFAULT": "10000000/minute",
             "TAILORSET_EMBEDDED_WORKER": "false",
+            "TAILORSET_MODEL_DIR": str(MODEL_DIR),
             **(stack.enter_context(s3_storage()) if storage == "s3" else {}),
             **{f"TAILORSET_{k.upper()}": v for k, v in settings.items()},
         }

@@ -56,6 +56,7 @@ def test_metrics(api):
         'status="201"}' in text
     )
     assert 'tailorset_captions_generated_total{captioner="local",trigger="upload"}' in text
+    assert 'tailorset_caption_duration_seconds_count{captioner="local"}' in text
     assert 'tailorset_jobs{status="queued"}' in text
 
 

@@ -33,6 +33,13 @@ CAPTIONS = Counter(
     ("captioner", "trigger"),
     registry=REGISTRY,
 )
+CAPTION_SECONDS = Histogram(
+    "tailorset_caption_duration_seconds",
+    "Time to caption one image (decoding it and running the captioner), by captioner backend.",
+    ("captioner",),
+    registry=REGISTRY,
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 QUEUE_DEPTH = Gauge(
     "tailorset_jobs",
     "Background jobs by status (queued, running), read at scrape time.",

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fibo_testkit import canonical, captions, pretty
+from fibo_testkit import FIXTURES, canonical, captions, pretty, text
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tailorset.fibo import ERROR_RULES, CaptionCheck, canonical_json, check_caption
+from tailorset.fibo import ERROR_RULES, CaptionCheck, canonical_json, check_caption, fast
 from tailorset.fibo.schema import ROOT
 
 # ast.parse of random text warns about invalid escape sequences; that is expected here.
@@ -192,3 +192,39 @@ def test_garbage_never_raises(text: str) -> None:
         assert result.corrected == (result.caption != text)
     else:
         assert result.caption is None and result.error_message().endswith(".")
+
+
+# -- the fast check never changes a decision ------------------------------------------------------------
+
+# Text at the edges of what the fast check (fast.py) must refuse: whitespace that str.strip removes and
+# pydantic-core's strip does not, controls, characters the two serialisers escape differently, word limits.
+_edge_text = st.one_of(
+    text,
+    st.sampled_from(["\x1c", "\x1f", "\x7f", "\x85", "\u00a0", "\u2028", "\u3000", "\\", '"', "é", "😀"]).flatmap(
+        lambda c: st.sampled_from([c + "word", "word" + c, "a" + c + "b"])
+    ),
+    st.lists(st.sampled_from(["word", "answer"]), min_size=1, max_size=260).map(" ".join),
+)
+_EDGED_KEYS = ["short_description", "context", "artistic_style", "style_medium", "background_setting"]
+
+
+@SETTINGS
+@given(captions, st.sampled_from(_EDGED_KEYS), _edge_text, st.sampled_from(["canonical", "unicode", *sorted(FAULTS)]))
+def test_the_fast_check_decides_as_the_full_check(caption, key, value, form) -> None:
+    edged = {**caption, key: value}
+    if form == "canonical":
+        sent = canonical_json(edged)
+    elif form == "unicode":
+        sent = json.dumps(edged, ensure_ascii=False, separators=(",", ":"))
+    else:
+        sent = FAULTS[form](json.loads(canonical_json(edged)))
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(fast, "canonical_and_clean", lambda _text: False)
+        full = check_caption(sent)
+    assert check_caption(sent) == full
+
+
+def test_the_fast_check_takes_the_canonical_fixtures() -> None:
+    """Else the equivalence above would hold trivially."""
+    for name in FIXTURES:
+        assert fast.canonical_and_clean(canonical(name)), name

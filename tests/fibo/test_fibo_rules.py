@@ -319,6 +319,7 @@ def test_error_rule_unprocessable(monkeypatch: pytest.MonkeyPatch) -> None:
         raise KeyError("bug")
 
     monkeypatch.setattr(check_module, "normalise", broken)
+    monkeypatch.setattr(check_module.fast, "canonical_and_clean", broken)  # C is canonical: it takes the fast path
     result = check_caption(C)
     assert [(e.rule, e.message) for e in result.errors] == [("unprocessable", "caption could not be processed")]
 

@@ -50,7 +50,8 @@ async def get_dataset(
     max_images: Annotated[int, Query(ge=1, le=200, description="How many images to include.")] = 200,
     include: Include = frozenset(),
 ):
-    return Presenter(request, include).dataset(await datasets.get(services, org, dataset_id, max_images))
+    present = Presenter(request, include)
+    return present.response(present.dataset(await datasets.get(services, org, dataset_id, max_images)))
 
 
 # Completing is never refused for want of review (Bria does not refuse it); these headers say what was left.

@@ -201,8 +201,10 @@ async def list_images(
     "/{image_id:int}", response_model=ImageOut, response_model_exclude_unset=True, responses=errors(400, 404, 410),
     summary="Get Image",
 )  # fmt: skip
-async def get_image(dataset_id: PathId, image_id: PathId, org: Org, services: Svc, request: Request, include: Include):
-    return Presenter(request, include).image(await images.get(services, org, dataset_id, image_id))
+async def get_image(dataset_id: PathId, image_id: PathId, caller: Who, request: Request, include: Include):
+    present = Presenter(request, include)
+    image = await images.get(present.services, caller.org_id, dataset_id, image_id)
+    return present.response(present.image(image))
 
 
 @router.put(
@@ -218,19 +220,17 @@ async def update_image_caption(
     dataset_id: PathId,
     image_id: PathId,
     caller: Who,
-    services: Svc,
     request: Request,
-    response: Response,
     include: Include,
     body: Annotated[CaptionUpdate | None, Body()] = None,
 ):
     body = body or CaptionUpdate()
+    present = Presenter(request, include)
     result = await images.update_caption(
-        services, caller.org_id, dataset_id, image_id, body.caption, body.regenerate_caption, caller.actor
+        present.services, caller.org_id, dataset_id, image_id, body.caption, body.regenerate_caption, caller.actor
     )
-    if result.corrections:
-        response.headers["X-Caption-Corrected"] = ", ".join(result.corrections)
-    return Presenter(request, include).image(result.image)
+    headers = {"X-Caption-Corrected": ", ".join(result.corrections)} if result.corrections else None
+    return present.response(present.image(result.image), headers)
 
 
 @router.delete("/{image_id:int}", status_code=204, responses=errors(400, 404, 409, 410), summary="Delete Image")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import select
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, closing, contextmanager
 from datetime import timedelta
 from importlib.resources import files
 from typing import TypeVar
@@ -13,13 +15,19 @@ import anyio
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import StaticPool
 
 from tailorset.config import SetupError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# The event loop's own SQLite connection leaves the WAL to grow by this many commits, then a thread copies it
+# into the database file (a checkpoint, with its fsync) while the loop serves other requests.
+CHECKPOINT_EVERY = 200
 
 
 def sync_url(url: str) -> str:
@@ -127,12 +135,13 @@ def _sqlite_migration_lock(url: str) -> Iterator[None]:
         yield
 
 
-def _tune_sqlite(sync_engine) -> None:
+def _tune_sqlite(sync_engine, begin: bool = True) -> None:
     """Make SQLite safe under concurrent requests.
 
     WAL lets readers run beside one writer; busy_timeout makes writers queue instead of failing.
     Write transactions start with BEGIN IMMEDIATE: a deferred transaction that reads and then writes
     can fail with SQLITE_BUSY no matter the timeout if another writer committed in between.
+    (`begin=False`: the caller emits BEGIN itself, as Database._run does.)
     """
 
     @event.listens_for(sync_engine, "connect")
@@ -145,14 +154,33 @@ def _tune_sqlite(sync_engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    if not begin:
+        return
+
     @event.listens_for(sync_engine, "begin")
     def on_begin(connection):
         writing = connection.get_execution_options().get("tailorset_write", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
+def _discard_if_closed(dbapi_connection, _record, _proxy) -> None:
+    """A server restart or a proxy's idle timeout must not fail a request. pool_pre_ping would send a query
+    at every checkout, a round trip as long as the request's own; instead, look at the socket: the server
+    (or the proxy) closing a pooled connection makes it readable, while an idle connection of ours has
+    nothing to read. Such a connection is discarded and the pool takes, or opens, another."""
+    try:
+        socket = dbapi_connection.driver_connection.pgconn.socket
+    except Exception as exc:  # psycopg knows it is broken already
+        raise DisconnectionError(str(exc)) from exc
+    readable = select.poll()  # not select.select: it cannot watch descriptors above 1023
+    readable.register(socket, select.POLLIN)
+    if readable.poll(0):
+        raise DisconnectionError("the server closed this pooled connection")
+
+
 class Database:
-    """One async engine; `read()` and `write()` hand out a session inside one transaction."""
+    """One async engine; `read()` and `write()` hand out a session inside one transaction;
+    `read_blocking()` and `write_blocking()` run a few Core statements for the hot paths."""
 
     def __init__(self, url: str, tombstone_retention: timedelta | None = None):
         """`tombstone_retention`: how long lookups answer Gone for a deleted row (then NotFound)."""
@@ -160,20 +188,34 @@ class Database:
         self.backend = make_url(self.url).get_backend_name()
         options = {}
         if self.backend == "postgresql":
-            # A server restart or a proxy's idle timeout must not fail a request: test before use.
-            options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            # Ten connections here and ten for _run(), all kept: an overflow connection is closed as it is returned,
+            # so under steady concurrency above the pool's size each request would open one of its own.
+            options.update(pool_size=10, max_overflow=0)
         self.engine = create_async_engine(self.url, **options)
         if self.backend == "sqlite":
             _tune_sqlite(self.engine.sync_engine)
+        else:
+            event.listen(self.engine.sync_engine, "checkout", _discard_if_closed)
         info = {"tombstone_retention": tombstone_retention}
         self._read = async_sessionmaker(self.engine, expire_on_commit=False, info=info)
         self._write = async_sessionmaker(
             self.engine.execution_options(tailorset_write=True), expire_on_commit=False, info=info
         )
+        self._statements: AsyncEngine | None = None  # PostgreSQL: _run()'s pool
+        if self.backend == "postgresql":
+            # Connections of their own, in autocommit for good (switching a pooled connection's isolation level at
+            # every checkout and back costs two trips into the driver); the same retention for Core statements,
+            # as an execution option (repository._deleted).
+            statements = create_async_engine(self.url, isolation_level="AUTOCOMMIT", pool_size=10, max_overflow=0)
+            event.listen(statements.sync_engine, "checkout", _discard_if_closed)
+            self._statements = statements.execution_options(tombstone_retention=tombstone_retention)
         # SQLite has one writer at a time; queueing this process's writers here, in order, beats each
         # of them polling the file lock through busy_timeout's growing sleeps (other processes still do).
         self._write_lock = anyio.Lock() if self.backend == "sqlite" else None
+        self._tombstone_retention = tombstone_retention
         self._blocking_engine: Engine | None = None
+        self._on_loop: Connection | None = None  # SQLite: the event loop's own connection (_run())
+        self._commits_on_loop = 0
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -190,30 +232,94 @@ class Database:
         async with self._write_lock, self._write() as session, session.begin():
             yield session
 
+    async def read_blocking(self, work: Callable[..., T], *args) -> T:
+        """`work(connection, *args)`: Core statements that read, on a blocking Connection (see _run)."""
+        return await self._run(work, args, write=False)
+
     async def write_blocking(self, work: Callable[..., T], *args) -> T:
-        """`work(connection, *args)` in one write transaction, for short writes on the hot path.
+        """`work(connection, *args)` in one write transaction, committed when it returns (see _run)."""
+        return await self._run(work, args, write=True)
 
-        On SQLite it runs on a worker thread with a blocking connection: one hop for the whole transaction,
-        where the async driver takes one per statement, each waiting its turn in a busy event loop while
-        this process's write lock is held. (Two statements this way commit ~2x faster under load;
-        bench/caption_put.py.) On PostgreSQL, whose writers do not queue on one lock, it runs on the async
-        connection (`run_sync`), sharing its pool."""
-        if self._write_lock is None:
-            async with self._write() as session, session.begin():
-                connection = await session.connection()
+    async def _run(self, work: Callable[..., T], args: tuple, write: bool) -> T:
+        """Core statements on a blocking Connection, for the hot paths, where an ORM session and a thread hop
+        per statement cost more than the SQL.
+
+        SQLite: `work` runs in one transaction on the event loop itself, with a connection of its own: a
+        statement on a local file takes microseconds, less than a trip to a thread and back. It never waits
+        there: while the file is locked by another process, it runs on a thread that waits its turn. Its
+        commits never checkpoint the WAL (an fsync): every CHECKPOINT_EVERY commits, a thread does.
+        PostgreSQL: on a pooled connection in autocommit, one round trip per statement, so `work` that must
+        be atomic is one statement (repository.write_caption joins its UPDATE and INSERT with CTEs)."""
+        if self.backend == "postgresql":
+            async with self._statements.connect() as connection:
                 return await connection.run_sync(work, *args)
-        async with self._write_lock:
-            return await anyio.to_thread.run_sync(self._blocking_transaction, work, args)
+        if not write:
+            try:
+                return self._run_on_loop(work, args, write)
+            except _Busy:
+                return await anyio.to_thread.run_sync(self._blocking_transaction, work, args, write)
+        async with self._write_lock:  # after this process's other writers, without holding up the loop
+            try:
+                result = self._run_on_loop(work, args, write)
+            except _Busy:
+                return await anyio.to_thread.run_sync(self._blocking_transaction, work, args, write)
+            self._commits_on_loop += 1
+            if self._commits_on_loop >= CHECKPOINT_EVERY:
+                # What SQLite's autocheckpoint would do in this commit, on a thread. This process's writers
+                # wait meanwhile, so the checkpoint catches up with the WAL and the next write starts it over.
+                self._commits_on_loop = 0
+                await anyio.to_thread.run_sync(self._checkpoint)
+        return result
 
-    def _blocking_transaction(self, work: Callable[..., T], args: tuple) -> T:
+    def _run_on_loop(self, work: Callable[..., T], args: tuple, write: bool) -> T:
+        if self._on_loop is None:
+            engine = create_engine(sync_url(self.url), poolclass=StaticPool)
+            _tune_sqlite(engine, begin=False)
+            self._on_loop = engine.connect().execution_options(tombstone_retention=self._tombstone_retention)
+            self._on_loop.exec_driver_sql("PRAGMA busy_timeout=0")  # never wait on the loop: see _run()
+            self._on_loop.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+            self._on_loop.commit()
+        connection = self._on_loop
+        try:
+            with connection.begin():  # its end commits, or rolls back, the transaction begun here:
+                # BEGIN through the driver, as a SQLAlchemy "begin" event costs more than the statements.
+                connection.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                return work(connection, *args)
+        except (sqlite3.OperationalError, OperationalError) as exc:  # the driver's own from BEGIN
+            code = getattr(getattr(exc, "orig", exc), "sqlite_errorcode", None)
+            if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise _Busy from exc  # the file is locked; nothing was written (rolled back)
+            raise
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database file (PASSIVE: it waits for no one; readers go on meanwhile)."""
+        try:
+            with closing(self._blocking().raw_connection()) as connection:  # outside any transaction
+                connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception as exc:  # the next one will try again; other connections also checkpoint on their own
+            log.warning("WAL checkpoint failed: %s", exc)
+
+    def _blocking(self) -> Engine:
         if self._blocking_engine is None:  # built on first use: only SQLite, and only some processes need it
             engine = create_engine(sync_url(self.url))
             _tune_sqlite(engine)
-            self._blocking_engine = engine.execution_options(tailorset_write=True)
-        with self._blocking_engine.begin() as connection:
+            self._blocking_engine = engine.execution_options(tombstone_retention=self._tombstone_retention)
+        return self._blocking_engine
+
+    def _blocking_transaction(self, work: Callable[..., T], args: tuple, write: bool) -> T:
+        with self._blocking().execution_options(tailorset_write=write).begin() as connection:
             return work(connection, *args)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._statements is not None:
+            await self._statements.dispose()
+        if self._on_loop is not None:
+            self._on_loop.close()
+            self._on_loop.engine.dispose()
         if self._blocking_engine is not None:
             self._blocking_engine.dispose()
+
+
+class _Busy(Exception):
+    """SQLite's file is locked by another process: the work goes where it may wait."""

@@ -35,8 +35,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _deleted(session: AsyncSession, kind: str, ident: int, when: datetime, missing: str) -> DomainError:
-    retention = session.info.get("tombstone_retention")
+def _deleted(session: AsyncSession | Connection, kind: str, ident: int, when: datetime, missing: str) -> DomainError:
+    if isinstance(session, Connection):  # Database._run() sets it as an execution option
+        retention = session.get_execution_options().get("tombstone_retention")
+    else:
+        retention = session.info.get("tombstone_retention")
     if retention is not None and when < utcnow() - retention:
         return NotFound(missing)  # long enough ago that the API no longer remembers it
     return Gone(f"{kind} {ident} was deleted on {when:%Y-%m-%d %H:%M} UTC.")
@@ -99,7 +102,7 @@ async def get_dataset(
     return _visible_dataset(session, (await session.execute(query)).scalar_one_or_none(), org_id, dataset_id)
 
 
-def _visible_dataset(session: AsyncSession, dataset: Dataset | None, org_id: int, dataset_id: int) -> Dataset:
+def _visible_dataset(session: AsyncSession | Connection, dataset, org_id: int, dataset_id: int) -> Dataset:
     missing = f"Dataset {dataset_id} not found."
     if dataset is None or dataset.organization_id != org_id:
         raise NotFound(missing)
@@ -136,7 +139,7 @@ async def get_image(session: AsyncSession, dataset: Dataset, image_id: int) -> I
     return _visible_image(session, image, dataset.id, image_id)
 
 
-def _visible_image(session: AsyncSession, image: Image | None, dataset_id: int, image_id: int) -> Image:
+def _visible_image(session: AsyncSession | Connection, image, dataset_id: int, image_id: int) -> Image:
     missing = f"Image {image_id} not found in dataset {dataset_id}."
     if image is None or image.dataset_id != dataset_id:
         raise NotFound(missing)
@@ -178,6 +181,38 @@ def set_caption(
     image.review_state, image.review_note, image.reviewed_at = state, None, now if state == review.APPROVED else None
     for name, value in STALE_LINT.items():
         setattr(image, name, value)
+
+
+def _image_in_dataset():
+    """One query for the image and what decides whether the caller may see it: its dataset's organization
+    and tombstone (as get_dataset_image, without loading the dataset)."""
+    images, datasets = Image.__table__, Dataset.__table__
+    return (
+        select(datasets.c.organization_id.label("dataset_org"), datasets.c.deleted_at.label("dataset_deleted_at"),
+               *images.c)
+        .select_from(datasets)
+        .outerjoin(images, and_(images.c.id == bindparam("image"), images.c.dataset_id == datasets.c.id))
+        .where(datasets.c.id == bindparam("dataset"))
+    )  # fmt: skip
+
+
+_IMAGE_IN_DATASET = _image_in_dataset()
+
+
+def image_in_dataset(connection: Connection, org_id: int, dataset_id: int, image_id: int):
+    """The image row, with the errors get_dataset then get_image would raise. Core: Database.read_blocking."""
+    row = connection.execute(_IMAGE_IN_DATASET, {"dataset": dataset_id, "image": image_id}).one_or_none()
+    dataset = row and _DatasetVisibility(row.dataset_org, row.dataset_deleted_at)
+    _visible_dataset(connection, dataset, org_id, dataset_id)
+    if row.id is None:
+        raise NotFound(f"Image {image_id} not found in dataset {dataset_id}.")
+    return _visible_image(connection, row, dataset_id, image_id)
+
+
+@dataclass(frozen=True)
+class _DatasetVisibility:
+    organization_id: int
+    deleted_at: datetime | None
 
 
 def _caption_update(legacy_only: bool):
@@ -259,12 +294,12 @@ def write_caption(
     """Set an image's caption and record the revision, if the image is live and its dataset a live
     draft of this organization (and not FIBO, with `legacy_only`). Returns the updated image row.
     `confidence` and `signals` are the captioner's word on an automatic caption; a manual one has neither.
+    The review state becomes the one a caption from `source` leaves (domain/review).
 
     One guarded UPDATE instead of read-check-write: on PostgreSQL it takes a share lock on the dataset
     row that completion's exclusive lock must wait for, so no caption lands after completion; on
     SQLite, writers are serialised. Returns None when the guard fails (the caller finds out why).
-    Blocking, on a Connection: run it with Database.write_blocking (the hot path's two statements in
-    one trip to the database thread)."""
+    Core, on a Connection: run it with Database.write_blocking."""
     now = utcnow()
     state = review.state_after_caption_write(source)
     parameters = {

@@ -1,7 +1,9 @@
 """The check pipeline: fast path for canonical captions, slow path with repairs, then validation.
 
-Fast path: json.loads, normalise (finds nothing to fix), dump, and the dump equals the input
-byte for byte — which also proves there were no repeated keys — then validate once. Anything else
+Fast path (fast.py): a caption in canonical form with nothing to repair or warn about is accepted by one
+compiled validation and a byte-for-byte comparison with its re-serialisation. Next, a caption that parses
+and normalises to itself: json.loads, normalise (finds nothing to fix), dump, and the dump equals the
+input byte for byte — which also proves there were no repeated keys — then validate once. Anything else
 takes the slow path: text repairs (syntax.py), unwrapping and structural repairs (repair.py),
 validation, and the mapping of jsonschema errors to one-sentence problems with JSON paths.
 """
@@ -17,6 +19,7 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
+from . import fast
 from .log import Log, Unreadable, join_path
 from .repair import EMPTY, caption_envelope, clean_free_form, describe, normalise, unwrap, visual_schema_envelope
 from .result import CaptionCheck, Correction, Problem
@@ -71,6 +74,8 @@ def check_caption(text: str) -> CaptionCheck:
 
 
 def _check_caption(text: str) -> CaptionCheck:
+    if _clean_and_canonical(text):
+        return CaptionCheck(True, text, [], [], [])
     try:
         obj = json.loads(text)
     except (ValueError, RecursionError):
@@ -89,6 +94,12 @@ def _check_caption(text: str) -> CaptionCheck:
         return CaptionCheck(False, None, log.corrections, [*log.errors, exc.problem], log.warnings)
     norm = normalise(obj, ROOT, CAPTION, log)
     return _conclude(norm, _dump(norm), text, log)
+
+
+def _clean_and_canonical(text: str) -> bool:
+    """The fast check (fast.py), after the two warnings it leaves to this module: the token budget and
+    captioner artifacts."""
+    return len(text) // CHARS_PER_TOKEN <= MAX_TOKENS * 0.9 and "nswer" not in text and fast.canonical_and_clean(text)
 
 
 def _conclude(norm: dict[str, Any], out: str, text: str, log: Log) -> CaptionCheck:

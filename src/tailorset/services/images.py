@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ from tailorset.db import repository as repo
 from tailorset.db.models import CaptionRevision, Dataset, Image, utcnow
 from tailorset.domain import captions, lifecycle, review
 from tailorset.domain.errors import Conflict, NotFound
-from tailorset.observability import CAPTIONS
+from tailorset.observability import CAPTION_SECONDS, CAPTIONS
 from tailorset.services import Services, files
 
 ImageFilter = repo.ImageFilter
@@ -57,8 +58,10 @@ async def automatic_caption(
     context = CaptionContext(dataset.training_version, dataset.caption_prefix, dataset.visual_schema)
 
     def work() -> Caption:
+        started = time.perf_counter()
         rgb = imaging.open_rgb(image) if isinstance(image, bytes) else image
         answer = as_caption(services.captioner.caption(rgb, context))
+        CAPTION_SECONDS.labels(services.captioner.name).observe(time.perf_counter() - started)
         json.dumps(dict(answer.signals))  # a captioner's signals must be storable; fail here, not at the write
         return answer
 
@@ -207,9 +210,7 @@ async def list_all(
 
 
 async def get(services: Services, org_id: int, dataset_id: int, image_id: int) -> Image:
-    async with services.db.read() as session:
-        dataset = await repo.get_dataset(session, org_id, dataset_id)
-        return await repo.get_image(session, dataset, image_id)
+    return await services.db.read_blocking(repo.image_in_dataset, org_id, dataset_id, image_id)
 
 
 @dataclass(frozen=True)
