@@ -14,13 +14,23 @@ from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 import anyio
 import httpx
+import idna
 
-from tailorset.domain.errors import TooLarge, Unprocessable
+from tailorset.domain.errors import Invalid, TooLarge, Unprocessable
 
 MAX_REDIRECTS = 5
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 forms that carry an IPv4 address in their last 32 bits; the IPv4 address is judged too. (IPv4-mapped
+# ::ffff:0:0/96, 6to4 and Teredo have their own properties below.)
+EMBEDDING_IPV4 = [
+    ipaddress.ip_network("::/96"),  # IPv4-compatible (deprecated), e.g. ::127.0.0.1
+    ipaddress.ip_network("::ffff:0:0:0/96"),  # SIIT's IPv4-translated, e.g. ::ffff:0:a9fe:a9fe
+    ipaddress.ip_network("64:ff9b::/96"),  # NAT64's well-known prefix
+    ipaddress.ip_network("64:ff9b:1::/48"),  # NAT64 for local use (RFC 8215)
+]
+# Never global whatever it embeds (RFC 8215; Python 3.11's is_global does not know it yet).
+LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
 
 
 def parse_networks(text: str) -> list[Network]:
@@ -29,7 +39,7 @@ def parse_networks(text: str) -> list[Network]:
 
 
 def _embedded(address: Address) -> list[Address]:
-    """The address and any IPv4 address tunnelled inside it (mapped, 6to4, Teredo, NAT64)."""
+    """The address and any IPv4 address tunnelled inside it (compatible, mapped, SIIT, 6to4, Teredo, NAT64)."""
     found = [address]
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped:
@@ -38,13 +48,18 @@ def _embedded(address: Address) -> list[Address]:
             found.append(address.sixtofour)
         if address.teredo:
             found.extend(address.teredo)
-        if address in NAT64:
+        if any(address in network for network in EMBEDDING_IPV4):
             found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
     return found
 
 
+def _is_public(address: Address) -> bool:
+    return address.is_global and address not in LOCAL_NAT64
+
+
 def is_allowed(address: Address, allowed: Sequence[Network] = ()) -> bool:
-    return all(a.is_global or any(a in network for network in allowed) for a in _embedded(address))
+    """Whether a fetch may connect to `address`: it, and every IPv4 address it embeds, is public or allowed."""
+    return all(_is_public(a) or any(a in network for network in allowed) for a in _embedded(address))
 
 
 async def _checked_address(host: str, port: int, allowed: Sequence[Network], what: str) -> Address:
@@ -60,10 +75,17 @@ async def _checked_address(host: str, port: int, allowed: Sequence[Network], wha
 
 
 def _split(url: str, what: str) -> tuple[SplitResult, int]:
-    """An absolute http(s) URL's parts and its port, or a 422 that says what is wrong with it."""
-    parts = urlsplit(url)
+    """An absolute http(s) URL's parts and its port, or a 4xx that says what is wrong with it."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. "http://[::1": an IPv6 host without its closing bracket
+        raise Invalid(f"{what} is not a valid URL: its host cannot be parsed.") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Unprocessable(f"{what} must be an absolute http or https URL.")
+    try:  # as resolving and httpx encode it (IDNA 2008); e.g. a label over 63 characters cannot be
+        parts.hostname.isascii() or idna.encode(parts.hostname, uts46=True)
+    except idna.IDNAError:
+        raise Invalid(f"{what} has a host name that is not a valid domain name.") from None
     try:
         return parts, parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:

@@ -205,6 +205,9 @@ def test_whole_zip_refusals_are_a_clear_4xx(limited, api, settings):
          "automatic_captioning must be a valid boolean."),
         (api.post(url, json={"zip_url": "ftp://example.com/a.zip"}), 422,
          "zip_url must be an absolute http or https URL."),
+        (api.post(url, json={"zip_url": "http://[::1"}), 400, "zip_url is not a valid URL: its host cannot be parsed."),
+        (api.post(url, json={"zip_url": "http://ß" + "a" * 70}), 400,
+         "zip_url has a host name that is not a valid domain name."),
         (api.post(url, json={"zip_url": "http://127.0.0.1:9/a.zip"}), 422,
          "zip_url host '127.0.0.1' resolves to a private address, which is not allowed."),
         (api.post("/tailored-gen/datasets/999/images/bulk-upload", json={"zip_url": "https://x.org/a.zip"}), 404,
@@ -321,7 +324,7 @@ def test_captions_from_caption_sidecars_and_tables(api):
     """.caption beside an image; HF imagefolder's metadata.jsonl (names relative to its folder); FIBO
     fine-tuning's metadata.csv. A sidecar wins over a table; a table naming no image is refused."""
     dataset = api.dataset()
-    table = "file_name,caption\r\nrocket.jpg,\"sks style, a rocket, \"\"lift-off\"\"\"\r\ncamera.png,\r\n"
+    table = 'file_name,caption\r\nrocket.jpg,"sks style, a rocket, ""lift-off"""\r\ncamera.png,\r\n'
     archive = zip_of({
         "a/chelsea.png": photo("chelsea.png"), "a/chelsea.caption": "sks style, a cat",
         "b/coffee.png": photo("coffee.png"), "b/astronaut.png": photo("astronaut.png"),

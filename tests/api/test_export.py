@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import unicodedata
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -136,7 +137,8 @@ def test_export_errors(api, other_api, dataset):
     for response, code, message in (
         (api.get(url), 400, "format is required."),
         (
-            api.get(url, params={"format": "coco"}), 400,
+            api.get(url, params={"format": "coco"}),
+            400,
             "format must be 'kohya', 'hf', 'jsonl', 'ai-toolkit' or 'fibo'.",
         ),
         (other_api.get(url, params={"format": "kohya"}), 404, f"Dataset {dataset['id']} not found."),
@@ -238,3 +240,41 @@ def test_fibo_round_trip_and_refusals(api, client, fibo_dataset):
     legacy = api.dataset()
     response = api.get(f"/tailored-gen/datasets/{legacy['id']}/export", params={"format": "fibo"})
     assert response.status_code == 400 and response.json()["error"].startswith("format fibo is for FIBO datasets")
+
+
+def _portable(component: str) -> bool:
+    """A path component Windows, macOS and Linux all store and show as it is."""
+    device = component.split(".")[0].rstrip(" ").upper()
+    reserved = {"CON", "PRN", "AUX", "NUL"} | {f"{d}{n}" for d in ("COM", "LPT") for n in range(1, 10)}
+    invisible = any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in component)
+    return (
+        device not in reserved and not invisible and not any(c in '<>:"/\\|?*' for c in component)
+        and component.strip(" .") == component and 0 < len(component.encode()) <= 255
+    )  # fmt: skip
+
+
+def test_every_name_in_every_export_is_portable(api, client):
+    """Device names (any case, any extension), a right-to-left override hiding an extension, trailing
+    dots and spaces, reserved characters and over-long names: none reaches an export as given."""
+    dataset = api.dataset()
+    url = f"/tailored-gen/datasets/{dataset['id']}"
+    assert api.put(url, json={"caption_prefix": "\u202eevil\u200b style."}).status_code == 200
+    names = [
+        "CON.png", "aux.txt", "Com1.tar.gz", "LPT9 .jpg", "nul", "photo\u202egnp.exe", "dots and spaces. . ",
+        'a<b>c:"d|e?f*', "é" * 200,
+    ]  # fmt: skip
+    photos = ["chelsea.png", "coffee.png", "astronaut.png", "camera.png", "rocket.jpg", "motorcycle_left.png",
+              "motorcycle_right.png", "coins.png", "horse.png"]  # fmt: skip
+    for name, picture in zip(names, photos, strict=True):
+        api.upload(dataset["id"], picture, image_name=name)
+    for format in ("kohya", "hf", "jsonl", "ai-toolkit"):
+        listed = export(api, dataset["id"], format).namelist()
+        assert len(listed) >= len(names), (format, listed)
+        unsafe = [path for path in listed if not all(_portable(part) for part in path.split("/"))]
+        assert unsafe == [], (format, unsafe)
+    kohya = export(api, dataset["id"], "kohya").namelist()
+    assert {path.split("/")[0] for path in kohya} == {"1_evil style"}  # invisible characters are dropped
+    assert {"1_evil style/CON_.png", "1_evil style/aux_.txt.txt", "1_evil style/photognp.exe.txt"} <= set(kohya)
+    captions = api.get(f"/datasets/{dataset['id']}/download").json()["captions_url"]
+    lines = client.get(captions).text.splitlines()
+    assert all(_portable(part) for line in lines for part in json.loads(line)["file_name"].split("/"))

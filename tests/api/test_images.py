@@ -114,7 +114,8 @@ def test_upload_from_image_url(env, photo_server):
 
 def test_image_url_may_not_reach_private_addresses(api, photo_server):
     dataset = api.dataset()
-    for url in (f"{photo_server}/chelsea.png", "http://169.254.169.254/latest/meta-data/", "file:///etc/passwd"):
+    # Metadata and other private addresses are refused by the classifier (test_hostile_input.py), never connected to.
+    for url in (f"{photo_server}/chelsea.png", "file:///etc/passwd"):
         response = api.post(f"/tailored-gen/datasets/{dataset['id']}/images", json={"image_url": url})
         assert response.status_code == 422, url
     assert api.get(f"/tailored-gen/datasets/{dataset['id']}").json()["images_count"] == 0

@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -34,6 +33,7 @@ from tailorset.db import repository as repo
 from tailorset.db.models import Dataset, Image, utcnow
 from tailorset.domain import lifecycle
 from tailorset.domain.errors import Invalid, NotFound
+from tailorset.domain.filenames import portable_name
 from tailorset.services import Services
 
 FORMATS = ("kohya", "hf", "jsonl", "ai-toolkit", "fibo")
@@ -44,7 +44,6 @@ CAPTIONS_FILE = "captions.jsonl"  # a download URL names it, or `<format>.zip`
 PAGE = 200  # image rows read at a time
 FLUSH_BYTES = 1024 * 1024  # send the archive on once this much is ready
 EXTENSIONS = dict(imaging.FORMATS.values())  # content type → file extension
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]+')
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ def safe_stem(name: str | None) -> str:
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
     if PurePosixPath(base).suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"):
         base = PurePosixPath(base).stem
-    return _UNSAFE.sub("_", base).strip(" .")[:120].strip(" .")
+    return portable_name(base)
 
 
 class FileNames:
