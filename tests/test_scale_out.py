@@ -94,7 +94,8 @@ def test_two_api_processes_and_a_worker_share_one_service(cluster, env, tmp_path
         assert time.monotonic() < deadline and worker.poll() is None, progress
         time.sleep(0.2)
     assert progress["captions_update"] | {"job_id": 0} == {
-        "job_id": 0, "status": "completed", "done": 3, "failed": 0, "total": 3, "include_manual": False
+        "job_id": 0, "status": "completed", "done": 3, "failed": 0, "total": 3, "include_manual": False,
+        "error": None,
     }  # fmt: skip
     assert all(image["caption"].startswith("sks style, ") for image in b.get(f"{url}/images", headers=token).json())
 

@@ -80,7 +80,8 @@ def test_a_killed_worker_loses_nothing_and_repeats_nothing(env, monkeypatch):
         )
 
         assert progress(api, dataset["id"]) | {"job_id": 0} == {
-            "job_id": 0, "status": "completed", "done": 39, "failed": 0, "total": 39, "include_manual": False
+            "job_id": 0, "status": "completed", "done": 39, "failed": 0, "total": 39, "include_manual": False,
+        "error": None,
         }  # fmt: skip
         for image in api.get(f"{url}/images").json():
             history = api.get(f"{url}/images/{image['id']}/captions").json()

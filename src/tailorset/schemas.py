@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
+from tailorset.domain.jobs import JobStatus
 from tailorset.domain.review import REVIEW_STATES
 
 IpMedium = Literal["photography", "illustration"]
@@ -173,11 +174,12 @@ class CaptionsUpdate(BaseModel):
     """Progress of the latest Regenerate All Captions job."""
 
     job_id: int
-    status: Literal["queued", "running", "completed", "failed", "cancelled"]
+    status: JobStatus
     done: int = Field(description="Images handled so far.")
     failed: int = Field(description="Images the captioner could not caption (their captions are unchanged).")
     total: int = Field(description="Images the job set out to caption.")
     include_manual: bool
+    error: str | None = Field(None, description="Why the job failed or was cancelled, in one sentence.")
 
 
 class RegenerateAll(Body):

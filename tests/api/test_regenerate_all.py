@@ -53,7 +53,8 @@ def test_regenerates_automatic_captions_and_keeps_manual_ones(api, dataset):
 
     done = wait_until_done(api, dataset["id"])
     assert done["captions_update"] | {"job_id": 0} == {
-        "job_id": 0, "status": "completed", "done": 2, "failed": 0, "total": 2, "include_manual": False
+        "job_id": 0, "status": "completed", "done": 2, "failed": 0, "total": 2, "include_manual": False,
+        "error": None,
     }  # fmt: skip
     images = {i["id"]: i for i in api.get(f"{url}/images").json()}
     assert images[cat["id"]]["caption"] == cat["caption"].replace("A photo of", "sks style, a photo of")

@@ -9,14 +9,15 @@ from pydantic_core import to_json
 
 from tailorset.api.errors import STATUS
 from tailorset.db.models import CaptionRevision, Image, Job, Project
+from tailorset.domain.jobs import JobStatus
 from tailorset.schemas import ErrorBody
 from tailorset.services import bulk_upload
 from tailorset.services.datasets import DatasetView
 
 # A bulk upload's per-file failures carry the status code a single upload of the file would have had.
 ERROR_CODES = {kind.__name__: code for kind, code in STATUS.items()}
-BULK_STATUS = {"queued": "pending", "running": "processing", "completed": "completed", "failed": "failed",
-               "cancelled": "failed"}  # fmt: skip
+BULK_STATUS = {JobStatus.QUEUED: "pending", JobStatus.RUNNING: "processing", JobStatus.COMPLETED: "completed",
+               JobStatus.FAILED: "failed", JobStatus.CANCELLED: "failed"}  # fmt: skip
 
 ERROR_DESCRIPTIONS = {
     400: "The request is malformed; the message names the field.",
@@ -109,11 +110,11 @@ class Presenter:
             "failed": job.failed,
             "total": job.total,
             "include_manual": json.loads(job.options).get("include_manual", False),
+            "error": job.error,
         }
 
     @staticmethod
-    def bulk_upload(job: Job) -> dict:
-        outcomes = bulk_upload.failures(job)
+    def bulk_upload(job: Job, outcomes: list[bulk_upload.Failure]) -> dict:
         skipped = [{"filename": f.filename, "reason": f.message} for f in outcomes if f.skipped]
         uncaptioned = [{"filename": f.filename, "reason": f.message} for f in outcomes if f.uncaptioned]
         failed = [
@@ -123,7 +124,7 @@ class Presenter:
         ]
         processed = job.done + job.failed + len(skipped)
         percentage = processed * 100 // job.total if job.total else 0
-        if job.status == "completed":
+        if job.status == JobStatus.COMPLETED:
             percentage = 100
         return {
             "status": BULK_STATUS[job.status], "progress_percentage": percentage, "total_processed": processed,

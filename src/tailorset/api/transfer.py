@@ -79,7 +79,7 @@ async def bulk_upload_images(dataset_id: PathId, caller: Who, services: Svc, req
     finally:
         if form is not None:
             await form.close()
-    return Presenter.bulk_upload(job)
+    return Presenter.bulk_upload(job, [])
 
 
 @router.get(
@@ -88,7 +88,7 @@ async def bulk_upload_images(dataset_id: PathId, caller: Who, services: Svc, req
     description="Progress of the dataset's latest bulk upload, and every file that was refused and why.",
 )  # fmt: skip
 async def bulk_upload_status(dataset_id: PathId, org: Org, services: Svc):
-    return Presenter.bulk_upload(await bulk_upload.status(services, org, dataset_id))
+    return Presenter.bulk_upload(*await bulk_upload.status(services, org, dataset_id))
 
 
 @router.get(

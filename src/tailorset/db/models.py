@@ -21,6 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from tailorset.domain.jobs import JobStatus
+
 # Stable constraint names, so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -72,6 +74,8 @@ class Organization(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     rate_limit: Mapped[str | None] = mapped_column(String(50))  # e.g. "1000/minute"; None = default plan
+    # When a worker last took up one of its jobs: the next claim serves the organization waiting longest.
+    jobs_served_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -217,20 +221,31 @@ class Job(Base):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued, running, completed, failed, cancelled
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.QUEUED)  # domain/jobs.JobStatus
     options: Mapped[str] = mapped_column(Text, default="{}")  # JSON
     total: Mapped[int] = mapped_column(Integer, default=0)
     done: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     cursor: Mapped[int | None] = mapped_column(BigInteger)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # claims in a row that ended in a crash or error
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
-    report: Mapped[str | None] = mapped_column(Text)  # JSON, e.g. a bulk upload's per-file failures
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=same_as_created)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class JobReportEntry(Base):
+    """A file a job did not import as it was (a bulk upload's refusals, duplicates and uncaptioned images)."""
+
+    __tablename__ = "job_report_entries"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(Text)
+    error: Mapped[str] = mapped_column(String(40))  # a DomainError's class name, "Duplicate" or "NoCaption"
+    message: Mapped[str] = mapped_column(Text)
 
 
 class ServerSecret(Base):
@@ -256,5 +271,6 @@ __all__ = [
     "ServerSecret",
     "CaptionRevision",
     "Job",
+    "JobReportEntry",
     "utcnow",
 ]

@@ -28,6 +28,7 @@ from tailorset.db.models import (
 )
 from tailorset.domain import review
 from tailorset.domain.errors import DomainError, Gone, NotFound
+from tailorset.domain.jobs import ACTIVE
 from tailorset.domain.lifecycle import DRAFT, FIBO
 
 
@@ -581,8 +582,6 @@ async def caption_history(session: AsyncSession, image_id: int) -> Sequence[Capt
 
 
 # --- jobs ----------------------------------------------------------------------------------
-
-ACTIVE = ("queued", "running")
 
 
 async def active_job(session: AsyncSession, dataset_id: int, kind: str) -> Job | None:

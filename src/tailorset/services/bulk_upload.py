@@ -23,11 +23,14 @@ import anyio
 
 from tailorset import archive, fetch, imaging
 from tailorset.captioners import CaptionerError
+from tailorset.db import jobs as job_queries
 from tailorset.db import repository as repo
-from tailorset.db.models import Image, Job, utcnow
+from tailorset.db.models import Image, Job
 from tailorset.domain import captions, lifecycle
 from tailorset.domain.errors import Conflict, DomainError, Gone, Invalid, NotFound, TooLarge
+from tailorset.domain.jobs import JobStatus
 from tailorset.services import Services, files, images
+from tailorset.services.jobs import Lease, LeaseLost
 from tailorset.storage import parts
 
 log = logging.getLogger(__name__)
@@ -117,9 +120,7 @@ async def request(services: Services, org_id: int, dataset_id: int, source: Sour
                 "automatic_captioning": source.automatic_captioning,
                 "increase_resolution": source.increase_resolution, "actor": actor, "planned": False, "pending": [],
             }  # fmt: skip
-            job = Job(
-                organization_id=org_id, dataset_id=dataset.id, kind=KIND, options=json.dumps(options), report="[]"
-            )
+            job = Job(organization_id=org_id, dataset_id=dataset.id, kind=KIND, options=json.dumps(options))
             session.add(job)
     except BaseException:
         if size is not None:
@@ -155,25 +156,18 @@ async def _store(services: Services, file: BinaryIO, prefix: str) -> int:
         raise
 
 
-async def status(services: Services, org_id: int, dataset_id: int) -> Job:
-    """The dataset's latest bulk upload."""
+async def status(services: Services, org_id: int, dataset_id: int) -> tuple[Job, list[Failure]]:
+    """The dataset's latest bulk upload, and the files it did not import as they were."""
     async with services.db.read() as session:
         dataset = await repo.get_dataset(session, org_id, dataset_id)
         job = (await repo.latest_jobs(session, [dataset.id], KIND)).get(dataset.id)
-    if job is None:
-        raise NotFound(f"Dataset {dataset.id} has had no bulk upload.")
-    return job
-
-
-def failures(job: Job) -> list[Failure]:
-    return [Failure(**entry) for entry in json.loads(job.report or "[]")]
+        if job is None:
+            raise NotFound(f"Dataset {dataset.id} has had no bulk upload.")
+        entries = await job_queries.report_entries(session, job.id)
+    return job, [Failure(entry.filename, entry.error, entry.message) for entry in entries]
 
 
 # --- the job -------------------------------------------------------------------------------
-
-
-class _LeaseLost(Exception):
-    """Another worker holds the job now: stop, and leave everything to it."""
 
 
 class _Stop(Exception):
@@ -186,58 +180,44 @@ class _Stop(Exception):
 
 
 # Open archives by storage prefix: a worker runs a job batch after batch, and the ZIP's directory is
-# read once, not once per batch. Two are plenty: a worker runs one job at a time.
+# read once, not once per batch. A few: a worker takes turns between the jobs of several organizations.
 _archives: OrderedDict[str, tuple[zipfile.ZipFile, archive.Plan]] = OrderedDict()
 
 
-async def run_batch(services: Services, job: Job, worker: str) -> bool:
+async def run_batch(services: Services, lease: Lease) -> bool:
     """One step of a claimed job: fetch the ZIP, plan it, or import the next few images.
     Returns False once the job has ended (or is no longer ours)."""
+    job = lease.job
     options = json.loads(job.options)
     try:
         async with services.db.read() as session:
             dataset = await repo.get_dataset(session, job.organization_id, job.dataset_id)
         _check_still_draft(dataset)
         if options["pending"]:
-            await _remove_pending(services, job, worker, options)
+            await _remove_pending(services, lease, options)
         if options["size"] is None:
-            return await _download(services, job, worker, options)
+            return await _download(services, lease, options)
         zip_file, plan = await _archive(services, job, options)
         if not options["planned"]:
-            return await _record_plan(services, job, worker, options, plan)
+            return await _record_plan(lease, options, plan)
         batch = plan.entries[job.cursor or 0 : (job.cursor or 0) + BATCH]
         if not batch:
-            return await _finish(services, job, worker, "completed")
-        return await _import(services, job, worker, options, dataset, zip_file, plan, batch)
+            return await finish(services, lease, JobStatus.COMPLETED)
+        return await _import(services, lease, options, dataset, zip_file, plan, batch)
     except (NotFound, Gone):
-        return await _finish(services, job, worker, "cancelled", "The dataset was deleted.")
-    except _LeaseLost:
+        return await finish(services, lease, JobStatus.CANCELLED, "The dataset was deleted.")
+    except LeaseLost:
         return False
     except _Stop as stop:
-        return await _finish(services, job, worker, stop.status, stop.message)
+        return await finish(services, lease, stop.status, stop.message)
 
 
 def _check_still_draft(dataset) -> None:
     if dataset.status == lifecycle.COMPLETED:
-        raise _Stop("cancelled", "The dataset was completed.")
+        raise _Stop(JobStatus.CANCELLED, "The dataset was completed.")
 
 
-async def _update(services: Services, job: Job, worker: str, session=None, **changes) -> Job:
-    """Change the job if we still hold it, renewing the lease; raises _LeaseLost if we do not."""
-    if session is None:
-        async with services.db.write() as session:
-            return await _update(services, job, worker, session, **changes)
-    current = await session.get(Job, job.id, with_for_update=True)
-    if current is None or current.lease_owner != worker or current.status != "running":
-        raise _LeaseLost()
-    changes = {"lease_expires_at": utcnow() + services.settings.job_lease, "updated_at": utcnow(), **changes}
-    for name, value in changes.items():
-        setattr(current, name, value)
-        setattr(job, name, value)
-    return current
-
-
-async def _download(services: Services, job: Job, worker: str, options: dict) -> bool:
+async def _download(services: Services, lease: Lease, options: dict) -> bool:
     """Fetch zip_url into parts, renewing the lease as it goes (a large ZIP takes minutes)."""
     settings, prefix = services.settings, options["prefix"]
     await parts.delete_parts(services.storage, prefix)  # what an interrupted attempt left
@@ -248,7 +228,7 @@ async def _download(services: Services, job: Job, worker: str, options: dict) ->
         nonlocal renewed
         await writer.write(chunk)
         if time.monotonic() - renewed > settings.job_lease_seconds / 3:
-            await _update(services, job, worker)
+            await lease.update()
             renewed = time.monotonic()
 
     try:
@@ -258,15 +238,15 @@ async def _download(services: Services, job: Job, worker: str, options: dict) ->
             allowed=fetch.allowed_networks(settings), what="zip_url",
         )  # fmt: skip
         options["size"] = await writer.close()
-        await _update(services, job, worker, options=json.dumps(options))
+        await lease.update(options=json.dumps(options))
     except DomainError as exc:
         await parts.delete_parts(services.storage, prefix)
-        raise _Stop("failed", exc.message) from None
+        raise _Stop(JobStatus.FAILED, exc.message) from None
     except OSError as exc:
-        log.error("Job %s: the ZIP could not be stored: %s", job.id, exc)
+        log.error("Job %s: the ZIP could not be stored: %s", lease.job.id, exc)
         await parts.delete_parts(services.storage, prefix)
-        raise _Stop("failed", "The ZIP could not be stored.") from None
-    except _LeaseLost:
+        raise _Stop(JobStatus.FAILED, "The ZIP could not be stored.") from None
+    except LeaseLost:
         raise  # the parts are the new owner's now: it starts its download by removing them
     except BaseException:
         await parts.delete_parts(services.storage, prefix)
@@ -288,32 +268,33 @@ async def _archive(services: Services, job: Job, options: dict) -> tuple[zipfile
     try:
         opened = await anyio.to_thread.run_sync(open_and_plan)
     except DomainError as exc:
-        raise _Stop("failed", exc.message) from None
+        raise _Stop(JobStatus.FAILED, exc.message) from None
     except OSError as exc:
         log.error("Job %s: the ZIP could not be read back from storage: %s", job.id, exc)
-        raise _Stop("failed", "The ZIP could not be read back from storage.") from None
+        raise _Stop(JobStatus.FAILED, "The ZIP could not be read back from storage.") from None
     _archives[prefix] = opened
-    while len(_archives) > 2:
+    while len(_archives) > 4:
         _archives.popitem(last=False)
     return opened
 
 
-async def _record_plan(services: Services, job: Job, worker: str, options: dict, plan: archive.Plan) -> bool:
+async def _record_plan(lease: Lease, options: dict, plan: archive.Plan) -> bool:
     """Before the first image: the total, and the files refused by name alone."""
     refused = [Failure.of(refusal.filename, refusal.error) for refusal in plan.refused]
     options["planned"] = True
-    await _update(
-        services, job, worker, options=json.dumps(options), total=len(plan.entries) + len(refused),
-        failed=len(refused), report=json.dumps([vars(f) for f in refused]), cursor=0,
-    )  # fmt: skip
+    async with lease.services.db.write() as session:
+        await lease.update(
+            session, options=json.dumps(options), total=len(plan.entries) + len(refused), failed=len(refused), cursor=0
+        )
+        await job_queries.add_report_entries(session, lease.job.id, [vars(f) for f in refused])
     return True
 
 
-async def _remove_pending(services: Services, job: Job, worker: str, options: dict) -> None:
+async def _remove_pending(services: Services, lease: Lease, options: dict) -> None:
     """A worker died writing a batch's files: remove those that no image row took."""
     await _delete_pending_files(services, options["pending"])
     options["pending"] = []
-    await _update(services, job, worker, options=json.dumps(options))
+    await lease.update(options=json.dumps(options))
 
 
 async def _delete_pending_files(services: Services, names: list[str]) -> None:
@@ -330,11 +311,11 @@ class _Prepared:
     uncaptioned: bool  # the ZIP brings captions, but none for this image
 
 
-async def _import(services, job, worker, options, dataset, zip_file, plan, batch) -> bool:
-    settings = services.settings
+async def _import(services, lease: Lease, options, dataset, zip_file, plan, batch) -> bool:
+    settings, job = services.settings, lease.job
     names = [files.new_name() for _ in batch]
     options["pending"] = names
-    await _update(services, job, worker, options=json.dumps(options))  # noted before any file is written
+    await lease.update(options=json.dumps(options))  # noted before any file is written
 
     async with services.db.read() as session:
         count = (await repo.count_images(session, [dataset.id]))[dataset.id]
@@ -362,7 +343,7 @@ async def _import(services, job, worker, options, dataset, zip_file, plan, batch
             failed.append(Failure.of(entry.name, exc))
 
     try:
-        return await _commit(services, job, worker, options, batch, prepared, failed)
+        return await _commit(services, lease, options, batch, prepared, failed)
     except BaseException:
         await files.delete_unreferenced(
             services, [key for p in prepared for key in (p.image.file_key, p.image.thumbnail_key)]
@@ -395,11 +376,12 @@ def _read_entry(settings, dataset, zip_file: zipfile.ZipFile, entry: archive.Ent
     return checked, caption
 
 
-async def _commit(services, job, worker, options, batch, prepared: list[_Prepared], failed: list[Failure]) -> bool:
-    """The batch's images, the cursor and the report, in one transaction."""
+async def _commit(services, lease: Lease, options, batch, prepared: list[_Prepared], failed: list[Failure]) -> bool:
+    """The batch's images, the cursor and its report entries, in one transaction."""
+    job = lease.job
     late: list[_Prepared] = []  # refused at the last moment: a concurrent upload filled the dataset or had the file
     async with services.db.write() as session:
-        current = await _update(services, job, worker, session)  # still ours?
+        current = await lease.update(session)  # still ours?
         dataset = await repo.get_dataset(session, job.organization_id, job.dataset_id, lock="share")
         _check_still_draft(dataset)
         count = (await repo.count_images(session, [dataset.id]))[dataset.id]
@@ -424,29 +406,21 @@ async def _commit(services, job, worker, options, batch, prepared: list[_Prepare
             repo.record_caption(
                 session, item.image, actor if manual else images.captioner_actor(services, actor), job.id
             )
-        report = json.loads(current.report or "[]") + [vars(f) for f in failed]
+        await job_queries.add_report_entries(session, job.id, [vars(f) for f in failed])
         options["pending"] = []
-        await _update(
-            services, job, worker, session, options=json.dumps(options), cursor=(job.cursor or 0) + len(batch),
-            done=current.done + len(prepared) - len(late),
-            failed=current.failed + sum(f.failed for f in failed),
-            report=json.dumps(report) if failed else current.report,
+        await lease.update(
+            session, options=json.dumps(options), cursor=(job.cursor or 0) + len(batch),
+            done=current.done + len(prepared) - len(late), failed=current.failed + sum(f.failed for f in failed),
         )  # fmt: skip
     await files.delete_unreferenced(services, [key for p in late for key in (p.image.file_key, p.image.thumbnail_key)])
     return True
 
 
-async def _finish(services: Services, job: Job, worker: str, status: str, error: str | None = None) -> bool:
-    """End the job (if we still hold it) and remove its ZIP, and any file a dead worker left."""
-    options = json.loads(job.options)
+async def finish(services: Services, lease: Lease, status: JobStatus, error: str | None = None) -> bool:
+    """End the job (if we still hold it) and remove its ZIP, and any file a dead worker left. Returns False."""
+    options = json.loads(lease.job.options)
     _archives.pop(options["prefix"], None)
-    try:
-        async with services.db.write() as session:
-            await _update(
-                services, job, worker, session, status=status, error=error, finished_at=utcnow(),
-                lease_owner=None, lease_expires_at=None,
-            )  # fmt: skip
-    except _LeaseLost:
+    if not await lease.finish(status, error):
         return False
     await _delete_pending_files(services, options["pending"])
     await parts.delete_parts(services.storage, options["prefix"])

@@ -17,9 +17,11 @@ from tailorset.captioners import Caption, CaptionerError
 from tailorset.db import repository as repo
 from tailorset.db.models import Dataset, Image, Job, utcnow
 from tailorset.domain import captions, lifecycle
-from tailorset.domain.errors import Conflict
+from tailorset.domain.errors import Conflict, Gone, NotFound
+from tailorset.domain.jobs import JobStatus
 from tailorset.services import Services, files
 from tailorset.services.images import automatic_caption, stored_signals
+from tailorset.services.jobs import Lease, LeaseLost
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +57,18 @@ async def request_regeneration(services: Services, org_id: int, dataset_id: int,
     return job
 
 
-async def run_batch(services: Services, job: Job, worker: str) -> bool:
-    """Caption the next few images of a claimed job. Returns False once the job has ended."""
+async def run_batch(services: Services, lease: Lease) -> bool:
+    """Caption the next few images of a claimed job. Returns False once the job has ended (or is not ours)."""
+    job = lease.job
     options = json.loads(job.options)
     include_manual = options["include_manual"]
     async with services.db.read() as session:
         try:
             dataset = await repo.get_dataset(session, job.organization_id, job.dataset_id)
-        except Exception:
-            return await _finish(services, job, worker, "cancelled", "The dataset was deleted.")
+        except (NotFound, Gone):
+            return await finish(services, lease, JobStatus.CANCELLED, "The dataset was deleted.")
         if dataset.status == lifecycle.COMPLETED:
-            return await _finish(services, job, worker, "cancelled", "The dataset was completed.")
+            return await finish(services, lease, JobStatus.CANCELLED, "The dataset was completed.")
         query = (
             select(Image)
             .where(
@@ -80,7 +83,7 @@ async def run_batch(services: Services, job: Job, worker: str) -> bool:
         )
         batch = (await session.execute(query)).scalars().all()
     if not batch:
-        return await _finish(services, job, worker, "completed")
+        return await finish(services, lease, JobStatus.COMPLETED)
 
     written: dict[int, Caption] = {}
     failures = 0
@@ -94,12 +97,13 @@ async def run_batch(services: Services, job: Job, worker: str) -> bool:
 
     actor = f"job:{job.id} captioner:{services.captioner.name}"
     async with services.db.write() as session:
-        current = await session.get(Job, job.id, with_for_update=True)
-        if current is None or current.lease_owner != worker or current.status != "running":
+        try:
+            current = await lease.update(session)
+        except LeaseLost:
             return False  # our lease ran out and another worker took over: its work, not ours
         locked = await repo.get_dataset(session, job.organization_id, job.dataset_id, lock="share")
         if locked.status == lifecycle.COMPLETED:
-            return await _finish(services, current, worker, "cancelled", "The dataset was completed.", session)
+            return await finish(services, lease, JobStatus.CANCELLED, "The dataset was completed.", session)
         for image in batch:
             fresh = await session.get(Image, image.id)
             # A caption changed since the request (by a person, or a single regenerate) is newer than
@@ -116,26 +120,19 @@ async def run_batch(services: Services, job: Job, worker: str) -> bool:
                     confidence=caption.confidence, signals=stored_signals(caption),
                 )  # fmt: skip
                 repo.record_caption(session, fresh, actor, job.id)
-        current.cursor = batch[-1].id
-        current.done += len(batch) - failures
-        current.failed += failures
-        current.lease_expires_at = utcnow() + services.settings.job_lease
-        current.updated_at = utcnow()
-    job.cursor, job.done, job.failed = current.cursor, current.done, current.failed
+        await lease.update(
+            session, cursor=batch[-1].id, done=current.done + len(batch) - failures, failed=current.failed + failures
+        )
     return True
 
 
-async def _finish(services: Services, job: Job, worker: str, status: str, error: str | None = None, session=None):
-    """End the job (if we still hold it) and mark the dataset's captions update completed."""
+async def finish(services: Services, lease: Lease, status: JobStatus, error: str | None = None, session=None) -> bool:
+    """End the job (if we still hold it) and mark the dataset's captions update completed. Returns False."""
     if session is None:
         async with services.db.write() as session:
-            return await _finish(services, job, worker, status, error, session)
-    current = await session.get(Job, job.id, with_for_update=True)
-    if current is None or current.lease_owner != worker:
-        return False
-    current.status, current.error, current.finished_at = status, error, utcnow()
-    current.lease_owner = current.lease_expires_at = None
-    dataset = await session.get(Dataset, job.dataset_id)
-    if dataset is not None and dataset.deleted_at is None:
-        dataset.captions_update_status = "completed"
+            return await finish(services, lease, status, error, session)
+    if await lease.finish(status, error, session):
+        dataset = await session.get(Dataset, lease.job.dataset_id)
+        if dataset is not None and dataset.deleted_at is None:
+            dataset.captions_update_status = "completed"
     return False

@@ -25,8 +25,10 @@ from tailorset.db import repository as repo
 from tailorset.db.models import Dataset, Image, Job, utcnow
 from tailorset.domain import health, lifecycle, lint, review
 from tailorset.domain.errors import Gone, Invalid, NotFound
+from tailorset.domain.jobs import JobStatus
 from tailorset.services import Services, files
 from tailorset.services.images import image_limit
+from tailorset.services.jobs import Lease, LeaseLost
 
 log = logging.getLogger(__name__)
 
@@ -138,32 +140,26 @@ async def _ensure_job(services: Services, dataset: Dataset, pending: int) -> Non
     services.wake_workers()
 
 
-async def run_batch(services: Services, job: Job, worker: str) -> bool:
+async def run_batch(services: Services, lease: Lease) -> bool:
     """One step of the background job: lint some stale captions and measure some pictures."""
+    job = lease.job
     try:
         async with services.db.read() as session:
             dataset = await repo.get_dataset(session, job.organization_id, job.dataset_id)
     except (NotFound, Gone):
-        return await _finish(services, job, worker, "cancelled", "The dataset was deleted.")
+        return await finish(services, lease, JobStatus.CANCELLED, "The dataset was deleted.")
     done = await lint_stale(services, dataset, LINT_BATCH) + await measure_missing(services, dataset, MEASURE_BATCH)
     if not done:
-        return await _finish(services, job, worker, "completed")
-    async with services.db.write() as session:
-        current = await session.get(Job, job.id, with_for_update=True)
-        if current is None or current.lease_owner != worker or current.status != "running":
-            return False
-        current.done += done
-        current.lease_expires_at = utcnow() + services.settings.job_lease
-        current.updated_at = utcnow()
+        return await finish(services, lease, JobStatus.COMPLETED)
+    try:
+        await lease.update(done=job.done + done)
+    except LeaseLost:
+        return False
     return True
 
 
-async def _finish(services: Services, job: Job, worker: str, status: str, error: str | None = None) -> bool:
-    async with services.db.write() as session:
-        current = await session.get(Job, job.id, with_for_update=True)
-        if current is not None and current.lease_owner == worker:
-            current.status, current.error, current.finished_at = status, error, utcnow()
-            current.lease_owner = current.lease_expires_at = None
+async def finish(services: Services, lease: Lease, status: JobStatus, error: str | None = None) -> bool:
+    await lease.finish(status, error)
     return False
 
 
@@ -452,7 +448,11 @@ async def duplicate_ids(services: Services, org_id: int, dataset_id: int) -> fro
 
 
 async def lint_one(
-    services: Services, org_id: int, dataset_id: int, caption: str | None = None, image_id: int | None = None,
+    services: Services,
+    org_id: int,
+    dataset_id: int,
+    caption: str | None = None,
+    image_id: int | None = None,
     draft_for: int | None = None,
 ) -> dict:
     """A draft caption (for image `draft_for`, if given), or image `image_id`'s stored one, linted for this
