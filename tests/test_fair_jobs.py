@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 import time
 
 import anyio
@@ -17,7 +19,17 @@ from tailorset.services import Services
 from tailorset.worker import Worker
 from tests.support import Api, bulk_upload, create_token, zip_of
 
-JUNK_FILES = 2000  # refused one by one (415): a long job of cheap batches
+JUNK_FILES = 6000  # refused one by one (415): a long job of cheap batches
+
+
+def regenerate_all(api: Api, dataset_id: int, within: float) -> dict:
+    """Ask for Regenerate All and wait until it has completed; the dataset as it is then."""
+    assert api.put(f"/tailored-gen/datasets/{dataset_id}/images").status_code == 202
+    deadline = time.monotonic() + within
+    while (dataset := api.get(f"/tailored-gen/datasets/{dataset_id}").json())["captions_update_status"] != "completed":
+        assert time.monotonic() < deadline, dataset["captions_update"]
+        time.sleep(0.05)
+    return dataset
 
 
 def test_one_organizations_long_job_does_not_keep_anothers_waiting(env):
@@ -36,13 +48,7 @@ def test_one_organizations_long_job_does_not_keep_anothers_waiting(env):
             assert time.monotonic() < deadline
             time.sleep(0.05)
 
-        assert b.put(f"/tailored-gen/datasets/{small['id']}/images").status_code == 202
-        while (regenerated := b.get(f"/tailored-gen/datasets/{small['id']}").json())["captions_update_status"] != (
-            "completed"
-        ):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        assert regenerated["captions_update"]["done"] == 2
+        assert regenerate_all(b, small["id"], within=60)["captions_update"]["done"] == 2
         meanwhile = a.get(status_url).json()
         assert meanwhile["status"] == "processing" and meanwhile["total_processed"] < JUNK_FILES, meanwhile
 
@@ -53,6 +59,60 @@ def test_one_organizations_long_job_does_not_keep_anothers_waiting(env):
             "completed", JUNK_FILES, JUNK_FILES
         )  # fmt: skip
         assert {failure["error_code"] for failure in finished["failed_images"]} == {415}
+
+
+class Trickle(http.server.BaseHTTPRequestHandler):
+    """A zip_url that sends a few bytes now and then, as a slow or hostile server does, until told to stop."""
+
+    def do_GET(self):
+        self.server.hits.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "1000000")
+        self.end_headers()
+        while not self.server.done.wait(0.2):
+            self.wfile.write(b"PK")
+            self.wfile.flush()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_trickling_zip_url_does_not_keep_another_organization_waiting(env, monkeypatch):
+    """A download cannot be cut into slices; it holds one of a worker's slots, and only one."""
+    monkeypatch.setenv("TAILORSET_IMAGE_URL_ALLOWED_NETWORKS", "127.0.0.2/32")  # stands in for a public host
+    trickle = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Trickle)
+    trickle.hits, trickle.done, trickle.daemon_threads = [], threading.Event(), True
+    threading.Thread(target=trickle.serve_forever, daemon=True).start()
+    try:
+        with TestClient(create_app(Settings())) as client:
+            a = Api(client, create_token("acme", "--rate-limit", "enterprise"))
+            b = Api(client, create_token("globex", "--rate-limit", "enterprise"))
+            small = b.dataset()
+            b.upload(small["id"], "chelsea.png")
+            slow, other = a.dataset(), a.dataset()
+            zip_url = f"http://127.0.0.2:{trickle.server_address[1]}/photos.zip"
+            for dataset in (slow, other):  # two of A's: still one slot left for B
+                url = f"/tailored-gen/datasets/{dataset['id']}/images/bulk-upload"
+                response = a.post(url, json={"zip_url": zip_url})
+                assert response.status_code == 202, response.text
+            deadline = time.monotonic() + 30
+            while len(trickle.hits) < 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+
+            assert regenerate_all(b, small["id"], within=30)["captions_update"]["done"] == 1
+            status = a.get(f"/tailored-gen/datasets/{slow['id']}/images/bulk-upload/status").json()
+            assert status["status"] == "processing" and len(trickle.hits) == 1  # A's second waits its turn
+            trickle.done.set()  # the download ends short of its Content-Length: the job fails, and says why
+            while (status := a.get(f"/tailored-gen/datasets/{slow['id']}/images/bulk-upload/status").json())[
+                "status"
+            ] == "processing":
+                assert time.monotonic() < deadline + 30
+                time.sleep(0.1)
+            assert status["status"] == "failed" and "zip_url could not be fetched" in status["error"], status
+    finally:
+        trickle.done.set()
+        trickle.shutdown()
 
 
 def test_a_job_that_keeps_failing_is_given_up_with_a_reason(env, monkeypatch):

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     log_format: str = Field("text", description="text, or json: one JSON object per line with the request id.")
     embedded_worker: bool = Field(True, description="Run background jobs inside the API process.")
     job_lease_seconds: float = Field(30.0, description="How long a worker may go silent before its job is retried.")
+    jobs_per_organization: int = Field(
+        1, ge=1, description="Jobs of one organization run at once, across all workers (keep it below their slots)."
+    )
 
     @property
     def tombstone_retention(self) -> timedelta:

@@ -5,16 +5,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from tailorset.db.models import Job, JobReportEntry, Organization
-from tailorset.domain.jobs import ACTIVE
+from tailorset.domain.jobs import ACTIVE, JobStatus
+
+CLAIM_LOCK = 0x7A11_0B5  # PostgreSQL advisory lock key that serialises job claims
 
 
-async def next_claimable(session: AsyncSession, kinds: Sequence[str], now: datetime) -> Job | None:
-    """The job to run next, locked: waiting or handed back (or its worker's lease ran out), from the
-    organization served least recently, its oldest first. PostgreSQL skips jobs other workers are claiming."""
+async def next_claimable(session: AsyncSession, kinds: Sequence[str], now: datetime, per_org: int) -> Job | None:
+    """The job to run next, locked: waiting or handed back (or its worker's lease ran out), of an organization
+    with fewer than `per_org` jobs leased, the one served least recently; its oldest job first."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One claim at a time, so that two workers cannot both see an organization under its cap (SQLite
+        # runs one write transaction at a time anyway). Claims are short: this is no bottleneck.
+        await session.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK)))
+    leased = aliased(Job)
+    running = (
+        select(func.count())
+        .where(
+            leased.organization_id == Job.organization_id,
+            leased.status == JobStatus.RUNNING,
+            leased.lease_owner.is_not(None),
+            leased.lease_expires_at >= now,
+        )
+        .scalar_subquery()
+    )
     query = (
         select(Job)
         .join(Organization, Organization.id == Job.organization_id)
@@ -22,6 +40,7 @@ async def next_claimable(session: AsyncSession, kinds: Sequence[str], now: datet
             Job.status.in_(ACTIVE),
             Job.kind.in_(kinds),
             or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now),
+            running < per_org,
         )
         .order_by(Organization.jobs_served_at.asc().nulls_first(), Job.id)
         .limit(1)

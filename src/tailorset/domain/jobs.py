@@ -26,3 +26,7 @@ GIVEN_UP = (
 # How long a worker runs one job before it offers the next batch to the organization served least recently,
 # so that one organization's long job cannot keep another's waiting.
 SLICE_SECONDS = 1.0
+# Jobs each worker process runs side by side. With one organization's jobs capped below that across every
+# worker (TAILORSET_JOBS_PER_ORGANIZATION), a step that cannot be cut into slices (a slow zip_url download)
+# holds one slot, never all of them.
+SLOTS = 2

@@ -114,6 +114,8 @@ class Services:
             self._wakeup.set()
 
     async def wait_for_work(self, timeout: float) -> None:
-        self._wakeup = anyio.Event()
+        if self._wakeup is None or self._wakeup.is_set():  # one event for all of a worker's idle slots
+            self._wakeup = anyio.Event()
+        wakeup = self._wakeup
         with anyio.move_on_after(timeout):
-            await self._wakeup.wait()
+            await wakeup.wait()

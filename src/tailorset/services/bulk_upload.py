@@ -28,7 +28,7 @@ from tailorset.db import repository as repo
 from tailorset.db.models import Image, Job
 from tailorset.domain import captions, lifecycle
 from tailorset.domain.errors import Conflict, DomainError, Gone, Invalid, NotFound, TooLarge
-from tailorset.domain.jobs import JobStatus
+from tailorset.domain.jobs import SLICE_SECONDS, JobStatus
 from tailorset.services import Services, files, images
 from tailorset.services.jobs import Lease, LeaseLost
 from tailorset.storage import parts
@@ -36,7 +36,10 @@ from tailorset.storage import parts
 log = logging.getLogger(__name__)
 
 KIND = "bulk_upload"
-BATCH = 4  # images per commit, as Regenerate All: a crash repeats little and progress moves smoothly
+BATCH = 4  # images written per commit, as Regenerate All: a crash repeats little and progress moves smoothly
+# Entries looked at per commit at most (and for about a second): a refused entry costs next to nothing, and
+# committing after every four of them made a ZIP of junk crawl.
+SCAN = 64
 DOWNLOAD_SECONDS = 3600.0  # the longest a zip_url download may take, start to end
 
 
@@ -200,7 +203,7 @@ async def run_batch(services: Services, lease: Lease) -> bool:
         zip_file, plan = await _archive(services, job, options)
         if not options["planned"]:
             return await _record_plan(lease, options, plan)
-        batch = plan.entries[job.cursor or 0 : (job.cursor or 0) + BATCH]
+        batch = plan.entries[job.cursor or 0 : (job.cursor or 0) + SCAN]
         if not batch:
             return await finish(services, lease, JobStatus.COMPLETED)
         return await _import(services, lease, options, dataset, zip_file, plan, batch)
@@ -312,17 +315,24 @@ class _Prepared:
 
 
 async def _import(services, lease: Lease, options, dataset, zip_file, plan, batch) -> bool:
+    """Import entries of `batch` until BATCH images are written or about a second has passed."""
     settings, job = services.settings, lease.job
-    names = [files.new_name() for _ in batch]
+    names = [files.new_name() for _ in range(BATCH)]
     options["pending"] = names
     await lease.update(options=json.dumps(options))  # noted before any file is written
+    ends = time.monotonic() + SLICE_SECONDS
 
     async with services.db.read() as session:
         count = (await repo.count_images(session, [dataset.id]))[dataset.id]
     prepared: list[_Prepared] = []
     failed: list[Failure] = []
     seen: dict[str, str] = {}  # content hash → file name, within this batch
-    for entry, name in zip(batch, names, strict=True):
+    # `used`: names taken (files may be written under one even if the image is then refused); `handled`: entries.
+    used = handled = 0
+    for entry in batch:
+        if used == BATCH or (handled and time.monotonic() > ends):
+            break
+        handled += 1
         try:
             checked, caption = await anyio.to_thread.run_sync(_read_entry, settings, dataset, zip_file, entry, options)
             async with services.db.read() as session:
@@ -332,7 +342,7 @@ async def _import(services, lease: Lease, options, dataset, zip_file, plan, batc
             if checked.sha256 in seen:
                 raise Duplicate(f"{entry.name} is the same file as {seen[checked.sha256]} in this ZIP.")
             images.check_can_add(dataset, count + len(prepared), settings, bulk=True)
-            keys = files.new_keys(checked.extension, name)
+            keys, used = files.new_keys(checked.extension, names[used]), used + 1
             stored = await images.prepare(services, dataset, checked, caption, trigger="bulk_upload", keys=keys)
             seen[checked.sha256] = entry.name
             image = images.new_image(job.organization_id, dataset.id, stored, entry.name)
@@ -343,7 +353,7 @@ async def _import(services, lease: Lease, options, dataset, zip_file, plan, batc
             failed.append(Failure.of(entry.name, exc))
 
     try:
-        return await _commit(services, lease, options, batch, prepared, failed)
+        return await _commit(services, lease, options, batch[:handled], prepared, failed)
     except BaseException:
         await files.delete_unreferenced(
             services, [key for p in prepared for key in (p.image.file_key, p.image.thumbnail_key)]

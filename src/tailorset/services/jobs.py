@@ -2,7 +2,10 @@
 
 A worker claims a job with a lease (`Lease`) that each batch renews. After a time slice it hands the
 job back at the next batch boundary, and the next claim serves the organization served least
-recently, so one organization's long job only delays another's by a slice. A worker that dies lets
+recently, so one organization's long job only delays another's by a slice. An organization has at most
+`jobs_per_organization` jobs leased at once and each worker runs SLOTS, so a step that cannot be sliced
+(a slow download) never holds every slot. While a batch runs, `keep_alive` renews its lease: only a
+worker that died or hung loses it. A worker that dies lets
 its lease run out, and the job is claimed again and resumes after its cursor; a job that ends its
 worker `MAX_ATTEMPTS` times in a row is given up (failed) rather than retried forever. On
 PostgreSQL, claims skip jobs other workers are claiming (SKIP LOCKED); SQLite runs one writer at a time."""
@@ -14,6 +17,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tailorset.db import jobs as queries
@@ -71,12 +75,24 @@ class Lease:
             await self.update(**changes)
 
 
+async def keep_alive(lease: Lease) -> None:
+    """Renew the lease every third of its length until cancelled (run beside the batches)."""
+    while True:
+        await anyio.sleep(lease.services.settings.job_lease_seconds / 3)
+        try:
+            await lease.update()
+        except LeaseLost:
+            return  # the batch finds out when it commits
+        except Exception as exc:  # the database is away: the batch will fail, or the lease run out
+            log.warning("Job %s: the lease could not be renewed: %s", lease.job.id, exc)
+
+
 async def claim(services: Services, owner: str, kinds: Sequence[str]) -> tuple[Lease, bool] | None:
     """The next job to run, leased to `owner`, and whether it has used up its attempts (the caller then
     ends it as failed with `GIVEN_UP`, which the kind of job may need to clean up after)."""
     now = utcnow()
     async with services.db.write() as session:
-        job = await queries.next_claimable(session, kinds, now)
+        job = await queries.next_claimable(session, kinds, now, services.settings.jobs_per_organization)
         if job is None:
             return None
         await queries.mark_served(session, job.organization_id, now)
@@ -87,4 +103,4 @@ async def claim(services: Services, owner: str, kinds: Sequence[str]) -> tuple[L
     return Lease(services, job, owner), job.attempts >= MAX_ATTEMPTS
 
 
-__all__ = ["GIVEN_UP", "Lease", "LeaseLost", "claim"]
+__all__ = ["GIVEN_UP", "Lease", "LeaseLost", "claim", "keep_alive"]
