@@ -129,7 +129,11 @@ def wait_for_bulk_upload(api: Api, dataset_id: int, timeout: float = 120) -> dic
     """The bulk upload's status once it has completed or failed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = api.get(f"/tailored-gen/datasets/{dataset_id}/images/bulk-upload/status").json()
+        response = api.get(f"/tailored-gen/datasets/{dataset_id}/images/bulk-upload/status")
+        if response.status_code == 429:  # a slow machine: the captioner's first load can outlast the rate limit
+            time.sleep(int(response.headers["retry-after"]))
+            continue
+        status = response.json()
         if status["status"] in ("completed", "failed"):
             return status
         time.sleep(0.05)
