@@ -1,14 +1,13 @@
 """Job leases, for every kind of background job: claim, renew, hand back, finish.
 
-A worker claims a job with a lease (`Lease`) that each batch renews. After a time slice it hands the
-job back at the next batch boundary, and the next claim serves the organization served least
-recently, so one organization's long job only delays another's by a slice. An organization has at most
-`jobs_per_organization` jobs leased at once and each worker runs SLOTS, so a step that cannot be sliced
-(a slow download) never holds every slot. While a batch runs, `keep_alive` renews its lease: only a
-worker that died or hung loses it. A worker that dies lets
-its lease run out, and the job is claimed again and resumes after its cursor; a job that ends its
-worker `MAX_ATTEMPTS` times in a row is given up (failed) rather than retried forever. On
-PostgreSQL, claims skip jobs other workers are claiming (SKIP LOCKED); SQLite runs one writer at a time."""
+A worker claims a job with a lease (`Lease`); `keep_alive` renews it beside each batch, so only a
+worker that died or hung loses it. After a time slice the worker hands the job back at the next batch
+boundary, and the next claim serves the organization served least recently: one organization's long
+job delays another's by a slice at most. An organization has at most `jobs_per_organization` jobs
+leased at once and each worker runs SLOTS, so a step that cannot be sliced (a slow download) never
+holds every slot. A job whose worker died is claimed again and resumes after its cursor; one that
+ends its worker MAX_ATTEMPTS times in a row is given up (failed) rather than retried forever.
+Claims run one at a time (SQLite's single writer; an advisory lock on PostgreSQL)."""
 
 from __future__ import annotations
 
