@@ -114,7 +114,10 @@ class Settings(BaseSettings):
     embedded_worker: bool = Field(True, description="Run background jobs inside the API process.")
     job_lease_seconds: float = Field(30.0, description="How long a worker may go silent before its job is retried.")
     jobs_per_organization: int = Field(
-        1, ge=1, description="Jobs of one organization run at once, across all workers (keep it below their slots)."
+        1,
+        ge=1,
+        description="Jobs of one organization run at once, across all workers (each runs 2); raise it when many "
+        "workers serve few organizations.",
     )
 
     @property
