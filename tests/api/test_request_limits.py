@@ -155,7 +155,8 @@ def test_a_lone_surrogate_is_400(api, route, body):
     response = send(url if route == "put" else "/tailored-gen/captions/validate", content=body,
                     headers={"Content-Type": "application/json"})  # fmt: skip
     assert response.status_code == 400, response.text
-    assert response.json()["error"] == "caption must not contain a lone surrogate (\\ud800), which is not valid Unicode."
+    surrogate = "caption must not contain a lone surrogate (\\ud800), which is not valid Unicode."
+    assert response.json()["error"] == surrogate
     assert api.get(url).json()["caption"] == image["caption"]
 
 
@@ -196,8 +197,8 @@ def test_control_characters_are_refused_in_every_caption_write(api):
     })  # fmt: skip
     assert bulk_upload(api, dataset["id"], archive).status_code == 202
     status = wait_for_bulk_upload(api, dataset["id"])
-    assert status["failed_images"] == [{"filename": "a.png", "error_code": 400, "error_message": "a.txt: caption must not contain NUL (\\x00) "
-                                        "characters."}], status  # fmt: skip
+    nul = "a.txt: caption must not contain NUL (\\x00) characters."
+    assert status["failed_images"] == [{"filename": "a.png", "error_code": 400, "error_message": nul}], status
     captions = {i["image_name"]: i["caption"] for i in api.get(f"/tailored-gen/datasets/{dataset['id']}/images").json()}
     assert captions["b.png"] == "a cat\non a sofa"
 
