@@ -12,7 +12,6 @@ import anyio
 from fastapi import FastAPI
 
 from tailorset.api import captions, datasets, errors, files, health, helpers, images, projects, review, transfer
-from tailorset.api.body_limit import BodyLimit
 from tailorset.config import Settings
 from tailorset.observability import ObservabilityMiddleware
 from tailorset.ratelimit import RateLimiter
@@ -69,7 +68,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(files.router)
     app.include_router(health.router)
     app.include_router(ui.router)  # the web UI at /ui, outside the API schema
-    app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(ObservabilityMiddleware)
     app.add_middleware(VersionPrefix)
     app.openapi = lambda: _openapi(app)

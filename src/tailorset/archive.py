@@ -252,10 +252,11 @@ def read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int, name: 
 
 
 def read_caption(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_chars: int, name: str) -> str:
-    """A caption file's text: UTF-8 (a byte-order mark is dropped), stripped of surrounding blank space."""
+    """A caption file's text: UTF-8 (a byte-order mark is dropped, Windows line ends become newlines), stripped
+    of surrounding blank space."""
     data = read(archive, info, max_chars * 4, name)
     try:
-        return data.decode("utf-8-sig").strip()
+        return data.decode("utf-8-sig").replace("\r\n", "\n").strip()
     except UnicodeDecodeError:
         raise Invalid(f"{name} is not UTF-8 text.") from None
 

@@ -54,7 +54,9 @@ class Settings(BaseSettings):
     )
 
     max_upload_bytes: int = Field(25 * 1024 * 1024, description="Largest image accepted, in bytes.")
-    max_image_pixels: int = Field(80_000_000, description="Largest decoded image (width × height) accepted.")
+    max_image_pixels: int = Field(
+        50_000_000, description="Largest decoded image (width × height) accepted: well above a camera's 24–45 MP."
+    )
     min_image_side: int = Field(256, description="Smallest width or height accepted when increase_resolution.")
     training_image_side: int = Field(1024, description="Smallest side required when increase_resolution=false.")
     thumbnail_size: int = Field(256, description="Longest side of a thumbnail, in pixels.")

@@ -48,6 +48,20 @@ QUEUE_DEPTH = Gauge(
 )
 
 
+# Control characters in a logged value (a path, a message quoting input) could forge log lines or terminal escapes.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escaped(found: re.Match) -> str:
+    code = ord(found[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape(text: str) -> str:
+    """`text` on one line: each control character written as its escape (a newline as \\x0a)."""
+    return _CONTROL.sub(_escaped, text)
+
+
 def metrics_text() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
@@ -70,6 +84,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """One record, one line: every field is escaped; a traceback follows on indented lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape(super().formatMessage(record))
+
+    def formatException(self, exc_info) -> str:
+        return "\n".join("    " + escape(line) for line in super().formatException(exc_info).splitlines())
+
+    def formatStack(self, stack_info: str) -> str:
+        return "\n".join("    " + escape(line) for line in stack_info.splitlines())
+
+
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get() or "-"
@@ -83,17 +110,19 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
         handler.setFormatter(JsonFormatter())
         logging.Formatter.converter = time.gmtime
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
 
 
 access_log = logging.getLogger("tailorset.access")
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
 
 
 class ObservabilityMiddleware:
-    """Pure ASGI (no per-request task or body buffering): request id, access log line, latency metric."""
+    """Pure ASGI (no per-request task or body buffering): request id, access log line, latency metric; and
+    `nosniff` on every response, so no browser runs a stored file or an error body as something else."""
 
     def __init__(self, app):
         self.app = app
@@ -111,7 +140,7 @@ class ObservabilityMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode()), _NOSNIFF]
             await send(message)
 
         try:

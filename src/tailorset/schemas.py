@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, S
 
 from tailorset.domain.jobs import JobStatus
 from tailorset.domain.review import REVIEW_STATES
+from tailorset.domain.text import unstorable
 
 IpMedium = Literal["photography", "illustration"]
 IpType = Literal[
@@ -26,10 +27,11 @@ Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def no_nul(value):
-    """PostgreSQL text cannot hold NUL; refuse it on every database, with the field's name."""
+    """Text no database can store (NUL, a lone surrogate) is refused on every database, with the field's name."""
     texts = value if isinstance(value, list) else [value]
-    if any(isinstance(text, str) and "\x00" in text for text in texts):
-        raise ValueError("must not contain NUL (\\x00) characters")
+    for text in texts:
+        if isinstance(text, str) and (problem := unstorable(text)):
+            raise ValueError(problem)
     return value
 
 
@@ -258,6 +260,10 @@ class CaptionReplace(Body):
         None, description="Only these images."
     )
     dry_run: StrictBool = Field(False, description="Report the before/after of each image without saving.")
+    limit: Annotated[int, Field(ge=1, le=1000)] = Field(100, description="List at most this many changes…")
+    after: Annotated[int, Field(ge=0, le=MAX_ID)] = Field(
+        0, description="…of images after this id (the answer's next_after: the next page of a dry run)."
+    )
 
 
 class CaptionChange(BaseModel):
@@ -276,8 +282,11 @@ class CaptionEditOut(BaseModel):
     batch_id: str | None = Field(description="Undo the whole edit with POST …/captions/batches/{batch_id}/undo.")
     dry_run: bool
     changed: int
-    changes: list[CaptionChange]
+    changes: list[CaptionChange] = Field(description="At most `limit` of them, in image order.")
     skipped: list[SkippedImage]
+    matched: int = Field(0, description="Captions the replace changes (or would, in a dry run), listed or not.")
+    refused: int = Field(0, description="Of those, how many results would be refused (too long, invalid FIBO).")
+    next_after: int | None = Field(None, description="Pass as `after` for the next page of changes.")
 
 
 # --- bulk upload ---------------------------------------------------------------------------

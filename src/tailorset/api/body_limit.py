@@ -1,40 +1,73 @@
-"""A cap on every request body, enforced while it streams in: a client cannot make a process buffer
-gigabytes (a chunked body has no Content-Length to refuse up front). 413 with the usual error body."""
+"""The route class of every API router. Two rules hold on each route, before its body is read:
+
+* The body is capped by the route itself, while it streams in: a client cannot make a process buffer
+  gigabytes (a chunked body has no Content-Length to refuse up front). 1 MiB, unless the endpoint is marked
+  as carrying images or a ZIP. 413 with the usual error body.
+* The caller is authenticated first: without a valid token the answer is 401, whatever the body holds, and an
+  unauthenticated client gets no JSON parsed."""
 
 from __future__ import annotations
 
+import functools
+
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from tailorset.api.deps import current_caller
 from tailorset.api.errors import error_response
 from tailorset.config import Settings
 
 DEFAULT = 1024 * 1024  # captions, schemas, projects: far below this
-# Routes that carry images, base64 (4/3 of the bytes) in JSON or as multipart files: how many at most.
-IMAGES_PER_BODY = {"/images": 1, "/generate_prefix": 6, "/generate_visual_schema": 10}
 
 
-class BodyLimit:
-    def __init__(self, app, settings: Settings):
-        self.app = app
-        self.max_upload_bytes = settings.max_upload_bytes
-        self.max_zip_bytes = settings.max_zip_bytes
+def _default(settings: Settings, content_type: bytes) -> tuple[int, str]:
+    return DEFAULT, f"The request body is larger than this endpoint's limit of {DEFAULT:,} bytes."
 
-    def limit(self, path: str, content_type: bytes) -> tuple[int, str]:
-        """The most bytes a body to `path` may have, and the sentence that refuses more."""
-        if path.endswith("/images/bulk-upload") and content_type.startswith(b"multipart/form-data"):
-            # The ZIP itself, and room for the form's other fields.
-            return self.max_zip_bytes + 64 * 1024, f"The ZIP is larger than {self.max_zip_bytes:,} bytes."
-        for suffix, images in IMAGES_PER_BODY.items():
-            if path.endswith(suffix):
-                limit = (self.max_upload_bytes * 4 // 3 + 64 * 1024) * images
-                return limit, f"The request body is larger than the upload limit of {self.max_upload_bytes:,} bytes."
-        return DEFAULT, f"The request body is larger than this endpoint's limit of {DEFAULT:,} bytes."
 
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+def _images(count: int, settings: Settings, content_type: bytes) -> tuple[int, str]:
+    # base64 (4/3 of the bytes) in JSON or multipart files, and room for the other fields.
+    limit = (settings.max_upload_bytes * 4 // 3 + 64 * 1024) * count
+    return limit, f"The request body is larger than the upload limit of {settings.max_upload_bytes:,} bytes."
+
+
+def _zip(settings: Settings, content_type: bytes) -> tuple[int, str]:
+    if not content_type.startswith(b"multipart/form-data"):
+        return _default(settings, content_type)  # JSON naming a zip_url
+    return settings.max_zip_bytes + 64 * 1024, f"The ZIP is larger than {settings.max_zip_bytes:,} bytes."
+
+
+def carries_images(count: int):
+    """Marks an endpoint whose body holds up to `count` images."""
+
+    def mark(endpoint):
+        endpoint.body_limit = functools.partial(_images, count)
+        return endpoint
+
+    return mark
+
+
+def carries_zip(endpoint):
+    """Marks an endpoint whose multipart body is a ZIP."""
+    endpoint.body_limit = _zip
+    return endpoint
+
+
+def _depends_on(dependant, call) -> bool:
+    return any(sub.call is call or _depends_on(sub, call) for sub in dependant.dependencies)
+
+
+class ApiRoute(APIRoute):
+    def __init__(self, path: str, endpoint, **kwargs):
+        self.body_limit = getattr(endpoint, "body_limit", _default)
+        super().__init__(path, endpoint, **kwargs)  # builds the handler, with self.authenticated
+
+    @functools.cached_property
+    def authenticated(self) -> bool:
+        return _depends_on(self.dependant, current_caller)
+
+    async def handle(self, scope, receive, send):
         headers = dict(scope["headers"])
-        limit, message = self.limit(scope["path"], headers.get(b"content-type", b""))
+        limit, message = self.body_limit(scope["app"].state.services.settings, headers.get(b"content-type", b""))
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             return await error_response(413, message)(scope, receive, send)
@@ -49,4 +82,16 @@ class BodyLimit:
                     raise HTTPException(413, message)  # FastAPI passes HTTPExceptions through body parsing
             return event
 
-        await self.app(scope, limited_receive, send)
+        await super().handle(scope, limited_receive, send)
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+        if not self.authenticated:
+            return handler
+
+        async def authenticated_first(request):
+            # current_caller keeps its answer for the route's own dependency: one lookup, one rate-limit hit.
+            await current_caller(request, request.headers.get("api_token"))
+            return await handler(request)
+
+        return authenticated_first

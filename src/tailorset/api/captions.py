@@ -4,13 +4,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from tailorset.api.body_limit import ApiRoute
 from tailorset.api.deps import Org, PathId, Svc, Who
 from tailorset.api.present import errors
 from tailorset.domain import captions
 from tailorset.schemas import CaptionEditOut, CaptionLint, CaptionLintOut, CaptionReplace, NoNul
 from tailorset.services import caption_edits
 
-router = APIRouter(prefix="/tailored-gen", tags=["Captions"])
+router = APIRouter(prefix="/tailored-gen", tags=["Captions"], route_class=ApiRoute)
 
 
 @router.post(
@@ -20,16 +21,20 @@ router = APIRouter(prefix="/tailored-gen", tags=["Captions"])
     "(more than 5 objects, word limits, the text encoder's token budget). Nothing is saved.",
 )  # fmt: skip
 async def validate_caption(body: CaptionLint, org: Org, services: Svc):
-    return captions.lint(body.caption, body.training_version, services.settings.max_caption_chars)
+    max_chars = services.settings.max_caption_chars
+    return await services.run_work(captions.lint, body.caption, body.training_version, max_chars)
 
 
 def _edit_body(result: caption_edits.EditResult, dry_run: bool) -> dict:
     return {
         "batch_id": result.batch_id,
         "dry_run": dry_run,
-        "changed": 0 if dry_run else len(result.changes),
+        "changed": 0 if dry_run else result.matched,
         "changes": [vars(change) for change in result.changes],
         "skipped": result.skipped,
+        "matched": result.matched,
+        "refused": result.refused,
+        "next_after": result.next_after,
     }
 
 
@@ -37,12 +42,21 @@ def _edit_body(result: caption_edits.EditResult, dry_run: bool) -> dict:
     "/datasets/{dataset_id}/captions/replace", response_model=CaptionEditOut, responses=errors(400, 404, 409, 410),
     summary="Find and Replace in Captions",
     description="Literal or regex find/replace over the dataset's captions (optionally only one caption source "
-    "or some images). `dry_run` shows the before/after of every image without saving. Otherwise it is atomic: "
-    "every changed caption becomes manual, in one batch that `…/captions/batches/{batch_id}/undo` reverts.",
+    "or some images). `dry_run` shows the before/after of each image without saving, `limit` at a time (`after`: "
+    "the next page). Otherwise it is atomic: every changed caption becomes manual, in one batch that "
+    "`…/captions/batches/{batch_id}/undo` reverts. A result over the caption limit is refused; so is a pattern "
+    "that runs longer than 2 s.",
 )  # fmt: skip
 async def replace_in_captions(dataset_id: PathId, body: CaptionReplace, caller: Who, services: Svc):
     spec = caption_edits.Replace(
-        body.find, body.replace, body.regex, body.case_sensitive, body.caption_source, body.image_ids
+        body.find,
+        body.replace,
+        body.regex,
+        body.case_sensitive,
+        body.caption_source,
+        body.image_ids,
+        body.limit,
+        body.after,
     )
     result = await caption_edits.replace(services, caller.org_id, dataset_id, spec, body.dry_run, caller.actor)
     return _edit_body(result, body.dry_run)

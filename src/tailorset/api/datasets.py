@@ -4,12 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
+from tailorset.api.body_limit import ApiRoute
 from tailorset.api.deps import Include, Org, PathId, Svc, Who
 from tailorset.api.present import Presenter, errors
 from tailorset.schemas import DatasetClone, DatasetCreate, DatasetOut, DatasetUpdate, DatasetWithImagesOut
 from tailorset.services import datasets, review
 
-router = APIRouter(prefix="/tailored-gen", tags=["Datasets"])
+router = APIRouter(prefix="/tailored-gen", tags=["Datasets"], route_class=ApiRoute)
 
 
 @router.post(

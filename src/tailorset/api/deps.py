@@ -25,6 +25,8 @@ async def get_services(request: Request) -> Services:
 async def current_caller(request: Request, token: Annotated[str | None, Security(api_token)]) -> Caller:
     """Who is calling, after authentication and the rate limit. (Each dependency is a step FastAPI takes on
     every request: this one takes the services from the app rather than from Svc.)"""
+    if (known := request.scope.get("tailorset.caller")) is not None:  # authenticated before the body was read
+        return known
     services: Services = request.app.state.services
     if not token:
         raise Unauthorized("The api_token header is missing.")
@@ -35,6 +37,7 @@ async def current_caller(request: Request, token: Annotated[str | None, Security
     endpoint = f"{request.method} {(route.path_format if route else request.url.path).removeprefix('/v1')}"
     if services.settings.rate_limits_enabled:
         await request.app.state.rate_limiter.hit(caller.org_id, caller.rate_limit, endpoint)
+    request.scope["tailorset.caller"] = caller
     return caller
 
 

@@ -5,11 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse, StreamingResponse
 
+from tailorset.api.body_limit import ApiRoute
 from tailorset.api.deps import Svc
 from tailorset.domain.errors import NotFound
 from tailorset.schemas import ErrorBody
 
-router = APIRouter(tags=["Files"])
+router = APIRouter(tags=["Files"], route_class=ApiRoute)
 
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 

@@ -4,11 +4,12 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select, text
 
+from tailorset.api.body_limit import ApiRoute
 from tailorset.api.deps import Svc
 from tailorset.db.models import Job
 from tailorset.observability import QUEUE_DEPTH, metrics_text
 
-router = APIRouter(tags=["Operations"])
+router = APIRouter(tags=["Operations"], route_class=ApiRoute)
 
 
 @router.get("/healthz", summary="Liveness", description="The process is up and serving.")

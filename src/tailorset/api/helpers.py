@@ -5,13 +5,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, StrictStr
 
+from tailorset.api.body_limit import ApiRoute, carries_images
 from tailorset.api.deps import Org, Svc
 from tailorset.api.present import errors
 from tailorset.domain.errors import Invalid
 from tailorset.schemas import Body, IpMedium
 from tailorset.services import suggestions
 
-router = APIRouter(prefix="/tailored-gen", tags=["Captioning helpers"])
+router = APIRouter(prefix="/tailored-gen", tags=["Captioning helpers"], route_class=ApiRoute)
 
 ImageSource = Annotated[StrictStr, Field(max_length=40_000_000)]
 
@@ -92,6 +93,7 @@ async def refine_structured_prompt(body: RefineRequest, org: Org, services: Svc)
     description="Suggests a caption_prefix for a legacy dataset from 1–6 representative images. Save it with "
     "PUT /tailored-gen/datasets/{id} before uploading, or run Regenerate All Captions afterwards.",
 )  # fmt: skip
+@carries_images(6)
 async def generate_prefix(body: PrefixRequest, org: Org, services: Svc):
     if body.images is not None and body.image_urls is not None:
         raise Invalid("Provide either images (base64) or image_urls, not both and not neither.")
@@ -106,6 +108,7 @@ async def generate_prefix(body: PrefixRequest, org: Org, services: Svc):
     description="Suggests a FIBO dataset's visual_schema (what its images share: medium, style, colours, "
     "lighting, composition) from 5–10 representative images. Automatic captions of the dataset follow it.",
 )  # fmt: skip
+@carries_images(10)
 async def generate_visual_schema(body: VisualSchemaRequest, org: Org, services: Svc):
     images = await body.load(services, org, body.images, "images", 5, 10)
     return {"visual_schema": await suggestions.visual_schema(services, images)}

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from tailorset import imaging
+from tailorset.api.body_limit import ApiRoute, carries_images
 from tailorset.api.deps import Include, Org, PathId, Svc, Who
 from tailorset.api.errors import describe_validation_error
 from tailorset.api.present import Presenter, errors
@@ -28,7 +29,7 @@ from tailorset.schemas import (
 )
 from tailorset.services import Services, captioning, datasets, images
 
-router = APIRouter(prefix="/tailored-gen/datasets/{dataset_id}/images", tags=["Images"])
+router = APIRouter(prefix="/tailored-gen/datasets/{dataset_id}/images", tags=["Images"], route_class=ApiRoute)
 # `{image_id:int}`: so that …/images/bulk-upload (api/transfer.py) is never taken for an image id, and a
 # method that route does not take is a 405, not a 400 about the id.
 
@@ -102,6 +103,7 @@ async def _read_upload(request: Request, services: Services) -> images.Upload:
     description="Adds one image (base64 `file` or `image_url` in JSON, or a multipart `file`) and captions it "
     "automatically: text continuing the dataset's caption_prefix, or a FIBO JSON caption.",
 )  # fmt: skip
+@carries_images(1)
 async def upload_image(dataset_id: PathId, caller: Who, services: Svc, request: Request, include: Include):
     upload = await _read_upload(request, services)
     image = await images.upload(services, caller.org_id, dataset_id, upload, caller.actor)

@@ -2,12 +2,13 @@
 
 from fastapi import APIRouter, Response
 
+from tailorset.api.body_limit import ApiRoute
 from tailorset.api.deps import Org, PathId, Svc
 from tailorset.api.present import Presenter, errors
 from tailorset.schemas import ProjectCreate, ProjectOut, ProjectUpdate
 from tailorset.services import projects
 
-router = APIRouter(prefix="/tailored-gen/projects", tags=["Projects"])
+router = APIRouter(prefix="/tailored-gen/projects", tags=["Projects"], route_class=ApiRoute)
 
 
 @router.post("", status_code=201, response_model=ProjectOut, responses=errors(400), summary="Create Project")

@@ -10,13 +10,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictStr, model_validator
 
+from tailorset.api.body_limit import ApiRoute
 from tailorset.api.deps import Include, Org, PathId, Svc
 from tailorset.api.present import Presenter, errors
 from tailorset.db import repository as repo
 from tailorset.schemas import MAX_ID, Body, Id, ImageOut, ReviewState
 from tailorset.services import health, images, review
 
-router = APIRouter(prefix="/tailored-gen/datasets/{dataset_id}", tags=["Review (tailorset)"])
+router = APIRouter(prefix="/tailored-gen/datasets/{dataset_id}", tags=["Review (tailorset)"], route_class=ApiRoute)
 
 ImageIds = Annotated[list[Annotated[int, Field(ge=1, le=MAX_ID)]], Field(min_length=1, max_length=10000)]
 Only = Literal["duplicates", "lint"]

@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 
+from tailorset.api.body_limit import ApiRoute, carries_zip
 from tailorset.api.deps import Org, PathId, Svc, Who
 from tailorset.api.errors import describe_validation_error
 from tailorset.api.images import form_flags
@@ -18,7 +19,7 @@ from tailorset.domain.errors import Invalid
 from tailorset.schemas import BulkUpload, BulkUploadStatus
 from tailorset.services import bulk_upload, export
 
-router = APIRouter(prefix="/tailored-gen/datasets/{dataset_id}", tags=["Import and export"])
+router = APIRouter(prefix="/tailored-gen/datasets/{dataset_id}", tags=["Import and export"], route_class=ApiRoute)
 
 FLAGS = ("automatic_captioning", "increase_resolution", "content_moderation")
 BULK_BODY = {
@@ -68,8 +69,9 @@ async def _read_body(request: Request, form) -> tuple[BulkUpload, BinaryIO | Non
     "are captioned automatically. Each file is checked as a single upload is; what fails is listed in the status "
     "report, the rest is imported. Poll GET …/images/bulk-upload/status.",
 )  # fmt: skip
+@carries_zip
 async def bulk_upload_images(dataset_id: PathId, caller: Who, services: Svc, request: Request):
-    # The body's size is capped while it streams in, by api/body_limit.py (the ZIP's own limit here).
+    # The body's size is capped while it streams in, by api/body_limit.py (@carries_zip: the ZIP's own limit).
     multipart = request.headers.get("content-type", "").startswith("multipart/form-data")
     form = await request.form(max_files=1, max_fields=10) if multipart else None
     try:
@@ -110,7 +112,7 @@ async def export_dataset(
     return _stream(await export.export(services, org, dataset_id, format), "application/zip")
 
 
-downloads = APIRouter(tags=["Import and export"])
+downloads = APIRouter(tags=["Import and export"], route_class=ApiRoute)
 
 
 class DownloadUrls(BaseModel):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from tailorset.domain.errors import Invalid
 from tailorset.domain.lifecycle import FIBO
+from tailorset.domain.text import caption_problem
 
 MANUAL, AUTOMATIC = "manual", "automatic"
 
@@ -42,7 +43,7 @@ class CheckedCaption:
 
 def is_plain_caption(text: str, max_chars: int) -> bool:
     """Whether `text` is acceptable as a legacy dataset's caption as it is."""
-    return len(text) <= max_chars and bool(text.strip())
+    return len(text) <= max_chars and bool(text.strip()) and caption_problem(text) is None
 
 
 # A FIBO caption's limit counts its stored, compact form; what is sent (pretty-printed, fenced…) may be this
@@ -70,6 +71,8 @@ def check_caption(text: str, training_version: str, max_chars: int) -> CheckedCa
     """Validate a caption for its dataset; FIBO captions come back repaired and canonical."""
     if too_long := _too_long(text, training_version, max_chars):
         raise too_long
+    if problem := caption_problem(text):  # every path that writes a caption comes through here
+        raise Invalid(f"caption {problem}.")
     if training_version != FIBO:
         if not is_plain_caption(text, max_chars):
             raise Invalid("caption must not be empty.")
@@ -93,6 +96,9 @@ LINT_LIST_LIMIT = 100  # a caption with thousands of unknown keys still gets a r
 def lint(text: str, training_version: str, max_chars: int) -> dict:
     """What saving this caption would do, without saving it: the stored form, the repairs, the
     errors that would make it a 400, and the soft-limit warnings."""
+    if problem := caption_problem(text):
+        error = {"rule": "control_characters", "path": "caption", "message": f"caption {problem}."}
+        return {"valid": False, "caption": None, "corrections": [], "errors": [error], "warnings": []}
     if training_version == FIBO:
         from tailorset.fibo import check_caption as check_fibo
 

@@ -33,6 +33,7 @@ class Services:
     _captioner: Captioner | None = field(default=None, repr=False)
     _captioner_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _caption_limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
+    _work_limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
     _wakeup: anyio.Event | None = field(default=None, repr=False)
 
     @classmethod
@@ -107,6 +108,19 @@ class Services:
         if self._caption_limiter is None:
             self._caption_limiter = anyio.CapacityLimiter(max(1, (os.cpu_count() or 1) // 2))
         return self._caption_limiter
+
+    @property
+    def work_limiter(self) -> anyio.CapacityLimiter:
+        """A request's CPU work (decoding an image, a regex over a dataset, checking a large FIBO caption) runs
+        in a worker thread, so the event loop keeps answering; this many at once, so memory stays bounded
+        (a decoded image can take 200 MB) and one client's work cannot take every core."""
+        if self._work_limiter is None:
+            self._work_limiter = anyio.CapacityLimiter(2)
+        return self._work_limiter
+
+    async def run_work(self, function, *args, **kwargs):
+        """`function(*args, **kwargs)` in a worker thread under the work limiter."""
+        return await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs), limiter=self.work_limiter)
 
     def wake_workers(self) -> None:
         """Tell this process's worker, if any, that a job is waiting (others poll)."""

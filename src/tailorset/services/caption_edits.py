@@ -17,11 +17,13 @@ from sqlalchemy import select
 from tailorset.db import repository as repo
 from tailorset.db.models import CaptionRevision, Image, utcnow
 from tailorset.domain import captions, lifecycle
-from tailorset.domain.errors import Invalid, NotFound
+from tailorset.domain.errors import Conflict, Invalid, NotFound
 from tailorset.services import Services
 
-# The `regex` module, unlike `re`, can stop a pathological pattern: the whole edit gets this long.
+# The `regex` module, unlike `re`, can stop a pathological pattern (and lets go of the GIL while it matches):
+# the whole edit gets this long, in a worker thread, outside any transaction.
 REGEX_BUDGET_SECONDS = 2.0
+PAGE_SIZE = 100  # changes listed in one answer, unless the request asks for fewer or more
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class Replace:
     case_sensitive: bool = True
     caption_source: str | None = None  # only captions from this source
     image_ids: list[int] | None = None  # only these images
+    limit: int = PAGE_SIZE  # the answer lists at most this many changes…
+    after: int = 0  # …of images after this id
 
 
 @dataclass
@@ -39,35 +43,85 @@ class Change:
     image_id: int
     before: str | None
     after: str | None
-    error: str | None = None  # why this result could not be saved (FIBO validation)
+    error: str | None = None  # why this result could not be saved (too long, invalid FIBO…)
 
 
 @dataclass
 class EditResult:
     batch_id: str | None
-    changes: list[Change] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)  # one page of them, for a replace
     skipped: list[dict] = field(default_factory=list)
+    matched: int = 0  # captions the replace changes (or would): all of them, listed or not
+    refused: int = 0  # of those, how many results could not be saved
+    next_after: int | None = None  # `after` for the next page of changes, while there is one
 
 
-def _substitution(spec: Replace):
+class _TooLong(Exception):
+    pass
+
+
+def _substitution(spec: Replace, max_chars: int):
+    """The edit as a function of one caption, which stops as soon as the result passes `max_chars` (a short
+    find and a long replace multiply a caption), or the whole edit passes its time budget."""
     flags = 0 if spec.case_sensitive else regex.IGNORECASE
     try:
         pattern = regex.compile(spec.find if spec.use_regex else regex.escape(spec.find), flags)
-        if spec.use_regex:
-            pattern.sub(spec.replace, "")  # validates group references in the replacement
-    except (regex.error, IndexError) as exc:
+    except regex.error as exc:
         raise Invalid(f"find is not a valid regular expression ({exc}).") from None
-    # A literal replacement is inserted as it is: no group references, no escapes.
-    replacement = spec.replace if spec.use_regex else (lambda _match: spec.replace)
     deadline = time.monotonic() + REGEX_BUDGET_SECONDS
 
     def apply(text: str) -> str:
+        room = max_chars - len(text)
+
+        def one(match) -> str:
+            nonlocal room
+            try:  # a literal replacement is inserted as it is: no group references, no escapes
+                out = match.expand(spec.replace) if spec.use_regex else spec.replace
+            except (regex.error, IndexError) as exc:
+                raise Invalid(f"replace refers to a group find does not have ({exc}).") from None
+            room -= len(out) - (match.end() - match.start())
+            if room < 0:
+                raise _TooLong
+            return out
+
         try:
-            return pattern.sub(replacement, text, timeout=max(0.01, deadline - time.monotonic()))
+            return pattern.sub(one, text, timeout=max(0.01, deadline - time.monotonic()), concurrent=True)
         except TimeoutError:
             raise Invalid(f"find took longer than {REGEX_BUDGET_SECONDS:g} s to run; simplify the pattern.") from None
 
     return apply
+
+
+def _edit(spec: Replace, rows, training_version: str, max_chars: int, dry_run: bool) -> tuple[EditResult, list]:
+    """The edit worked out (CPU only: run in a worker thread): one page of changes, and for a real run every
+    change to write."""
+    apply = _substitution(spec, captions.max_input_chars(training_version, max_chars))
+    result, writes = EditResult(batch_id=None), []
+    for image_id, before in rows:
+        try:
+            after = apply(before)
+        except _TooLong:
+            change = Change(image_id, before, None, f"the new caption would be over {max_chars:,} characters long.")
+        else:
+            if after == before:
+                continue
+            change = Change(image_id, before, after)
+            try:
+                change.after = captions.check_caption(after, training_version, max_chars).text
+            except Invalid as exc:
+                change.error = exc.message
+        result.matched += 1
+        result.refused += change.error is not None
+        if not dry_run:
+            if change.error:  # nothing will be written: no need to go on
+                raise Invalid(f"Nothing was changed: the new caption of image {image_id} is invalid: {change.error}")
+            writes.append(change)
+        if image_id > spec.after:
+            if len(result.changes) < spec.limit:
+                result.changes.append(change)
+            elif result.next_after is None:
+                result.next_after = result.changes[-1].image_id
+    return result, writes
 
 
 async def replace(
@@ -75,39 +129,34 @@ async def replace(
 ) -> EditResult:
     if not spec.find:
         raise Invalid("find must not be empty.")
-    apply = _substitution(spec)
     max_chars = services.settings.max_caption_chars
-    async with services.db.write() as session:
-        dataset = await repo.get_dataset(session, org_id, dataset_id, lock="share")
+    async with services.db.read() as session:
+        dataset = await repo.get_dataset(session, org_id, dataset_id)
         if not dry_run:
             lifecycle.ensure_draft(dataset.id, dataset.status, "edit its captions")
         live = (Image.dataset_id == dataset.id, Image.deleted_at.is_(None), Image.caption.is_not(None))
-        query = select(Image).where(*live)
+        query = select(Image.id, Image.caption).where(*live)
         if spec.caption_source:
             query = query.where(Image.caption_source == spec.caption_source)
         if spec.image_ids is not None:
             query = query.where(Image.id.in_(spec.image_ids))
-        result = EditResult(batch_id=None if dry_run else str(uuid.uuid4()))
-        images = {}
-        for image in (await session.execute(query.order_by(Image.id))).scalars():
-            after = apply(image.caption)
-            if after == image.caption:
-                continue
-            images[image.id] = image
-            change = Change(image.id, image.caption, after)
-            try:
-                change.after = captions.check_caption(after, dataset.training_version, max_chars).text
-            except Invalid as exc:
-                change.error = exc.message
-            result.changes.append(change)
-        if dry_run:
-            return result
-        failed = next((c for c in result.changes if c.error), None)
-        if failed:
-            raise Invalid(f"Nothing was changed: the new caption of image {failed.image_id} is invalid: {failed.error}")
+        rows = (await session.execute(query.order_by(Image.id))).all()
+    # The regexes and checks run with no transaction open: a slow pattern holds no lock.
+    result, writes = await services.run_work(_edit, spec, rows, dataset.training_version, max_chars, dry_run)
+    if dry_run:
+        return result
+    result.batch_id = str(uuid.uuid4())
+    async with services.db.write() as session:
+        dataset = await repo.get_dataset(session, org_id, dataset_id, lock="share")
+        lifecycle.ensure_draft(dataset.id, dataset.status, "edit its captions")
+        images = {image.id: image for image in await _images(session, [change.image_id for change in writes])}
         now = utcnow()
-        for change in result.changes:
+        for change in writes:
             image = images[change.image_id]
+            if image.deleted_at is not None or image.caption != change.before:
+                raise Conflict(
+                    f"The caption of image {image.id} changed while the replace ran; nothing was changed, try again."
+                )
             repo.set_caption(image, change.after, captions.MANUAL, now)
             repo.record_caption(session, image, f"{actor} replace", batch_id=result.batch_id)
     return result
@@ -155,6 +204,7 @@ async def undo(services: Services, org_id: int, dataset_id: int, batch_id: str, 
                 image, before[0], before[1], now, confidence=before[2], signals=before[3], chosen_by_person=True
             )
             repo.record_caption(session, image, f"{actor} undo {batch_id}", batch_id=result.batch_id)
+    result.matched = len(result.changes)
     return result
 
 

@@ -99,9 +99,10 @@ async def upload(services: Services, org_id: int, dataset_id: int, upload: Uploa
     if data is None:
         data = await fetch.fetch_image_url(settings, upload.source_url)
     min_side = settings.min_image_side if upload.increase_resolution else settings.training_image_side
-    checked = imaging.check_upload(
-        data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels, min_side=min_side
-    )
+    checked = await services.run_work(
+        imaging.check_upload,
+        data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels, min_side=min_side,
+    )  # fmt: skip
     stored = await prepare(services, dataset, checked)
     try:
         async with services.db.write() as session:
@@ -247,7 +248,7 @@ async def update_caption(
 
     corrections: list[str] = []
     if isinstance(decision, captions.ManualCaption):
-        checked = captions.check_caption(decision.text, dataset.training_version, max_chars)
+        checked = await services.run_work(captions.check_caption, decision.text, dataset.training_version, max_chars)
         caption, source, corrections = Caption(checked.text), captions.MANUAL, checked.corrections
     else:
         data = await files.read(services, image.storage, image.file_key)

@@ -55,12 +55,22 @@ def _count(sources: Sequence, field: str, least: int, most: int) -> None:
         raise Invalid(f"{field} must hold {least} to {most} images; it holds {len(sources)}.")
 
 
-async def _decoded(services: Services, data: bytes, what: str):
+# Advisors look at small copies (512–768 px): ten full-size samples held side by side would take gigabytes.
+ADVICE_SIDE = 2048
+
+
+async def _decoded(services: Services, data: bytes, what: str) -> Image.Image:
     settings = services.settings
-    checked = imaging.check_upload(
-        data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels, min_side=1, what=what
-    )
-    return await anyio.to_thread.run_sync(imaging.to_rgb, checked.image)
+
+    def decode() -> Image.Image:
+        checked = imaging.check_upload(
+            data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels, min_side=1, what=what
+        )
+        rgb = imaging.to_rgb(checked.image)
+        rgb.thumbnail((ADVICE_SIDE, ADVICE_SIDE), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        return rgb
+
+    return await services.run_work(decode)
 
 
 def _advisor(services: Services, method: str) -> Captioner:

@@ -66,7 +66,6 @@ async def shell(request: Request):
         headers={
             "Content-Security-Policy": _csp(request),
             "Cache-Control": "no-cache",
-            "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "same-origin",
         },
     )
@@ -78,7 +77,7 @@ async def static(name: str, request: Request):
         raise NotFound("No such file in the web UI.")
     data, etag = _FILES[name]
     # Revalidated on every load (cheap 304s), so a new release is never mixed with cached modules.
-    headers = {"ETag": etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}  # nosniff: on every response (observability)
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     return Response(data, media_type=_TYPES[name.rsplit(".", 1)[-1]], headers=headers)

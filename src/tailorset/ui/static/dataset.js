@@ -451,10 +451,10 @@ export async function datasetView(root, datasetId) {
         const result = await api.post(`/datasets/${datasetId}/captions/replace`, { ...asked, dry_run: true });
         box.clear();
         renderPreview(preview, result);
-        const refused = result.changes.filter((c) => c.error).length;
-        previewed = result.changes.length && !refused ? asked : null;
+        const refused = result.refused;
+        previewed = result.matched && !refused ? asked : null;
         apply.disabled = !previewed;
-        apply.textContent = previewed ? `Apply to ${result.changes.length} ${result.changes.length === 1 ? "caption" : "captions"}` : "Apply";
+        apply.textContent = previewed ? `Apply to ${result.matched} ${result.matched === 1 ? "caption" : "captions"}` : "Apply";
         if (refused) box.show("error", `${refused} of the new captions would be refused, so nothing can be applied; change the replacement.`);
       } catch (error) {
         fill(preview);
@@ -519,7 +519,13 @@ export async function datasetView(root, datasetId) {
     });
     fill(
       into,
-      h("p", {}, `${result.changes.length} ${result.changes.length === 1 ? "caption" : "captions"} would change. Nothing is saved until you apply.`),
+      h(
+        "p",
+        {},
+        `${result.matched} ${result.matched === 1 ? "caption" : "captions"} would change` +
+          (result.matched > result.changes.length ? ` (the first ${result.changes.length} are shown)` : "") +
+          ". Nothing is saved until you apply.",
+      ),
       h(
         "div",
         { class: "table-scroll" },
