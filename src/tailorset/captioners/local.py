@@ -126,7 +126,8 @@ class LocalCaptioner:
             raise CaptionerError(f"cannot read this image ({image.mode}, {image.size}): {exc}") from exc
         width, height = upright.size
         rgb = pixels.shrink(upright, WORKING_SIDE)
-        labels = imagenet.labels(self._classify(rgb))
+        probabilities = self._classify(rgb)
+        labels = imagenet.labels(probabilities)
         found = self._detector.detect(rgb) if self._detector is not None else ()
         detections = self._detect(rgb)
         small = np.asarray(pixels.shrink(rgb, 96))
@@ -136,7 +137,9 @@ class LocalCaptioner:
         gray = np.asarray(pixels.shrink(rgb, 256).convert("L"))
         sharp, centre = pixels.sharpness(gray)
         layout = pixels.layout(gray, tones.luminance)
-        subject = fusion.choose_subject(labels, found, detections, point, layout.texture)
+        subject = fusion.choose_subject(
+            labels, found, detections, point, layout.texture, imagenet.hypernyms(probabilities)
+        )
         if not subject.phrase:
             subject = fusion.describe_unnamed(subject, labels, detections, tones, layout)
         return ImageSignals(
