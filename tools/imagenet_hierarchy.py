@@ -35,7 +35,7 @@ TIMM = ("timm", "1.0.31")
 
 # synset: (phrase, kind). kind as in imagenet_groups.txt: thing (default) or scene (a place, said as the setting).
 # "a+b": one caption noun for the classes under either synset (WordNet files shops and dwellings apart from
-# buildings, but a caption calls all three a building).
+# buildings, and buses and trains apart from vehicles, but a caption does not).
 NAMEABLE = {
     # animals
     "n00015388": ("an animal", "thing"),
@@ -70,7 +70,7 @@ NAMEABLE = {
     "n02062017": ("a marine mammal", "thing"),
     "n02370806": ("a hoofed animal", "thing"),
     # vehicles
-    "n04524313": ("a vehicle", "thing"),
+    "n04524313+n04019101": ("a vehicle", "thing"),  # vehicle, public transport (WordNet's buses and trains)
     "n02958343": ("a car", "thing"),
     "n04490091": ("a truck", "thing"),
     "n04530566": ("a boat", "thing"),
