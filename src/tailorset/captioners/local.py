@@ -7,7 +7,8 @@ caption is composed from measured signals, and says only what they support:
   converted from Google's Apache-2.0 TF checkpoints). Built once into an ONNX model from the packaged
   weights by efficientnet.py, without torch, cached in the model directory, and run on ONNX Runtime with
   fixed thread settings. Input: short side 256, centre crop 224, (x - 127) / 128. Class probabilities are summed into
-  caption nouns ("cat", "dog", "a cup of espresso") by imagenet_groups.txt.
+  caption nouns ("cat", "dog", "a cup of espresso") by imagenet_groups.txt, and over WordNet hypernyms ("a dog",
+  "an animal", "a vehicle") by imagenet_hierarchy.txt (made by tools/imagenet_hierarchy.py).
 - Objects and people: the NanoDet COCO detector (detector.py: Apache-2.0 weights shipped in this package,
   built into ONNX by tfjs.py) and OpenCV Haar cascades, frontal + profile (faces.py has the measurements
   and licences). NudeNet (AGPL-3.0, opt-in: faces="nudenet") adds "a woman" / "a man".
