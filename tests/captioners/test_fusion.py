@@ -9,7 +9,7 @@ from tailorset.captioners import fusion
 from tailorset.captioners.base import Caption, CaptionerError, as_caption
 from tailorset.captioners.detector import Detection
 from tailorset.captioners.faces import Face
-from tailorset.captioners.imagenet import Label
+from tailorset.captioners.imagenet import Hypernym, Label
 from tailorset.captioners.pixels import Layout, Tones
 
 CENTRE = (0.5, 0.5)
@@ -23,8 +23,15 @@ def box(name: str, score: float, x=0.2, y=0.2, w=0.5, h=0.5) -> Detection:
     return Detection(name, score, x, y, w, h)
 
 
-def subject(labels=(), detections=(), faces=(), texture=False):
-    return fusion.choose_subject(list(labels), list(faces), list(detections), CENTRE, texture)
+def subject(labels=(), detections=(), faces=(), texture=False, hypernyms=()):
+    return fusion.choose_subject(list(labels), list(faces), list(detections), CENTRE, texture, list(hypernyms))
+
+
+ANIMALS = frozenset(fusion.COCO_ANIMALS)
+
+
+def hypernym(phrase: str, p: float, size: int, coco=frozenset(), animal=False, kind="thing") -> Hypernym:
+    return Hypernym(phrase, kind, p, size, frozenset(coco), animal)
 
 
 def test_agreement_raises_the_confidence():
@@ -118,3 +125,66 @@ def test_a_plain_string_is_a_caption_without_confidence():
         as_caption(42)
     with pytest.raises(ValueError, match="0..1"):
         Caption("a cat", 1.5)
+
+
+# -- the WordNet hypernyms: a coarser but right noun when no finer one is sure ---------------------------
+def test_no_sure_breed_but_surely_a_dog():
+    """Three breeds at 0.15 each name nothing; their hypernym holds 0.45 and the detector sees a dog."""
+    breeds = [label("beagle", 0.15, animal=True), label("basset", 0.15, animal=True)]
+    dog = hypernym("a dog", 0.45, 118, {"dog"}, animal=True)
+    animal = hypernym("an animal", 0.5, 398, ANIMALS, animal=True)
+    assert subject(breeds, [box("dog", 0.3)]).phrase == ""
+    found = subject(breeds, [box("dog", 0.65)], hypernyms=[dog, animal])
+    assert found.phrase == "a dog" and found.coarse and found.noun == "dog"
+    assert found.evidence == ("classifier", "detector")
+    assert found.confidence == pytest.approx(fusion.combine(0.45, 0.65), abs=1e-3)
+
+
+def test_the_most_specific_hypernym_that_is_sure_enough_is_named():
+    """The vehicle hypernym is sure; the car one is not: "a vehicle", not "a car"."""
+    car = hypernym("a car", 0.2, 10, {"car"})
+    vehicle = hypernym("a vehicle", 0.6, 70, {"car", "bus", "truck"})
+    found = subject([label("amphibian", 0.2)], hypernyms=[car, vehicle])
+    assert found.phrase == "a vehicle" and found.kind == "thing"
+    assert found.confidence == pytest.approx(0.6 * fusion.UNSEEN_DISCOUNT)  # the detector knows vehicles, saw none
+
+
+def test_the_threshold_is_coarse_min():
+    below = hypernym("a building", fusion.COARSE_MIN - 0.01, 30, kind="scene")
+    at = hypernym("a building", fusion.COARSE_MIN, 30, kind="scene")
+    assert subject([label("bookshop", 0.1, kind="scene")], hypernyms=[below]).phrase == ""
+    named = subject([label("bookshop", 0.1, kind="scene")], hypernyms=[at])
+    assert named.phrase == "a building" and named.kind == "scene"
+
+
+def test_a_sure_finer_noun_wins_over_its_hypernym():
+    found = subject([label("car", 0.7)], [box("car", 0.6)], hypernyms=[hypernym("a vehicle", 0.8, 70, {"car"})])
+    assert found.phrase == "a car" and not found.coarse
+
+
+def test_a_detection_the_hierarchy_places_elsewhere_rules_a_hypernym_out():
+    """The detector sees a horse: the classifier's dog breeds do not make it "a dog", but it is an animal."""
+    dog = hypernym("a dog", 0.5, 118, {"dog"}, animal=True)
+    animal = hypernym("an animal", 0.55, 398, ANIMALS, animal=True)
+    found = subject([label("dog", 0.2, animal=True)], [box("horse", 0.7)], hypernyms=[dog, animal])
+    assert found.phrase == "an animal" and "detector" in found.evidence
+
+
+def test_an_animal_hypernym_needs_the_detector_to_see_an_animal():
+    """Petals and leaves: guesses over hundreds of animal classes add up to 0.84 "animal"."""
+    animal = hypernym("an animal", 0.84, 398, ANIMALS, animal=True)
+    assert subject([label("insect", 0.3, animal=True)], hypernyms=[animal]).phrase == ""
+    seen = subject([label("insect", 0.3, animal=True)], [box("bird", 0.45)], hypernyms=[animal])
+    assert seen.phrase == "an animal"
+
+
+def test_no_hypernym_on_a_texture():
+    fabric = hypernym("fabric", 0.82, 7)
+    assert subject([label("wool", 0.3)], hypernyms=[fabric]).phrase == "fabric"
+    assert subject([label("wool", 0.3)], hypernyms=[fabric], texture=True).phrase == ""
+
+
+def test_an_unnamed_caption_keeps_the_best_confidence_it_had():
+    weak = hypernym("a building", 0.1, 30, kind="scene")
+    found = subject([label("maze", 0.36)], hypernyms=[weak])
+    assert found.phrase == "" and found.confidence == pytest.approx(0.36)

@@ -8,7 +8,10 @@ Each candidate subject gets a confidence in 0..1 from the evidence behind it:
 - a signal known to be fooled in a given way is discounted (a "person" box covering the whole frame
   with no face in it: the detector's usual false hit on busy textures).
 The best candidate is named only at NAME_MIN or above (calibrated on the evaluation set,
-bench/caption_quality.py); below that the caption says what is visible without naming a thing.
+bench/caption_quality.py). Below that, a coarser but right noun may still be sure enough: the classifier's
+probability summed over a WordNet hypernym ("a dog" over 118 breeds, "an animal", "a vehicle", "a landscape";
+imagenet.hypernyms), weighed against the detections the same way, names the most specific hypernym that
+reaches COARSE_MIN. Below both the caption says what is visible without naming a thing.
 Detected objects other than the subject are listed (FIBO `objects`) at OBJECT_MIN.
 """
 
@@ -19,10 +22,13 @@ from dataclasses import dataclass, replace
 
 from tailorset.captioners.detector import Detection
 from tailorset.captioners.faces import Face
-from tailorset.captioners.imagenet import Label, with_article
+from tailorset.captioners.imagenet import Hypernym, Label, with_article
 from tailorset.captioners.pixels import Layout, Tones
 
 NAME_MIN = 0.5  # a subject is named at this confidence or above
+# A WordNet hypernym is named at this confidence or above when no finer subject reaches NAME_MIN: the highest
+# value that names as many tune photos of the evaluation set as any (bench/caption_quality.py).
+COARSE_MIN = 0.3
 OBJECT_MIN = 0.6  # another detected object is listed at this detector score or above…
 # …or, where the classifier does not name its class too, at this one: on its own the detector takes printed
 # patterns, petals and specks for donuts, bananas and birds at 0.6-0.73.
@@ -109,6 +115,7 @@ class Subject:
     gender: str | None = None  # "female" or "male" (NudeNet only)
     count: int = 1
     noun: str = ""  # the detector class it stands for, if any ("person", "dog"): not listed again as an object
+    coarse: bool = False  # a WordNet hypernym named for want of a sure finer noun
 
     @property
     def named(self) -> str:
@@ -158,14 +165,20 @@ def choose_subject(
     detections: Sequence[Detection],
     point: tuple[float, float],
     texture: bool = False,
+    hypernyms: Sequence[Hypernym] = (),
 ) -> Subject:
-    """The best-supported subject; unnamed (phrase "") when no candidate reaches NAME_MIN."""
+    """The best-supported subject, else the most specific hypernym sure enough; unnamed (phrase "") when
+    neither reaches its threshold."""
     boxes = credible(detections, labels, faces)
     candidates = [c for c in (_people(labels, faces, boxes), _classified(labels, boxes, texture)) if c]
     best = max(candidates, key=lambda c: c.confidence, default=None)
+    if best is None or best.confidence < NAME_MIN:
+        coarse = _coarse(hypernyms, boxes, texture)
+        if coarse is not None and (best is None or coarse.confidence >= min(COARSE_MIN, best.confidence)):
+            best = coarse
     if best is None:
         return Subject("", "none", 0.0, placement=placement(*point))
-    if best.confidence < NAME_MIN:
+    if best.confidence < (COARSE_MIN if best.coarse else NAME_MIN):
         return Subject("", "none", best.confidence, best.evidence, placement=placement(*point))
     return best if best.placement else replace(best, placement=placement(*point))  # no box: where it stands out
 
@@ -293,6 +306,52 @@ def _classified(labels: Sequence[Label], boxes: Sequence[Detection], texture: bo
         placement=placement(*where.centre) if where else "",
         noun=(coco or "") if phrase == best.phrase else "",
     )
+
+
+def _coarse(hypernyms: Sequence[Hypernym], boxes: Sequence[Detection], texture: bool) -> Subject | None:
+    """The most specific hypernym whose summed probability, checked against the detections as a classifier
+    noun is, reaches COARSE_MIN; else the surest one (below it). A detector class under the hypernym backs it
+    (the detector's horse backs the classifier's "an animal"); a detected object outside it that the hierarchy
+    places elsewhere rules it out (a detected horse rules out "a dog"); one the hierarchy does not place, or an
+    animal hypernym the detector sees no animal for, lowers it, as for a finer noun."""
+    if texture:
+        return None  # a frame filled with texture spreads the classifier's guesses: their sums look sure
+    sure = [d for d in boxes if d.score >= OBJECT_MIN]
+    placed = frozenset().union(*(h.coco for h in hypernyms)) if hypernyms else frozenset()
+    animal_seen = any(d.label in COCO_ANIMALS and d.score >= PERSON_MIN for d in boxes)
+    best = None
+    for h in hypernyms:  # most specific first
+        backing = [d for d in sure if d.label in h.coco]
+        if any(d.label in placed and d.label not in h.coco and d.area >= CONFLICT_AREA for d in sure):
+            continue
+        if h.animal and not animal_seen:
+            continue  # summed over hundreds of animal classes, guesses on leaves and petals add up
+        evidence = ("classifier",)
+        if backing and h.probability >= AGREE_MIN:
+            confidence = combine(h.probability, max(d.score for d in backing))
+            evidence = ("classifier", "detector")
+        else:
+            confidence = h.probability
+            others = [d.score for d in sure if d.label != "person" and d.label not in h.coco]
+            if others:
+                confidence *= 1.0 - max(others) / 2
+            elif h.coco:
+                confidence *= UNSEEN_DISCOUNT
+        where = max(backing, key=lambda d: d.area) if backing else None
+        subject = Subject(
+            h.phrase,
+            "scene" if h.kind == "scene" else "animal" if h.animal else "thing",
+            round(confidence, 3),
+            evidence,
+            placement=placement(*where.centre) if where else "",
+            noun=next(iter(h.coco)) if len(h.coco) == 1 else "",
+            coarse=True,
+        )
+        if subject.confidence >= COARSE_MIN:
+            return subject
+        if best is None or subject.confidence > best.confidence:
+            best = subject
+    return best
 
 
 # -- geometry --------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ caption is composed from measured signals, and says only what they support:
   converted from Google's Apache-2.0 TF checkpoints). Built once into an ONNX model from the packaged
   weights by efficientnet.py, without torch, cached in the model directory, and run on ONNX Runtime with
   fixed thread settings. Input: short side 256, centre crop 224, (x - 127) / 128. Class probabilities are summed into
-  caption nouns ("cat", "dog", "a cup of espresso") by imagenet_groups.txt.
+  caption nouns ("cat", "dog", "a cup of espresso") by imagenet_groups.txt, and over WordNet hypernyms ("a dog",
+  "an animal", "a vehicle") by imagenet_hierarchy.txt (made by tools/imagenet_hierarchy.py).
 - Objects and people: the NanoDet COCO detector (detector.py: Apache-2.0 weights shipped in this package,
   built into ONNX by tfjs.py) and OpenCV Haar cascades, frontal + profile (faces.py has the measurements
   and licences). NudeNet (AGPL-3.0, opt-in: faces="nudenet") adds "a woman" / "a man".
@@ -38,6 +39,8 @@ time per image; ONNX Runtime with both models and OpenCV make up the memory.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
 import subprocess
@@ -126,7 +129,8 @@ class LocalCaptioner:
             raise CaptionerError(f"cannot read this image ({image.mode}, {image.size}): {exc}") from exc
         width, height = upright.size
         rgb = pixels.shrink(upright, WORKING_SIDE)
-        labels = imagenet.labels(self._classify(rgb))
+        probabilities = self._classify(rgb)
+        labels = imagenet.labels(probabilities)
         found = self._detector.detect(rgb) if self._detector is not None else ()
         detections = self._detect(rgb)
         small = np.asarray(pixels.shrink(rgb, 96))
@@ -136,7 +140,9 @@ class LocalCaptioner:
         gray = np.asarray(pixels.shrink(rgb, 256).convert("L"))
         sharp, centre = pixels.sharpness(gray)
         layout = pixels.layout(gray, tones.luminance)
-        subject = fusion.choose_subject(labels, found, detections, point, layout.texture)
+        subject = fusion.choose_subject(
+            labels, found, detections, point, layout.texture, imagenet.hypernyms(probabilities)
+        )
         if not subject.phrase:
             subject = fusion.describe_unnamed(subject, labels, detections, tones, layout)
         return ImageSignals(
@@ -200,6 +206,7 @@ class LocalCaptioner:
             self._detector = face_detectors.load(self.faces)  # first: it fails fast on a bad setting
             self._session = _session(self.model_path, self.threads)
             self._objects = _session(self.detector_path, self.threads)
+            _release_heap()  # what the sessions' graph optimisers allocated and freed
             self._loaded = True
 
 
@@ -234,10 +241,24 @@ def _open_session(path: Path, threads: int):
     options.log_severity_level = 3
     # ORT's idle workers would busy-wait after each run, taking cores from OpenCV and the web server.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Memory (issue 13, bench/memory.py). The detector skips ORT's layout (NCHWc) optimisations, which keep a
+    # reordered copy of its weights and larger buffers for its 416 px input and made it no faster here (the
+    # classifier keeps them: 2.5x faster with them), and its memory pattern: planned per run, it holds one more
+    # block of the input's size. Both together: -20 MB peak. Turning off the arena instead (either model)
+    # made the peak higher and erratic: freed run buffers fragment the heap.
+    if path.name == DETECTOR_FILE:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        options.enable_mem_pattern = False
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
         raise CaptionerError(f"cannot load the {_what(path)} model {path}: {exc}") from exc
+
+
+def _release_heap() -> None:
+    """Give freed heap memory back to the system (glibc's malloc_trim; elsewhere nothing): ~10 MB after loading."""
+    with contextlib.suppress(AttributeError, OSError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _what(path: Path) -> str:
