@@ -124,18 +124,28 @@ def drive(
             problems.append(f"{name}: {response.status_code} {response.text[:200]}")
 
 
+def patient_get(http: httpx.Client, url: str) -> httpx.Response:
+    """A read that waits out a 429 (the servers may still hold the old plan for a few seconds)."""
+    for _ in range(10):
+        response = http.get(url)
+        if response.status_code != 429:
+            return response
+        time.sleep(int(response.headers.get("Retry-After", "1")))
+    raise RuntimeError(f"{url} still answers 429 after ten tries")
+
+
 def lost_writes(org: Org) -> list[str]:
     lost = []
     url = f"/datasets/{org.dataset}"
-    present = {image["id"] for image in org.http.get(f"{url}/images").json()}
+    present = {image["id"] for image in patient_get(org.http, f"{url}/images").json()}
     for image in org.uploaded:
         if image not in present:
             lost.append(f"uploaded image {image} is missing")
     for image in org.deleted:
-        if (status := org.http.get(f"{url}/images/{image}").status_code) != 410:
+        if (status := patient_get(org.http, f"{url}/images/{image}").status_code) != 410:
             lost.append(f"deleted image {image} answers {status}, not 410")
     for image, caption in org.captions.items():
-        if (stored := org.http.get(f"{url}/images/{image}").json()["caption"]) != caption:
+        if (stored := patient_get(org.http, f"{url}/images/{image}").json()["caption"]) != caption:
             lost.append(f"image {image} has caption {stored!r}, not the last acknowledged {caption!r}")
     expected = SEED_IMAGES + len(org.uploaded)
     if len(present) != expected:
