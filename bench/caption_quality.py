@@ -279,7 +279,9 @@ def main() -> None:
     saved = args.cache / "model-outputs.pickle"  # written by this script only, read back only by it
     outputs = pickle.loads(saved.read_bytes()) if saved.is_file() else {}
     if args.replay and (missing := [p["id"] for p in photos if p["id"] not in outputs]):
-        raise SystemExit(f"no saved model outputs for {', '.join(missing)}: run once without --replay")
+        # Left out rather than captioned: a replay must not be the first caption of a blind photo.
+        print(f"replay: left out {len(missing)} photos never captioned: {', '.join(missing)}", file=sys.stderr)
+        photos = [photo for photo in photos if photo["id"] in outputs]
     captioner = Captioner(outputs, args.replay, args.models)
     captioner.load()
 
