@@ -318,7 +318,8 @@ def _coarse(hypernyms: Sequence[Hypernym], boxes: Sequence[Detection], texture: 
         return None  # a frame filled with texture spreads the classifier's guesses: their sums look sure
     sure = [d for d in boxes if d.score >= OBJECT_MIN]
     placed = frozenset().union(*(h.coco for h in hypernyms)) if hypernyms else frozenset()
-    animal_seen = any(d.label in COCO_ANIMALS and d.score >= PERSON_MIN for d in boxes)
+    # A sure animal box: a weak one is no evidence (the detector takes dandelion clocks for birds at 0.48).
+    animal_seen = any(d.label in COCO_ANIMALS and d.score >= OBJECT_MIN for d in boxes)
     best = None
     for h in hypernyms:  # most specific first
         backing = [d for d in sure if d.label in h.coco]
