@@ -197,3 +197,17 @@ def test_an_unnamed_caption_keeps_the_best_confidence_it_had():
     weak = hypernym("a building", 0.1, 30, kind="scene")
     found = subject([label("maze", 0.36)], hypernyms=[weak])
     assert found.phrase == "" and found.confidence == pytest.approx(0.36)
+
+
+# -- a finer phrase and worn items -----------------------------------------------------------------------
+def test_a_finer_phrase_is_only_as_sure_as_its_own_classes():
+    """An aerial view of a town (the fresh split): "landscape" holds 0.56, of which the valley class 0.40 and
+    the rest cliffs and headlands; "a valley" must not be named at 0.56. Its hypernym, "a landscape", is sure."""
+    valley = Label("a valley", "landscape", "scene", 0.56, ("valley", "cliff"), False, phrase_probability=0.40)
+    landscape = hypernym("a landscape", 0.91, 12, kind="scene")
+    assert valley.phrase_sureness == 0.40
+    assert subject([valley]).phrase == ""
+    found = subject([valley], hypernyms=[landscape])
+    assert found.phrase == "a landscape" and found.coarse
+    whole = Label("a valley", "landscape", "scene", 0.56, ("valley",), False)  # the phrase is the whole noun
+    assert subject([whole]).phrase == "a valley" and subject([whole]).confidence == pytest.approx(0.56)

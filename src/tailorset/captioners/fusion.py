@@ -267,7 +267,9 @@ def _classified(labels: Sequence[Label], boxes: Sequence[Detection], texture: bo
     coco = COCO_OF_NOUN.get(best.noun)
     same = [d for d in boxes if d.label == coco]
     animals = [d for d in boxes if d.label in COCO_ANIMALS]
-    phrase, evidence, confidence = best.phrase, ["classifier"], best.probability
+    # A finer phrase ("a valley") is only as sure as its own classes: the noun's sum also holds siblings that do
+    # not support it (the cliffs and headlands of "landscape"). The coarse noun is left to the hypernyms.
+    phrase, evidence, confidence = best.phrase, ["classifier"], best.phrase_sureness
     if same and best.probability >= AGREE_MIN:
         confidence = combine(confidence, max(d.score for d in same))
         evidence.append("detector")
