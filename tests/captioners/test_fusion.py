@@ -211,3 +211,28 @@ def test_a_finer_phrase_is_only_as_sure_as_its_own_classes():
     assert found.phrase == "a landscape" and found.coarse
     whole = Label("a valley", "landscape", "scene", 0.56, ("valley",), False)  # the phrase is the whole noun
     assert subject([whole]).phrase == "a valley" and subject([whole]).confidence == pytest.approx(0.56)
+
+
+def test_a_sure_mask_is_a_mask_not_a_person():
+    """A Guy Fawkes mask on white (the fresh split): the detector's "person" (0.6) and the face cascade's face
+    are the mask's own; the classifier is sure of a mask (0.92)."""
+    mask = label("mask", 0.92, kind="worn", phrase="a mask")
+    on_mask = box("person", 0.6, 0.2, 0.1, 0.6, 0.9)
+    face = Face(0.3, 0.2, 0.4, 0.6, "frontal")
+    found = subject([mask], [on_mask], [face])
+    assert found.phrase == "a mask" and found.kind == "thing" and found.confidence == pytest.approx(0.92)
+    assert found.text == "a mask"
+    assert "person" not in [t.noun for t in fusion.objects(found, [on_mask], [mask], [face])]
+    # A person the detector is sure of by itself is still a person wearing a mask.
+    worn = subject([mask], [box("person", 0.9, 0.2, 0.0, 0.6, 1.0)], [face])
+    assert worn.named == "a person wearing a mask" and worn.evidence == ("detector",)
+
+
+def test_a_sure_worn_item_is_named_alone_when_no_person_is_sure():
+    gown = label("gown", 0.93, kind="worn", phrase="a gown")
+    alone = subject([gown], [box("person", 0.42, w=0.3, h=0.6)])  # a gown on a hanger: a weak "person"
+    assert alone.phrase == "a gown" and alone.kind == "thing" and alone.evidence == ("classifier",)
+    assert subject([gown]).phrase == "a gown"
+    worn = subject([gown], [box("person", 0.8, w=0.4, h=0.8)])  # a sure person wears it
+    assert worn.named == "a person wearing a gown"
+    assert subject([label("gown", 0.8, kind="worn", phrase="a gown")]).phrase == ""  # not sure: not named
