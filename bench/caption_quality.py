@@ -14,9 +14,15 @@ FIBO caption, and judged:
 - FIBO object recall: of the objects a FIBO caption should list, the share it lists.
 
 Prints one line per photo with --verbose, then a Markdown table per split (tune: used to calibrate the
-thresholds; holdout: kept out of it; fresh: labelled after it, captioned once; all, see the header of
-caption_eval.toml), and the median time per caption on this machine.
+thresholds; holdout: kept out of it; fresh and blind: labelled after it, captioned once; all, see the header
+of caption_eval.toml), and the median time per caption on this machine.
 Run from the repo root: `python bench/caption_quality.py`.
+
+For calibrating: --set SPLIT runs one split; --signals prints each photo's classifier, hypernym, detector and
+face signals (why a subject was or was not named); --replay reuses the model outputs saved by the last full
+run (the classifier's probabilities, the detections, the faces: the models are deterministic, so they are
+what a new run would compute) and runs only the fusion and the phrasing again, in seconds instead of
+minutes. A replay prints no timing.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import argparse
 import hashlib
 import io
 import os
+import pickle
 import re
 import shutil
 import statistics
@@ -43,6 +50,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from tailorset.captioners import imagenet  # noqa: E402
 from tailorset.captioners.base import CaptionContext  # noqa: E402
 from tailorset.captioners.local import LocalCaptioner  # noqa: E402
 
@@ -191,39 +199,120 @@ def table(verdicts: dict[str, list[Verdict]]) -> str:
     return "\n".join(lines)
 
 
+# -- recording and replaying the models' outputs --------------------------------------------------------
+class _Faces:
+    """Stands in for the face detector: records what it finds per photo, or gives back what it found."""
+
+    def __init__(self, outputs: dict, inner=None) -> None:
+        self.outputs, self.inner, self.photo = outputs, inner, ""
+
+    def detect(self, rgb):
+        if self.inner is None:
+            return self.outputs[self.photo]["faces"]
+        found = self.outputs.setdefault(self.photo, {})["faces"] = self.inner.detect(rgb)
+        return found
+
+
+class Captioner(LocalCaptioner):
+    """The default captioner, whose model outputs (classifier, detector, faces) are saved per photo, or,
+    replaying, read back instead of computed. Fusion and phrasing are the captioner's own, unchanged."""
+
+    def __init__(self, outputs: dict, replay: bool, models: Path | None) -> None:
+        super().__init__(cache_dir=models)
+        self.outputs, self.replay, self.photo = outputs, replay, ""
+        if replay:  # no model is loaded
+            self._detector, self._loaded = _Faces(outputs), True
+
+    def load(self) -> None:
+        if not self._loaded:
+            super().load()
+            self._detector = _Faces(self.outputs, self._detector)
+
+    def for_photo(self, photo_id: str) -> None:
+        self.photo = self._detector.photo = photo_id
+
+    def _classify(self, rgb):
+        if self.replay:
+            return self.outputs[self.photo]["probabilities"]
+        found = self.outputs.setdefault(self.photo, {})["probabilities"] = super()._classify(rgb)
+        return found
+
+    def _detect(self, rgb):
+        if self.replay:
+            return self.outputs[self.photo]["detections"]
+        found = self.outputs.setdefault(self.photo, {})["detections"] = super()._detect(rgb)
+        return found
+
+
+def signals_text(captioner: Captioner, image: Image.Image) -> str:
+    """What the fusion weighed for one photo, as indented lines."""
+    signals = captioner.describe(image)
+    hypernyms = imagenet.hypernyms(captioner.outputs[captioner.photo]["probabilities"])
+    lines = [
+        "    classifier: " + ", ".join(f"{lb.noun} {lb.probability:.2f} ({lb.kind})" for lb in signals.labels[:5]),
+        "    hypernyms:  " + ", ".join(f"{h.phrase} {h.probability:.2f}" for h in hypernyms[:6]),
+        "    detector:   " + ", ".join(f"{d.label} {d.score:.2f} area {d.area:.3f}" for d in signals.detections[:6]),
+        "    faces:      " + ", ".join(f"{f.view} h {f.h:.2f}" for f in signals.faces),
+        f"    subject:    {signals.subject.phrase!r} ({signals.subject.kind}) {signals.subject.confidence:.2f} "
+        f"{'+'.join(signals.subject.evidence)} texture={signals.layout.texture}",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=default_cache(), help="where the packages and photos go")
     parser.add_argument("--models", type=Path, default=None, help="model cache (default: the service's)")
     parser.add_argument("--verbose", "-v", action="store_true", help="one line per photo")
+    parser.add_argument("--set", dest="split", help="only the photos of this split (tune, holdout, fresh, blind)")
+    parser.add_argument("--signals", action="store_true", help="print each photo's signals (implies --verbose)")
+    parser.add_argument("--replay", action="store_true", help="reuse the last run's model outputs: fusion only")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
 
     sources, photos = load_set()
+    if args.split:
+        photos = [photo for photo in photos if photo["split"] == args.split]
+        if not photos:
+            raise SystemExit(f"no photo in split {args.split!r}")
     files = {photo["id"]: photo_file(args.cache, sources, photo) for photo in photos}
-    captioner = LocalCaptioner(cache_dir=args.models)
+    saved = args.cache / "model-outputs.pickle"  # written by this script only, read back only by it
+    outputs = pickle.loads(saved.read_bytes()) if saved.is_file() else {}
+    if args.replay and (missing := [p["id"] for p in photos if p["id"] not in outputs]):
+        # Left out rather than captioned: a replay must not be the first caption of a blind photo.
+        print(f"replay: left out {len(missing)} photos never captioned: {', '.join(missing)}", file=sys.stderr)
+        photos = [photo for photo in photos if photo["id"] in outputs]
+    captioner = Captioner(outputs, args.replay, args.models)
     captioner.load()
 
     verdicts = []
     for photo in photos:
         with Image.open(files[photo["id"]]) as image:
             image.load()
+        captioner.for_photo(photo["id"])
         started = time.perf_counter()
         legacy = captioner.caption(image, LEGACY)
         seconds = time.perf_counter() - started
         fibo = captioner.caption(image, FIBO)
         verdict = judge(photo, legacy, fibo, seconds)
         verdicts.append(verdict)
-        if args.verbose:
+        if args.verbose or args.signals:
             mark = {"right": "+", "wrong": "X", "none": "."}[verdict.outcome]
             extra = f" WRONG: {verdict.wrong}" if verdict.wrong else ""
             extra += " B/W ERROR" if verdict.bw_error else ""
             extra += " EXPOSURE ERROR" if verdict.exposure_error else ""
             print(f"{mark} {photo['id']:<20} {verdict.confidence:.2f} {verdict.caption}{extra}")
+            if args.signals:
+                print(signals_text(captioner, image))
+    if not args.replay:
+        saved.write_bytes(pickle.dumps(outputs))
 
     print()
     splits = dict.fromkeys(photo["split"] for photo in photos)
     print(table({split: [v for v in verdicts if v.photo["split"] == split] for split in splits} | {"all": verdicts}))
+    if args.replay:
+        print("\nreplayed from the last run's model outputs: no timing")
+        return
     median = statistics.median(v.seconds for v in verdicts) * 1000
     print(f"\nmedian legacy caption time: {median:.0f} ms per photo (load average {os.getloadavg()[0]:.1f})")
 

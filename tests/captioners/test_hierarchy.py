@@ -65,3 +65,19 @@ def test_the_generated_file_places_every_nameable_hypernym():
     nodes = imagenet._nodes()
     assert len(nodes) == len(lines) and all(node.indices for node in nodes)
     assert all(0 <= i < 1000 for node in nodes for i in node.indices)
+
+
+VALLEY, CLIFF, HEADLAND = 979, 972, 976  # three classes of the caption noun "landscape" (imagenet_groups.txt)
+
+
+def test_a_finer_phrase_carries_its_own_probability():
+    """The noun sums its classes; a finer phrase ("a valley") keeps what its own classes hold, so the fusion does
+    not name it on its siblings' share."""
+    (found, *_) = imagenet.labels(spread({VALLEY: 0.40, CLIFF: 0.10, HEADLAND: 0.06}))
+    assert (found.phrase, found.noun) == ("a valley", "landscape")
+    assert abs(found.probability - 0.56) < 1e-9
+    assert abs(found.phrase_sureness - 0.40) < 1e-9
+    (even, *_) = imagenet.labels(spread({VALLEY: 0.2, CLIFF: 0.2, HEADLAND: 0.16}))
+    assert even.phrase == "a landscape" and even.phrase_probability is None  # no finer phrase: the whole noun
+    (single, *_) = imagenet.labels(spread({TABBY: 0.7}))
+    assert single.phrase == "a tabby cat" and abs(single.phrase_sureness - 0.7) < 1e-9

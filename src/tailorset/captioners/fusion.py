@@ -6,12 +6,14 @@ Each candidate subject gets a confidence in 0..1 from the evidence behind it:
   (the classifier's "dog" and the detector's dog; a detected person with a face inside the box);
 - disagreement lowers it: the classifier says "dog" while the detector sees a horse;
 - a signal known to be fooled in a given way is discounted (a "person" box covering the whole frame
-  with no face in it: the detector's usual false hit on busy textures).
+  with no face in it: the detector's usual false hit on busy textures; the face and "person" box of a mask
+  the classifier is sure of: the mask's own).
 The best candidate is named only at NAME_MIN or above (calibrated on the evaluation set,
 bench/caption_quality.py). Below that, a coarser but right noun may still be sure enough: the classifier's
 probability summed over a WordNet hypernym ("a dog" over 118 breeds, "an animal", "a vehicle", "a landscape";
 imagenet.hypernyms), weighed against the detections the same way, names the most specific hypernym that
-reaches COARSE_MIN. Below both the caption says what is visible without naming a thing.
+reaches COARSE_MIN. A worn item the classifier is sure of is named alone ("a mask") where no person is sure.
+Below all of these the caption says what is visible without naming a thing.
 Detected objects other than the subject are listed (FIBO `objects`) at OBJECT_MIN.
 """
 
@@ -54,6 +56,9 @@ NO_ANIMAL_DISCOUNT = 0.6
 LARGE = 0.25  # a detected object this large that contradicts a named subject is not listed
 WITH_MIN = 0.8  # a thing the classifier is this sure of is "shown with" a detected person ("with a tripod")
 WORN_MIN = 0.9  # a worn item is named on a person only when the classifier is this sure
+# Worn items that show a face: a face or a "person" box on one is the item's own (a Guy Fawkes mask on white),
+# so a person wearing one must be seen by the detector alone, at ALONE_OBJECT_MIN.
+FACE_COVERINGS = frozenset({"mask"})
 NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five"}
 NAMED = ("person", "animal", "thing", "scene")  # kinds of Subject that name something
 
@@ -170,7 +175,10 @@ def choose_subject(
     """The best-supported subject, else the most specific hypernym sure enough; unnamed (phrase "") when
     neither reaches its threshold."""
     boxes = credible(detections, labels, faces)
-    candidates = [c for c in (_people(labels, faces, boxes), _classified(labels, boxes, texture)) if c]
+    people = _people(labels, faces, boxes)
+    # A sure worn item where no person is sure is named alone: "a mask", not "a person wearing a mask".
+    worn = _worn(labels, texture) if people is None or people.confidence < NAME_MIN else None
+    candidates = [c for c in (people, worn, _classified(labels, boxes, texture)) if c]
     best = max(candidates, key=lambda c: c.confidence, default=None)
     if best is None or best.confidence < NAME_MIN:
         coarse = _coarse(hypernyms, boxes, texture)
@@ -203,6 +211,8 @@ def objects(
         contradicts = subject.kind in NAMED and d.label != subject.noun and d.area >= LARGE and d.label != "person"
         if d.label in listed and d.score >= COUNT_MIN and not contradicts:
             by_class.setdefault(d.label, []).append(d)
+    if _face_covering(labels) is not None and subject.noun != "person":  # the mask's "person" is the mask
+        by_class.pop("person", None)
     if subject.noun == "person" and "person" in by_class:
         by_class["person"] = by_class["person"][: subject.count]
     things = []
@@ -215,8 +225,30 @@ def objects(
 
 
 # -- candidates ------------------------------------------------------------------------------------------
+def _sure_worn(labels: Sequence[Label]) -> Label | None:
+    return next((lb for lb in labels if lb.kind == "worn" and lb.probability >= WORN_MIN), None)
+
+
+def _face_covering(labels: Sequence[Label]) -> Label | None:
+    """A worn item the classifier is sure of that shows a face itself (a mask), else None."""
+    worn = _sure_worn(labels)
+    return worn if worn is not None and worn.noun in FACE_COVERINGS else None
+
+
+def _worn(labels: Sequence[Label], texture: bool) -> Subject | None:
+    """A worn item the classifier is sure of, named on its own (a mask, a gown on a hanger)."""
+    worn = _sure_worn(labels)
+    if worn is None:
+        return None
+    confidence = worn.phrase_sureness * (TEXTURE_DISCOUNT if texture else 1.0)
+    return Subject(worn.phrase, "thing", round(confidence, 3), ("classifier",), placement="")
+
+
 def _people(labels: Sequence[Label], faces: Sequence[Face], boxes: Sequence[Detection]) -> Subject | None:
     people = [d for d in boxes if d.label == "person" and d.score >= PERSON_MIN]
+    if _face_covering(labels) is not None:
+        # A face or person box on a mask is the mask's: only a person the detector is sure of by itself counts.
+        people, faces = [d for d in people if d.score >= ALONE_OBJECT_MIN], ()
     if not people:
         return None
     main = max(people, key=lambda d: (d.score * min(1.0, d.area * 4), d.score))
@@ -237,7 +269,7 @@ def _people(labels: Sequence[Label], faces: Sequence[Face], boxes: Sequence[Dete
         phrase = named.phrase
     else:
         phrase = {"female": "a woman", "male": "a man"}.get(face.gender if face else "", "a person")
-    worn = next((lb for lb in labels if lb.kind == "worn" and lb.probability >= WORN_MIN), None)
+    worn = _sure_worn(labels)
     held = next((d for d in boxes if d.label != "person" and d.score >= OBJECT_MIN and _overlaps(d, main)), None)
     shown = next((lb for lb in labels if lb.kind == "thing" and lb.probability >= WITH_MIN), None)
     shot = "close-up" if main.h >= 0.8 and main.area >= 0.5 else "medium shot" if main.h >= 0.45 else "wide shot"
@@ -267,7 +299,9 @@ def _classified(labels: Sequence[Label], boxes: Sequence[Detection], texture: bo
     coco = COCO_OF_NOUN.get(best.noun)
     same = [d for d in boxes if d.label == coco]
     animals = [d for d in boxes if d.label in COCO_ANIMALS]
-    phrase, evidence, confidence = best.phrase, ["classifier"], best.probability
+    # A finer phrase ("a valley") is only as sure as its own classes: the noun's sum also holds siblings that do
+    # not support it (the cliffs and headlands of "landscape"). The coarse noun is left to the hypernyms.
+    phrase, evidence, confidence = best.phrase, ["classifier"], best.phrase_sureness
     if same and best.probability >= AGREE_MIN:
         confidence = combine(confidence, max(d.score for d in same))
         evidence.append("detector")
@@ -318,7 +352,8 @@ def _coarse(hypernyms: Sequence[Hypernym], boxes: Sequence[Detection], texture: 
         return None  # a frame filled with texture spreads the classifier's guesses: their sums look sure
     sure = [d for d in boxes if d.score >= OBJECT_MIN]
     placed = frozenset().union(*(h.coco for h in hypernyms)) if hypernyms else frozenset()
-    animal_seen = any(d.label in COCO_ANIMALS and d.score >= PERSON_MIN for d in boxes)
+    # A sure animal box: a weak one is no evidence (the detector takes dandelion clocks for birds at 0.48).
+    animal_seen = any(d.label in COCO_ANIMALS and d.score >= OBJECT_MIN for d in boxes)
     best = None
     for h in hypernyms:  # most specific first
         backing = [d for d in sure if d.label in h.coco]

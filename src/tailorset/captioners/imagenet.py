@@ -26,6 +26,14 @@ class Label:
     probability: float
     classes: tuple[str, ...]  # the ImageNet classes that contributed most, best first
     animal: bool = False  # every class behind the noun is an animal
+    # The summed probability of the classes behind `phrase` alone, when it is finer than the noun ("a valley"
+    # of "landscape"); None: the phrase stands for the whole noun, so `probability`.
+    phrase_probability: float | None = None
+
+    @property
+    def phrase_sureness(self) -> float:
+        """How sure the classifier is of `phrase` itself: a finer phrase does not borrow its siblings' share."""
+        return self.probability if self.phrase_probability is None else self.phrase_probability
 
 
 @dataclass(frozen=True)
@@ -118,7 +126,9 @@ def labels(probabilities: np.ndarray, top: int = 5) -> tuple[Label, ...]:
         indices = [i for g in members for i in table.groups[g].indices]
         ranked = sorted(indices, key=lambda i: -probabilities[i])[:3]
         animal = all(i <= LAST_ANIMAL for i in indices)
-        out.append(Label(phrase, table.nouns[n], best.kind, total, tuple(names[i] for i in ranked), animal))
+        finer = len(members) > 1 and specific
+        own = float(group_p[best_index]) if finer else None
+        out.append(Label(phrase, table.nouns[n], best.kind, total, tuple(names[i] for i in ranked), animal, own))
     return tuple(out)
 
 
