@@ -141,7 +141,7 @@ def test_the_worker_outlives_a_database_outage(api, dataset, caplog):
     working = services.db
     services.db = Database(f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere")  # nothing listens there
     try:
-        services.wake_workers()
+        services.wakeup.notify()
         deadline = time.monotonic() + 20
         while "The worker failed" not in caplog.text:
             assert time.monotonic() < deadline, "the worker never noticed the outage"
