@@ -129,7 +129,8 @@ class PostgresTables:
     KEPT = ("alembic_version", "server_secrets")
 
     def __init__(self, url: str):
-        self.engine: Engine = create_engine(sync_url(url))
+        # pre-ping: a test may terminate every connection to the database (tests/test_database.py does)
+        self.engine: Engine = create_engine(sync_url(url), pool_pre_ping=True)
         with self.engine.connect() as connection:
             inspector = inspect(connection)
             sorted_tables = inspector.get_sorted_table_and_fkc_names()
