@@ -12,10 +12,8 @@ from starlette.testclient import TestClient
 
 from tailorset.app import create_app
 from tailorset.config import Settings
-from tests.api.test_export import export
-from tests.api.test_regenerate_all import wait_until_done
 from tests.captioners.openai_server import ChatServer, answer
-from tests.support import Api, bulk_upload, create_token, photo, wait_for_bulk_upload, zip_of
+from tests.support import Api, bulk_upload, create_token, export, photo, wait_for_bulk_upload, wait_until_done, zip_of
 
 WITH = {"include": "confidence"}
 
