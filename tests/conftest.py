@@ -29,7 +29,7 @@ REDIS_URL = os.environ.get("TAILORSET_TEST_REDIS_URL", "redis://127.0.0.1:6379/0
 
 # A test using any of these needs a database, a server, a browser or the ONNX captioner: a system test.
 SYSTEM_FIXTURES = frozenset(
-    ("database_url", "postgres_url", "redis_url", "s3_server", "server", "browser", "model_dir", "captioner")
+    ("database_url", "postgres_url", "redis_url", "s3_server", "server", "browser", "captioner")
 )
 # A test module holding one of these starts processes or servers of its own, or runs the ONNX models.
 SYSTEM_IMPORTS = frozenset(
