@@ -1,5 +1,6 @@
 // The workbench: a hash router and the login, projects and project views.
-// The dataset view (grid, editor) lives in dataset.js; its toolbar's views in replace.js, transfer.js, guidance.js, review.js.
+// The dataset view (grid, editor) lives in dataset.js; the views of its toolbar in replace.js,
+// transfer.js, guidance.js and review.js.
 
 import { ApiError, api, onUnauthorized, request, session } from "./api.js";
 import { datasetView } from "./dataset.js";
