@@ -1,6 +1,6 @@
 // The dataset view: a thumbnail grid searched and filtered on the server (keyset pages), the
-// editor panel, keyboard review, Regenerate All with progress, Complete and Clone. The toolbar's other
-// views have modules of their own: find/replace (replace.js), import/export (transfer.js), guidance.js.
+// editor panel, keyboard review, Complete and Clone. The toolbar's other views have modules of their own:
+// find/replace (replace.js), Regenerate All (regenerate.js), import/export (transfer.js), guidance.js.
 
 import { api, IMAGE_EXTRAS, request } from "./api.js";
 import {
@@ -9,13 +9,12 @@ import {
 import { confidenceBadge } from "./confidence.js";
 import { createEditor } from "./editor.js";
 import { createReview } from "./review.js";
+import { regenerateAllControls } from "./regenerate.js";
 import { replaceButtons } from "./replace.js";
 import { guidanceButtons } from "./guidance.js";
 import { transferButtons } from "./transfer.js";
 
 const PAGE = 48;
-const POLL_MS = 1500;
-const RUNNING = new Set(["queued", "running"]);
 
 export async function datasetView(root, datasetId) {
   let dataset = await api.get(`/datasets/${datasetId}`, { max_images: 1 });
@@ -27,31 +26,20 @@ export async function datasetView(root, datasetId) {
   );
 
   const state = { images: [], byId: new Map(), cursor: null, selectedId: null, sequence: 0 };
-  let pollTimer = null;
   let alive = true;
 
   // --- header and toolbar -------------------------------------------------------------------
   const heading = h("h1", {});
   const info = h("p", { class: "meta dataset-info" });
   const banner = h("div", { class: "banner", hidden: true });
-  const progressBar = h("progress", { id: "regen-progress", max: "1", value: "0" });
-  const progressText = h("span", {});
-  const progress = h(
-    "div",
-    { class: "progress", hidden: true, role: "status" },
-    h("label", { for: "regen-progress" }, "Regenerating captions"),
-    progressBar,
-    progressText,
-  );
   const prefixButton = h("button", { type: "button" }, "Prefix…");
-  const regenerateAllButton = h("button", { type: "button" }, "Regenerate all…");
   const completeButton = h("button", { type: "button", "aria-describedby": "complete-note" }, "Complete…");
   const completeNote = h("span", { class: "hint", id: "complete-note" });
   const cloneButton = h("button", { type: "button" }, "Clone as draft");
   const transfer = transferButtons({ datasetId, getDataset: () => dataset, afterImport: () => refreshAll() });
   const guidance = guidanceButtons({
     datasetId, prefixButton, getDataset: () => dataset, getProject: () => project, getImages: () => state.images,
-    refreshDataset: () => refreshDataset(), regenerateAll: () => regenerateAll(),
+    refreshDataset: () => refreshDataset(), regenerateAll: () => regenerate.start(),
   });
   const shortcuts = h(
     "details",
@@ -115,6 +103,10 @@ export async function datasetView(root, datasetId) {
     isFiltered: () => Boolean(search.value || exclude.value || source.value || review.isFiltered()),
     renderInfo: () => renderInfo(), afterBulkChange: () => afterBulkChange(), refreshDataset: () => refreshDataset(),
   });
+  const regenerate = regenerateAllControls({
+    datasetId, getDataset: () => dataset, setDataset: (fresh) => { dataset = fresh; },
+    renderInfo: () => renderInfo(), afterBulkChange: () => afterBulkChange(), refreshDataset: () => refreshDataset(),
+  });
 
   fill(
     root,
@@ -125,13 +117,13 @@ export async function datasetView(root, datasetId) {
       h(
         "div",
         { class: "toolbar", role: "toolbar", "aria-label": "Dataset actions" },
-        ...replace.buttons, prefixButton, ...guidance.buttons, regenerateAllButton, completeButton, cloneButton,
+        ...replace.buttons, prefixButton, ...guidance.buttons, regenerate.button, completeButton, cloneButton,
         ...transfer.buttons, shortcuts,
       ),
     ),
     completeNote,
     banner,
-    progress,
+    regenerate.progress,
     review.bar,
     h("div", { class: "workbench" }, h("section", { class: "images", "aria-label": "Images" }, filters, count, grid, more), editor.el),
   );
@@ -152,11 +144,12 @@ export async function datasetView(root, datasetId) {
       h("strong", {}, "Completed: "),
       "this dataset is frozen, so its captions cannot be edited. Clone it to make a draft you can change.",
     );
-    for (const button of [regenerateAllButton, prefixButton]) button.disabled = completed;
+    prefixButton.disabled = completed;
     prefixButton.hidden = dataset.training_version === "fibo"; // FIBO captions are JSON: no prefix
     completeButton.disabled = completed;
     completeNote.textContent = completed ? "This dataset is already completed; it cannot return to draft." : "";
     replace.render(dataset);
+    regenerate.render(dataset);
     editor.setReadOnly(completed);
     transfer.render(dataset);
     guidance.render(dataset);
@@ -380,59 +373,7 @@ export async function datasetView(root, datasetId) {
     }
   }
 
-  // --- Regenerate All, Complete, Clone -------------------------------------------------------
-  async function regenerateAll() {
-    const includeManual = h("input", { id: "include-manual", type: "checkbox" });
-    const ok = await confirmDialog({
-      title: "Regenerate all captions?",
-      body: "The captioner writes the captions anew in the background. Manual captions are kept unless you tick the box; a caption someone edits meanwhile is never overwritten.",
-      confirm: "Regenerate all",
-      extra: h("p", {}, h("label", {}, includeManual, " Also replace manual captions")),
-    });
-    if (!ok) return;
-    try {
-      dataset = await api.put(`/datasets/${datasetId}/images`, { include_manual: includeManual.checked });
-      renderInfo();
-      watchJob();
-    } catch (error) {
-      notify("error", `Regeneration not started: ${error.message}`);
-      if (error.status === 409) refreshDataset();
-    }
-  }
-
-  function watchJob() {
-    clearTimeout(pollTimer);
-    const job = dataset.captions_update;
-    if (!job || !RUNNING.has(job.status)) {
-      progress.hidden = true;
-      return;
-    }
-    progress.hidden = false;
-    regenerateAllButton.disabled = true;
-    progressBar.max = Math.max(1, job.total);
-    progressBar.value = job.done;
-    progressText.textContent = `${job.done} of ${job.total} done${job.failed ? `, ${job.failed} failed` : ""}`;
-    pollTimer = setTimeout(async () => {
-      if (!alive) return;
-      try {
-        dataset = await api.get(`/datasets/${datasetId}`, { max_images: 1 });
-      } catch (error) {
-        notify("error", `Progress not updated: ${error.message}`);
-      }
-      if (!alive) return;
-      const now = dataset.captions_update;
-      if (now && !RUNNING.has(now.status)) {
-        progress.hidden = true;
-        renderInfo();
-        const kind = now.status === "completed" && !now.failed ? "success" : "error";
-        notify(kind, `Regenerate All ${now.status}: ${now.done} of ${now.total} captions${now.failed ? `, ${now.failed} failed` : ""}.`);
-        await afterBulkChange();
-      } else {
-        watchJob();
-      }
-    }, POLL_MS);
-  }
-
+  // --- Complete, Clone ----------------------------------------------------------------------
   async function complete() {
     const counts = await review.refresh();
     const left = counts && (counts.unreviewed_automatic || counts.flagged)
@@ -472,7 +413,6 @@ export async function datasetView(root, datasetId) {
   exclude.addEventListener("input", reload);
   source.addEventListener("change", () => loadImages());
   more.addEventListener("click", () => loadImages({ reset: false }));
-  regenerateAllButton.addEventListener("click", regenerateAll);
   completeButton.addEventListener("click", complete);
   cloneButton.addEventListener("click", clone);
   document.addEventListener("keydown", onKey);
@@ -480,11 +420,11 @@ export async function datasetView(root, datasetId) {
   renderInfo();
   await loadImages();
   review.refresh();
-  watchJob();
+  regenerate.watch();
 
   return () => {
     alive = false;
-    clearTimeout(pollTimer);
+    regenerate.stop();
     reload.cancel();
     document.removeEventListener("keydown", onKey);
     for (const dialog of document.querySelectorAll("dialog")) dialog.close();
