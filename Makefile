@@ -1,10 +1,10 @@
-# The two commands of the README: `make serve` and `make test`.
+# The commands of the README: `make serve`, `make test` (everything) and `make test-fast` (while working).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TEST_EXTRAS := $(VENV)/.test-extras
 
-.PHONY: serve test lint bench wheel-smoke clean
+.PHONY: serve test test-fast lint bench wheel-smoke clean
 
 # The service alone (about 560 MB): what `make serve` needs.
 $(BIN)/tailorset: pyproject.toml
@@ -24,6 +24,10 @@ serve: $(BIN)/tailorset
 test: $(TEST_EXTRAS)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest
+
+# Everything but the system tests (tests/conftest.py marks them slow): under a minute, timed by bench/test_fast.py.
+test-fast: $(TEST_EXTRAS)
+	$(BIN)/python bench/test_fast.py
 
 # The wheel, installed with its runtime dependencies in a fresh venv outside the repository on another Python
 # (PYTHON_SMOKE, e.g. 3.13), then started, fed a photo and a caption (.ci/wheel_smoke.py).

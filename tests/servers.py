@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -89,3 +90,40 @@ def cli(env: dict[str, str] | None, *args: str) -> str:
 
 def new_token(env: dict[str, str] | None, org: str, *extra: str) -> str:
     return cli(env, "token", "create", "--org", org, *extra).strip().splitlines()[-1]
+
+
+def start_worker() -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tailorset", "worker", "--poll-seconds", "0.2", "--log-level", "warning"],
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def work_until(finished: Callable[[], bool], describe: Callable[[], object], timeout: float = 120) -> None:
+    """Run a worker until `finished()`, then stop it as an operator would (SIGTERM); it must exit cleanly."""
+    worker = start_worker()
+    try:
+        deadline = time.monotonic() + timeout
+        while not finished():
+            assert time.monotonic() < deadline and worker.poll() is None, describe()
+            time.sleep(0.1)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        worker.kill()
+
+
+def kill_worker_when(ready: Callable[[], bool], timeout: float = 60) -> None:
+    """Run a worker until `ready()`, then kill it with SIGKILL: no shutdown, whatever was in flight cut off."""
+    worker = start_worker()
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert time.monotonic() < deadline and worker.poll() is None, "the worker made no progress"
+            time.sleep(0.01)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    finally:
+        worker.kill()

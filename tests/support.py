@@ -8,8 +8,10 @@ import io
 import time
 import warnings
 import zipfile
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 import httpx
@@ -21,6 +23,7 @@ from tailorset.cli import main as cli
 from tailorset.config import Settings
 from tailorset.storage import Storage, open_stores
 
+T = TypeVar("T")
 PHOTOS = files("skimage") / "data"
 KOHYA_IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}  # what sd-scripts globs for
 
@@ -37,6 +40,20 @@ every_storage = pytest.mark.parametrize(
     [("sqlite", "local"), ("postgresql", "local"), ("postgresql", "s3")],
     indirect=True,
 )
+
+
+def wait_until(
+    condition: Callable[[], T], timeout: float = 60, why: str | Callable[[], object] = "", interval: float = 0.05
+) -> T:
+    """Ask `condition` until it answers something true, and return that; an AssertionError (saying `why`) after
+    `timeout` seconds. A test waits for what it needs, as long as a loaded machine takes, instead of a fixed
+    sleep that is too long on a fast machine and too short on a busy one."""
+    deadline = time.monotonic() + timeout
+    while not (answer := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {why() if callable(why) else why}")
+        time.sleep(interval)
+    return answer
 
 
 def download(client: TestClient, url: str, **kwargs) -> httpx.Response:
@@ -151,3 +168,46 @@ def kohya_read(folder: Path) -> dict[str, tuple[Path, str]]:
             opened.verify()
         found[image.stem] = (image, caption.read_text(encoding="utf-8").strip())
     return found
+
+
+def b64(data: bytes) -> str:
+    """`data` as the JSON upload's base64 `file`."""
+    return base64.b64encode(data).decode()
+
+
+def encoded(size: tuple[int, int], fmt: str, mode: str = "RGB") -> bytes:
+    """A plain orange picture of this size, format and mode, encoded."""
+    out = io.BytesIO()
+    Image.new(mode, size, "orange").save(out, format=fmt)
+    return out.getvalue()
+
+
+def export(api, dataset_id: int, format: str) -> zipfile.ZipFile:
+    """The dataset exported in `format`, checked as a download: a streamed ZIP whose CRCs all check out."""
+    response = api.get(f"/tailored-gen/datasets/{dataset_id}/export", params={"format": format})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    assert response.headers["content-disposition"] == f'attachment; filename="dataset-{dataset_id}-{format}.zip"'
+    assert "content-length" not in response.headers  # streamed as it is written, not built first
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert archive.testzip() is None  # every CRC checks out
+    return archive
+
+
+def referenced_files(api: Api, client, dataset_id: int) -> set[str]:
+    """The file keys the dataset's image and thumbnail URLs point at."""
+    keys = set()
+    for image in api.get(f"/tailored-gen/datasets/{dataset_id}/images").json():
+        for url in (image["image_url"], image["thumbnail_url"]):
+            keys.add(url.split("/files/", 1)[1].split("?", 1)[0])
+    return keys
+
+
+def wait_until_done(api: Api, dataset_id: int, timeout: float = 60) -> dict:
+    """The dataset once its Regenerate All has completed."""
+
+    def completed() -> dict | None:
+        dataset = api.get(f"/tailored-gen/datasets/{dataset_id}").json()
+        return dataset if dataset["captions_update_status"] == "completed" else None
+
+    return wait_until(completed, timeout, f"captions of dataset {dataset_id} regenerated", interval=0.1)

@@ -8,9 +8,8 @@ from starlette.testclient import TestClient
 
 from tailorset.app import create_app
 from tailorset.config import Settings
-from tests.api.test_bulk_upload import referenced_files
-from tests.support import PHOTOS, Api, bulk_upload, create_token, stored_files, zip_of
-from tests.test_worker_crash import kill_worker_when, work_until
+from tests.servers import kill_worker_when, work_until
+from tests.support import PHOTOS, Api, bulk_upload, create_token, referenced_files, stored_files, zip_of
 
 SOURCES = ["chelsea.png", "coffee.png", "astronaut.png", "motorcycle_left.png", "rocket.jpg", "camera.png"]
 

@@ -5,7 +5,6 @@ removed by `tailorset fsck --repair`; on restart, every acknowledged upload and 
 import contextlib
 import io
 import threading
-import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -14,7 +13,7 @@ from sqlalchemy import create_engine, text
 from tailorset.cli import main as cli
 from tailorset.db.engine import sync_url
 from tests.servers import ServerProcess, new_token, serve
-from tests.support import photo
+from tests.support import photo, wait_until
 
 
 def fsck(*args: str) -> tuple[int, str]:
@@ -62,7 +61,8 @@ def test_kill_9_during_uploads_and_edits(env, settings, monkeypatch):
     threads += [threading.Thread(target=keep_editing, args=(image,)) for image in edited]
     for thread in threads:
         thread.start()
-    time.sleep(3)
+    # Killed in full flow: uploads acknowledged and every edited caption acknowledged at least once.
+    wait_until(lambda: len(uploaded) >= 6 and all(c["acked"] for c in captions.values()), 120, "no traffic")
     server.kill()
     for thread in threads:
         thread.join(timeout=60)

@@ -17,7 +17,7 @@ from tailorset.db.models import Job
 from tailorset.domain.jobs import GIVEN_UP, MAX_ATTEMPTS
 from tailorset.services import Services
 from tailorset.worker import Worker
-from tests.support import Api, bulk_upload, create_token, zip_of
+from tests.support import Api, bulk_upload, create_token, wait_until, zip_of
 
 JUNK_FILES = 6000  # refused one by one (415): a long job of cheap batches
 
@@ -25,11 +25,12 @@ JUNK_FILES = 6000  # refused one by one (415): a long job of cheap batches
 def regenerate_all(api: Api, dataset_id: int, within: float) -> dict:
     """Ask for Regenerate All and wait until it has completed; the dataset as it is then."""
     assert api.put(f"/tailored-gen/datasets/{dataset_id}/images").status_code == 202
-    deadline = time.monotonic() + within
-    while (dataset := api.get(f"/tailored-gen/datasets/{dataset_id}").json())["captions_update_status"] != "completed":
-        assert time.monotonic() < deadline, dataset["captions_update"]
-        time.sleep(0.05)
-    return dataset
+
+    def completed() -> dict | None:
+        dataset = api.get(f"/tailored-gen/datasets/{dataset_id}").json()
+        return dataset if dataset["captions_update_status"] == "completed" else None
+
+    return wait_until(completed, within, f"Regenerate All of dataset {dataset_id} completed")
 
 
 def test_one_organizations_long_job_does_not_keep_anothers_waiting(env):
@@ -44,9 +45,7 @@ def test_one_organizations_long_job_does_not_keep_anothers_waiting(env):
         assert bulk_upload(a, large["id"], junk).status_code == 202
         status_url = f"/tailored-gen/datasets/{large['id']}/images/bulk-upload/status"
         deadline = time.monotonic() + 60
-        while a.get(status_url).json()["total_processed"] < 100:  # A's job is under way
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(lambda: a.get(status_url).json()["total_processed"] >= 100, 60, "A's job under way")
 
         assert regenerate_all(b, small["id"], within=60)["captions_update"]["done"] == 2
         meanwhile = a.get(status_url).json()

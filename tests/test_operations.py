@@ -5,7 +5,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -15,7 +14,7 @@ from tailorset.app import create_app
 from tailorset.config import Settings
 from tailorset.db.engine import Database
 from tests.servers import free_ports, wait_for
-from tests.support import create_token
+from tests.support import create_token, wait_until
 
 
 def test_health_and_readiness(client):
@@ -89,10 +88,7 @@ def test_the_captioner_is_prepared_when_the_server_starts(settings, caplog):
     """The first upload on a new machine must not wait for the models: the server loads them at start."""
     caplog.set_level(logging.INFO, logger="tailorset.app")
     with TestClient(create_app(settings)):
-        deadline = time.monotonic() + 120
-        while "Captioner 'local' ready" not in caplog.text:
-            assert time.monotonic() < deadline, "the captioner was not prepared within 120 s of start"
-            time.sleep(0.05)
+        wait_until(lambda: "Captioner 'local' ready" in caplog.text, 120, "the captioner was prepared at start")
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -102,7 +98,4 @@ def test_a_captioner_that_cannot_load_does_not_stop_the_server(env, monkeypatch,
     caplog.set_level(logging.INFO, logger="tailorset.app")
     with TestClient(create_app(Settings())) as client:
         assert client.get("/healthz").status_code == 200
-        deadline = time.monotonic() + 30
-        while "could not be prepared" not in caplog.text:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(lambda: "could not be prepared" in caplog.text, 30, "the captioner's failure was logged")

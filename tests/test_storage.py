@@ -23,7 +23,7 @@ def s3_storage(server, **options) -> S3Storage:
     )  # fmt: skip
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.slow)])  # s3: a SeaweedFS server
 def store(request, tmp_path):
     if request.param == "local":
         return LocalStorage(tmp_path / "files")

@@ -1,57 +1,14 @@
 """Regenerate All Captions survives a worker killed with SIGKILL: another worker resumes after the
 last committed batch, no image is captioned twice, and manual captions stay as they are."""
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable
-
 from starlette.testclient import TestClient
 
 from tailorset.app import create_app
 from tailorset.config import Settings
+from tests.servers import kill_worker_when, work_until
 from tests.support import Api, create_token
 
 PHOTOS = ["chelsea.png", "coffee.png", "astronaut.png", "motorcycle_left.png", "rocket.jpg", "camera.png"]
-
-
-def start_worker() -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tailorset", "worker", "--poll-seconds", "0.2", "--log-level", "warning"],
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def work_until(finished: Callable[[], bool], describe: Callable[[], object], timeout: float = 120) -> None:
-    """Run a worker until `finished()`, then stop it as an operator would (SIGTERM); it must exit cleanly."""
-    worker = start_worker()
-    try:
-        deadline = time.monotonic() + timeout
-        while not finished():
-            assert time.monotonic() < deadline and worker.poll() is None, describe()
-            time.sleep(0.1)
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=30) == 0
-    finally:
-        worker.kill()
-
-
-def kill_worker_when(ready: Callable[[], bool], timeout: float = 60) -> None:
-    """Run a worker until `ready()`, then kill it with SIGKILL: no shutdown, whatever was in flight cut off."""
-    worker = start_worker()
-    try:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            assert time.monotonic() < deadline and worker.poll() is None, "the worker made no progress"
-            time.sleep(0.01)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
-    finally:
-        worker.kill()
 
 
 def progress(api: Api, dataset_id: int) -> dict:

@@ -35,7 +35,7 @@ class Worker:
     def stop(self) -> None:
         """Finish the current batch, hand the job back, and return from `run`."""
         self._stopping = True
-        self.services.wake_workers()
+        self.services.wakeup.notify()
 
     async def run_one(self, slot: int = 0) -> bool:
         """Run a claimed job for a time slice (or to its end); False when there was none to claim."""
@@ -85,10 +85,10 @@ class Worker:
                 failures += 1
                 delay = min(self.poll_seconds * 2**failures, MAX_BACKOFF_SECONDS)
                 log.exception("The worker failed (%d in a row); trying again in %.0f s.", failures, delay)
-                await self.services.wait_for_work(delay)
+                await self.services.wakeup.wait(delay)
                 continue
             failures = 0
             if not worked:
                 if until_idle:
                     return
-                await self.services.wait_for_work(self.poll_seconds)
+                await self.services.wakeup.wait(self.poll_seconds)

@@ -22,7 +22,16 @@ from tailorset.app import create_app
 from tailorset.config import Settings
 from tailorset.services import Services
 from tailorset.worker import Worker
-from tests.support import Api, bulk_upload, create_token, photo, stored_files, wait_for_bulk_upload, zip_of
+from tests.support import (
+    Api,
+    bulk_upload,
+    create_token,
+    photo,
+    referenced_files,
+    stored_files,
+    wait_for_bulk_upload,
+    zip_of,
+)
 
 EITHER = "Provide the ZIP either as zip_url or as a multipart file, not both and not neither."
 FIBO_CAPTION = (Path(__file__).parents[1] / "fibo" / "data" / "product_teapot.json").read_text()
@@ -32,14 +41,6 @@ def encoded(size: tuple[int, int], fmt: str = "PNG", color: str = "orange") -> b
     out = io.BytesIO()
     Image.new("RGB", size, color).save(out, format=fmt)
     return out.getvalue()
-
-
-def referenced_files(api: Api, client, dataset_id: int) -> set[str]:
-    keys = set()
-    for image in api.get(f"/tailored-gen/datasets/{dataset_id}/images").json():
-        for url in (image["image_url"], image["thumbnail_url"]):
-            keys.add(url.split("/files/", 1)[1].split("?", 1)[0])
-    return keys
 
 
 def lie_about_size(archive: bytes, name: str, declared: int) -> bytes:

@@ -6,20 +6,14 @@ brought back with the caption by restore and undo; shown with `?include=confiden
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from tailorset.app import create_app
 from tailorset.config import Settings
-from tests.api.test_export import export
-from tests.api.test_regenerate_all import wait_until_done
-from tests.support import Api, bulk_upload, create_token, photo, wait_for_bulk_upload, zip_of
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "captioners"))
-from openai_server import ChatServer, answer  # noqa: E402
+from tests.captioners.openai_server import ChatServer, answer
+from tests.support import Api, bulk_upload, create_token, export, photo, wait_for_bulk_upload, wait_until_done, zip_of
 
 WITH = {"include": "confidence"}
 

@@ -13,18 +13,7 @@ import pytest
 from PIL import Image
 
 from tailorset.api import transfer
-from tests.support import bulk_upload, kohya_read, photo, wait_for_bulk_upload, zip_of
-
-
-def export(api, dataset_id: int, format: str) -> zipfile.ZipFile:
-    response = api.get(f"/tailored-gen/datasets/{dataset_id}/export", params={"format": format})
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"] == "application/zip"
-    assert response.headers["content-disposition"] == f'attachment; filename="dataset-{dataset_id}-{format}.zip"'
-    assert "content-length" not in response.headers  # streamed as it is written, not built first
-    archive = zipfile.ZipFile(io.BytesIO(response.content))
-    assert archive.testzip() is None  # every CRC checks out
-    return archive
+from tests.support import bulk_upload, export, kohya_read, photo, wait_for_bulk_upload, zip_of
 
 
 def images_of(api, dataset_id: int) -> list[dict]:

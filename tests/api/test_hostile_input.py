@@ -16,8 +16,7 @@ from starlette.testclient import TestClient
 from tailorset.app import create_app
 from tailorset.config import Settings
 from tailorset.fetch import is_allowed
-from tests.api.test_images import b64, encoded
-from tests.support import Api, create_token, photo, stored_files
+from tests.support import Api, b64, create_token, encoded, photo, stored_files
 
 CHELSEA = photo("chelsea.png")
 

@@ -1,6 +1,5 @@
 """Image upload (JSON base64, image_url, multipart), files and thumbnails, list, get, delete."""
 
-import base64
 import functools
 import http.server
 import io
@@ -14,17 +13,7 @@ from starlette.testclient import TestClient
 
 from tailorset.app import create_app
 from tailorset.config import Settings
-from tests.support import PHOTOS, Api, create_token, download, every_storage, photo, stored_keys
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def encoded(size: tuple[int, int], fmt: str, mode: str = "RGB") -> bytes:
-    out = io.BytesIO()
-    Image.new(mode, size, "orange").save(out, format=fmt)
-    return out.getvalue()
+from tests.support import PHOTOS, Api, b64, create_token, download, encoded, every_storage, photo, stored_keys
 
 
 @every_storage

@@ -1,7 +1,5 @@
 """PUT /tailored-gen/datasets/{dataset_id}/images: Regenerate All Captions, in the background."""
 
-import time
-
 import anyio
 import pytest
 from starlette.testclient import TestClient
@@ -12,17 +10,7 @@ from tailorset.db.engine import Database
 from tailorset.services import Services
 from tailorset.worker import Worker
 from tests.servers import free_port
-from tests.support import Api, create_token, every_storage
-
-
-def wait_until_done(api: Api, dataset_id: int, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        dataset = api.get(f"/tailored-gen/datasets/{dataset_id}").json()
-        if dataset["captions_update_status"] == "completed":
-            return dataset
-        time.sleep(0.1)
-    raise AssertionError(f"captions of dataset {dataset_id} not regenerated in {timeout} s: {dataset}")
+from tests.support import Api, create_token, every_storage, wait_until, wait_until_done
 
 
 def job_revisions(api: Api, image: dict) -> list[dict]:
@@ -141,11 +129,8 @@ def test_the_worker_outlives_a_database_outage(api, dataset, caplog):
     working = services.db
     services.db = Database(f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere")  # nothing listens there
     try:
-        services.wake_workers()
-        deadline = time.monotonic() + 20
-        while "The worker failed" not in caplog.text:
-            assert time.monotonic() < deadline, "the worker never noticed the outage"
-            time.sleep(0.05)
+        services.wakeup.notify()
+        wait_until(lambda: "The worker failed" in caplog.text, 20, "the worker never noticed the outage")
     finally:
         services.db = working
     assert api.put(f"/tailored-gen/datasets/{dataset['id']}/images", json={}).status_code == 202

@@ -12,8 +12,7 @@ import zlib
 import pytest
 
 from tailorset.observability import configure_logging
-from tests.api.test_images import b64
-from tests.support import bulk_upload, wait_for_bulk_upload, zip_of
+from tests.support import b64, bulk_upload, wait_for_bulk_upload, zip_of
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the database plays no part
 

@@ -6,8 +6,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tailorset.db.engine import sync_url
-from tests.api.test_regenerate_all import wait_until_done
-from tests.support import bulk_upload, photo, wait_for_bulk_upload, zip_of
+from tests.support import bulk_upload, photo, wait_for_bulk_upload, wait_until_done, zip_of
 
 PHOTOS = ("chelsea.png", "coffee.png", "astronaut.png")
 

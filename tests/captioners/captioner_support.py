@@ -1,12 +1,9 @@
-"""Shared test helpers (a plain module, so the tests also run with --noconftest): the scikit-image photos
-and one ONNX export per test process, reused by every module's captioner fixture."""
+"""What the captioner tests share: the scikit-image photos, a loaded local captioner and the FIBO caption
+schema's validator (tests/captioners/conftest.py makes fixtures of them)."""
 
 from __future__ import annotations
 
-import atexit
 import json
-import shutil
-import tempfile
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -33,18 +30,11 @@ def photos() -> dict[str, Image.Image]:
     return loaded
 
 
-@cache
-def model_dir() -> Path:
-    """A model cache shared by all test modules; the first captioner to load exports into it."""
-    path = Path(tempfile.mkdtemp(prefix="tailorset-models-"))
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
-    return path
-
-
-def new_captioner(**options):
+def new_captioner(model_dir: Path, **options):
+    """A loaded local captioner; its models are exported into `model_dir` unless they are there already."""
     from tailorset.captioners.local import LocalCaptioner
 
-    captioner = LocalCaptioner(cache_dir=model_dir(), **options)
+    captioner = LocalCaptioner(cache_dir=model_dir, **options)
     captioner.load()
     return captioner
 

@@ -8,13 +8,13 @@ import json
 import sys
 from pathlib import Path
 
-import captioner_support as support
 import numpy as np
 import onnxruntime as ort
 import pytest
 from PIL import Image
 
 from tailorset.captioners import detector, tfjs
+from tests.captioners import captioner_support as support
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "nanodet_tfjs_reference.json").read_text())
 

@@ -6,10 +6,10 @@ import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-import captioner_support as support
 import pytest
 
 from tailorset.captioners.base import CaptionContext, Captioner
+from tests.captioners import captioner_support as support
 
 # What a caption must mention for each photo (any of the words, as whole words).
 EXPECTED = {
@@ -22,21 +22,6 @@ EXPECTED = {
 }
 LEGACY = CaptionContext(training_version="max", caption_prefix="sks style")
 FIBO = CaptionContext(training_version="fibo")
-
-
-@pytest.fixture(scope="module")
-def captioner():
-    return support.new_captioner()
-
-
-@pytest.fixture(scope="module")
-def photos():
-    return support.photos()
-
-
-@pytest.fixture(scope="module")
-def validator():
-    return support.fibo_validator()
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +156,7 @@ def test_unusable_visual_schema_is_ignored(captioner, photos, validator, schema)
 
 
 def test_deterministic(captioner, photos, signals):
-    other = support.new_captioner()
+    other = support.new_captioner(captioner.cache_dir)
     for name in ("astronaut.png", "chelsea.png", "camera.png"):
         assert captioner.describe(photos[name]) == signals[name]
         assert other.describe(photos[name].copy()) == signals[name]

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 
-import captioner_support as support
 import numpy as np
 import pytest
 from PIL import Image
@@ -16,23 +15,9 @@ from PIL import Image
 from tailorset.captioners import imagenet, pixels
 from tailorset.captioners.base import CaptionContext, CaptionerError
 from tailorset.captioners.local import DETECTOR_FILE, MODEL_FILE, LocalCaptioner
+from tests.captioners import captioner_support as support
 
 FIBO = CaptionContext(training_version="fibo")
-
-
-@pytest.fixture(scope="module")
-def captioner():
-    return support.new_captioner()
-
-
-@pytest.fixture(scope="module")
-def photos():
-    return support.photos()
-
-
-@pytest.fixture(scope="module")
-def validator():
-    return support.fibo_validator()
 
 
 def odd_images(photo: Image.Image) -> dict[str, Image.Image]:
@@ -121,8 +106,8 @@ def test_unknown_face_detector(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_without_face_detector(photos):
-    captioner = support.new_captioner(faces="none")
+def test_without_face_detector(photos, model_dir):
+    captioner = support.new_captioner(model_dir, faces="none")
     assert captioner.describe(photos["astronaut.png"]).faces == ()
 
 

@@ -7,11 +7,11 @@ import json
 from typing import Any
 
 import pytest
-from fibo_testkit import FIXTURES, canonical, fixture, pretty
 
 import tailorset.fibo as fibo
 from tailorset.fibo import CaptionCheck, Correction, Problem, canonical_json, check_caption, check_visual_schema
 from tailorset.fibo import check as check_module
+from tests.fibo.fibo_testkit import FIXTURES, canonical, fixture, pretty
 
 
 @pytest.mark.parametrize("name", FIXTURES)

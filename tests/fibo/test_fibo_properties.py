@@ -7,12 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fibo_testkit import FIXTURES, canonical, captions, pretty, text
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tailorset.fibo import ERROR_RULES, CaptionCheck, canonical_json, check_caption, fast
 from tailorset.fibo.schema import ROOT
+from tests.fibo.fibo_testkit import FIXTURES, canonical, captions, pretty, text
 
 # ast.parse of random text warns about invalid escape sequences; that is expected here.
 pytestmark = pytest.mark.filterwarnings("ignore:invalid escape sequence:DeprecationWarning")

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fibo_testkit import canonical, fixture, pretty
 
 from tailorset.fibo import ERROR_RULES, REPAIR_RULES, WARNING_RULES, canonical_json, check_caption
 from tailorset.fibo import check as check_module
 from tailorset.fibo import syntax as syntax_module
+from tests.fibo.fibo_testkit import canonical, fixture, pretty
 
 BASE = fixture("balloons_render")
 C = canonical("balloons_render")

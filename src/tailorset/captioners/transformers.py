@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from tailorset.captioners.base import CaptionContext, CaptionerError
-from tailorset.captioners.openai import (
+from tailorset.captioners.prompts import (
     FIBO_USER_PROMPT,
     LEGACY_SYSTEM_PROMPT,
     MAX_PIXELS,

@@ -16,6 +16,7 @@ from tailorset.captioners import Captioner
 from tailorset.config import Settings
 from tailorset.db import repository as repo
 from tailorset.db.engine import Database, migrate
+from tailorset.services.wakeup import Wakeup
 from tailorset.storage import Storage, open_stores
 from tailorset.urls import UrlSigner
 
@@ -34,7 +35,7 @@ class Services:
     _captioner_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _caption_limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
     _work_limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
-    _wakeup: anyio.Event | None = field(default=None, repr=False)
+    wakeup: Wakeup = field(default_factory=Wakeup, repr=False)  # queued jobs wake this process's worker
 
     @classmethod
     @asynccontextmanager
@@ -121,15 +122,3 @@ class Services:
     async def run_work(self, function, *args, **kwargs):
         """`function(*args, **kwargs)` in a worker thread under the work limiter."""
         return await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs), limiter=self.work_limiter)
-
-    def wake_workers(self) -> None:
-        """Tell this process's worker, if any, that a job is waiting (others poll)."""
-        if self._wakeup is not None:
-            self._wakeup.set()
-
-    async def wait_for_work(self, timeout: float) -> None:
-        if self._wakeup is None or self._wakeup.is_set():  # one event for all of a worker's idle slots
-            self._wakeup = anyio.Event()
-        wakeup = self._wakeup
-        with anyio.move_on_after(timeout):
-            await wakeup.wait()

@@ -129,7 +129,7 @@ async def request(services: Services, org_id: int, dataset_id: int, source: Sour
         if size is not None:
             await parts.delete_parts(services.storage, prefix)
         raise
-    services.wake_workers()
+    services.wakeup.notify()
     return job
 
 

@@ -53,7 +53,7 @@ async def request_regeneration(services: Services, org_id: int, dataset_id: int,
         session.add(job)
         dataset.captions_update_status = "in_progress"
         dataset.updated_at = utcnow()
-    services.wake_workers()
+    services.wakeup.notify()
     return job
 
 

@@ -137,7 +137,7 @@ async def _ensure_job(services: Services, dataset: Dataset, pending: int) -> Non
     async with services.db.write() as session:
         if await repo.active_job(session, dataset.id, KIND) is None:
             session.add(Job(organization_id=dataset.organization_id, dataset_id=dataset.id, kind=KIND, total=pending))
-    services.wake_workers()
+    services.wakeup.notify()
 
 
 async def run_batch(services: Services, lease: Lease) -> bool:

@@ -1,5 +1,6 @@
 // The workbench: a hash router and the login, projects and project views.
-// The dataset view (grid, editor, bulk edits) lives in dataset.js.
+// The dataset view (grid, editor) lives in dataset.js; the views of its toolbar in replace.js,
+// transfer.js, guidance.js and review.js.
 
 import { ApiError, api, onUnauthorized, request, session } from "./api.js";
 import { datasetView } from "./dataset.js";

@@ -1,20 +1,20 @@
 // The dataset view: a thumbnail grid searched and filtered on the server (keyset pages), the
-// editor panel, keyboard review, bulk find/replace with a dry-run preview and undo, Regenerate All
-// with progress, Complete and Clone.
+// editor panel, keyboard review, Complete and Clone. The toolbar's other views have modules of their own:
+// find/replace (replace.js), Regenerate All (regenerate.js), import/export (transfer.js), guidance.js.
 
 import { api, IMAGE_EXTRAS, request } from "./api.js";
 import {
-  confirmDialog, fill, h, isTyping, messageBox, notify, setCrumbs, sourceBadge, statusBadge, debounce,
+  confirmDialog, fill, h, isTyping, notify, setCrumbs, sourceBadge, statusBadge, debounce,
 } from "./dom.js";
 import { confidenceBadge } from "./confidence.js";
 import { createEditor } from "./editor.js";
 import { createReview } from "./review.js";
+import { regenerateAllControls } from "./regenerate.js";
+import { replaceButtons } from "./replace.js";
 import { guidanceButtons } from "./guidance.js";
 import { transferButtons } from "./transfer.js";
 
 const PAGE = 48;
-const POLL_MS = 1500;
-const RUNNING = new Set(["queued", "running"]);
 
 export async function datasetView(root, datasetId) {
   let dataset = await api.get(`/datasets/${datasetId}`, { max_images: 1 });
@@ -26,34 +26,20 @@ export async function datasetView(root, datasetId) {
   );
 
   const state = { images: [], byId: new Map(), cursor: null, selectedId: null, sequence: 0 };
-  const batchKey = `tailorset.batch.${datasetId}`;
-  let pollTimer = null;
   let alive = true;
 
   // --- header and toolbar -------------------------------------------------------------------
   const heading = h("h1", {});
   const info = h("p", { class: "meta dataset-info" });
   const banner = h("div", { class: "banner", hidden: true });
-  const progressBar = h("progress", { id: "regen-progress", max: "1", value: "0" });
-  const progressText = h("span", {});
-  const progress = h(
-    "div",
-    { class: "progress", hidden: true, role: "status" },
-    h("label", { for: "regen-progress" }, "Regenerating captions"),
-    progressBar,
-    progressText,
-  );
-  const replaceButton = h("button", { type: "button" }, "Find and replace…");
-  const undoButton = h("button", { type: "button", hidden: true }, "Undo replace");
   const prefixButton = h("button", { type: "button" }, "Prefix…");
-  const regenerateAllButton = h("button", { type: "button" }, "Regenerate all…");
   const completeButton = h("button", { type: "button", "aria-describedby": "complete-note" }, "Complete…");
   const completeNote = h("span", { class: "hint", id: "complete-note" });
   const cloneButton = h("button", { type: "button" }, "Clone as draft");
   const transfer = transferButtons({ datasetId, getDataset: () => dataset, afterImport: () => refreshAll() });
   const guidance = guidanceButtons({
     datasetId, prefixButton, getDataset: () => dataset, getProject: () => project, getImages: () => state.images,
-    refreshDataset: () => refreshDataset(), regenerateAll: () => regenerateAll(),
+    refreshDataset: () => refreshDataset(), regenerateAll: () => regenerate.start(),
   });
   const shortcuts = h(
     "details",
@@ -112,6 +98,15 @@ export async function datasetView(root, datasetId) {
     filterQuery: () => filterQuery(),
   });
   filters.append(...review.controls);
+  const replace = replaceButtons({
+    datasetId, filterQuery: () => filterQuery(), imageById: (id) => state.byId.get(id),
+    isFiltered: () => Boolean(search.value || exclude.value || source.value || review.isFiltered()),
+    renderInfo: () => renderInfo(), afterBulkChange: () => afterBulkChange(), refreshDataset: () => refreshDataset(),
+  });
+  const regenerate = regenerateAllControls({
+    datasetId, getDataset: () => dataset, setDataset: (fresh) => { dataset = fresh; },
+    renderInfo: () => renderInfo(), afterBulkChange: () => afterBulkChange(), refreshDataset: () => refreshDataset(),
+  });
 
   fill(
     root,
@@ -122,13 +117,13 @@ export async function datasetView(root, datasetId) {
       h(
         "div",
         { class: "toolbar", role: "toolbar", "aria-label": "Dataset actions" },
-        replaceButton, undoButton, prefixButton, ...guidance.buttons, regenerateAllButton, completeButton, cloneButton,
+        ...replace.buttons, prefixButton, ...guidance.buttons, regenerate.button, completeButton, cloneButton,
         ...transfer.buttons, shortcuts,
       ),
     ),
     completeNote,
     banner,
-    progress,
+    regenerate.progress,
     review.bar,
     h("div", { class: "workbench" }, h("section", { class: "images", "aria-label": "Images" }, filters, count, grid, more), editor.el),
   );
@@ -149,14 +144,12 @@ export async function datasetView(root, datasetId) {
       h("strong", {}, "Completed: "),
       "this dataset is frozen, so its captions cannot be edited. Clone it to make a draft you can change.",
     );
-    for (const button of [replaceButton, regenerateAllButton, prefixButton]) button.disabled = completed;
+    prefixButton.disabled = completed;
     prefixButton.hidden = dataset.training_version === "fibo"; // FIBO captions are JSON: no prefix
     completeButton.disabled = completed;
     completeNote.textContent = completed ? "This dataset is already completed; it cannot return to draft." : "";
-    const batch = storedBatch();
-    undoButton.hidden = !batch;
-    undoButton.disabled = completed;
-    if (batch) undoButton.textContent = `Undo replace (${batch.changed})`;
+    replace.render(dataset);
+    regenerate.render(dataset);
     editor.setReadOnly(completed);
     transfer.render(dataset);
     guidance.render(dataset);
@@ -363,15 +356,7 @@ export async function datasetView(root, datasetId) {
     if (id != null) select(id, { open: true, focus: true });
   }
 
-  // --- bulk find/replace and undo ------------------------------------------------------------
-  function storedBatch() {
-    try {
-      return JSON.parse(sessionStorage.getItem(batchKey));
-    } catch {
-      return null;
-    }
-  }
-
+  // --- after a bulk change (find/replace, undo, Regenerate All) -----------------------------
   async function afterBulkChange() {
     await loadImages();
     const shown = editor.isOpen && !editor.isDirty() && state.byId.get(editor.imageId);
@@ -388,229 +373,7 @@ export async function datasetView(root, datasetId) {
     }
   }
 
-  function openReplace() {
-    const box = messageBox();
-    const find = h("input", { id: "replace-find", required: true, maxlength: "1000", autocomplete: "off" });
-    const replacement = h("input", { id: "replace-with", maxlength: "5000", autocomplete: "off" });
-    const regex = h("input", { id: "replace-regex", type: "checkbox" });
-    const matchCase = h("input", { id: "replace-case", type: "checkbox", checked: true });
-    const only = h(
-      "select",
-      { id: "replace-source" },
-      h("option", { value: "" }, "every caption"),
-      h("option", { value: "automatic" }, "automatic captions only"),
-      h("option", { value: "manual" }, "manual captions only"),
-    );
-    // With a search or filter active, the edit can be limited to the images it matches.
-    const filtered = Boolean(search.value || exclude.value || source.value || review.isFiltered());
-    const scoped = h("input", { id: "replace-scope", type: "checkbox", checked: filtered });
-    const scope = filtered ? h("label", {}, scoped, " Only the images matching the current search and filter") : null;
-    const previewButton = h("button", { type: "submit", class: "primary" }, "Preview");
-    const apply = h("button", { type: "button", disabled: true }, "Apply");
-    const cancel = h("button", { type: "button" }, "Cancel");
-    const preview = h("div", { class: "preview", "aria-live": "polite" });
-    const form = h(
-      "form",
-      {},
-      h("h2", { id: "replace-title" }, "Find and replace in captions"),
-      h(
-        "div",
-        { class: "replace-fields" },
-        h("div", { class: "field" }, h("label", { for: "replace-find" }, "Find"), find),
-        h("div", { class: "field" }, h("label", { for: "replace-with" }, "Replace with"), replacement),
-        h("div", { class: "field" }, h("label", { for: "replace-source" }, "In"), only),
-        h("div", { class: "checks" }, h("label", {}, regex, " Regular expression"), h("label", {}, matchCase, " Match case")),
-        scope ? h("div", { class: "checks wide" }, scope) : null,
-      ),
-      box.el,
-      h("div", { class: "actions" }, previewButton, apply, cancel),
-      preview,
-    );
-    const dialog = h("dialog", { class: "replace", "aria-labelledby": "replace-title" }, form);
-    const body = async () => ({
-      find: find.value,
-      replace: replacement.value,
-      regex: regex.checked,
-      case_sensitive: matchCase.checked,
-      caption_source: only.value || undefined,
-      image_ids: filtered && scoped.checked ? await matchingIds() : undefined,
-    });
-
-    let previewed = null; // apply only exactly what was previewed
-    form.addEventListener("input", () => {
-      previewed = null;
-      apply.disabled = true;
-      apply.textContent = "Apply";
-    });
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      previewButton.disabled = true;
-      box.show("info", "Previewing…");
-      try {
-        const asked = await body();
-        const result = await api.post(`/datasets/${datasetId}/captions/replace`, { ...asked, dry_run: true });
-        box.clear();
-        renderPreview(preview, result);
-        const refused = result.refused;
-        previewed = result.matched && !refused ? asked : null;
-        apply.disabled = !previewed;
-        apply.textContent = previewed ? `Apply to ${result.matched} ${result.matched === 1 ? "caption" : "captions"}` : "Apply";
-        if (refused) box.show("error", `${refused} of the new captions would be refused, so nothing can be applied; change the replacement.`);
-      } catch (error) {
-        fill(preview);
-        box.show("error", `No preview: ${error.message}`);
-      } finally {
-        previewButton.disabled = false;
-      }
-    });
-    apply.addEventListener("click", async () => {
-      if (!previewed) return;
-      apply.disabled = true;
-      box.show("info", "Applying…");
-      try {
-        const result = await api.post(`/datasets/${datasetId}/captions/replace`, { ...previewed, dry_run: false });
-        sessionStorage.setItem(batchKey, JSON.stringify({ batch_id: result.batch_id, changed: result.changed }));
-        dialog.close();
-        notify("success", `Replaced in ${result.changed} ${result.changed === 1 ? "caption" : "captions"}. “Undo replace” puts them back.`);
-        renderInfo();
-        await afterBulkChange();
-        undoButton.focus();
-      } catch (error) {
-        box.show("error", `Not applied: ${error.message}`);
-        apply.disabled = false;
-        if (error.status === 409) refreshDataset();
-      }
-    });
-    cancel.addEventListener("click", () => dialog.close());
-    dialog.addEventListener("close", () => dialog.remove());
-    document.body.append(dialog);
-    dialog.showModal();
-    find.focus();
-  }
-
-  /** Every image the current search and filter match, not just the pages loaded so far. */
-  async function matchingIds() {
-    const ids = [];
-    let cursor;
-    do {
-      const query = { limit: 1000, ...filterQuery(), cursor };
-      const { data, headers } = await request("GET", `/datasets/${datasetId}/images`, { query });
-      ids.push(...data.map((image) => image.id));
-      cursor = headers.get("X-Next-Cursor");
-    } while (cursor);
-    return ids;
-  }
-
-  function renderPreview(into, result) {
-    if (!result.changes.length) {
-      fill(into, h("p", { class: "empty" }, "Nothing matches: no caption would change."));
-      return;
-    }
-    const rows = result.changes.map((change) => {
-      const image = state.byId.get(change.image_id);
-      const [same, removed, tail] = diff(change.before ?? "", change.after ?? "");
-      return h(
-        "tr",
-        { class: change.error ? "refused" : "" },
-        h("th", { scope: "row" }, image ? image.image_name ?? `#${image.id}` : `#${change.image_id}`),
-        h("td", {}, same, h("del", {}, removed.before), tail),
-        h("td", {}, same, h("ins", {}, removed.after), tail, change.error ? h("p", { class: "problem error" }, change.error) : null),
-      );
-    });
-    fill(
-      into,
-      h(
-        "p",
-        {},
-        `${result.matched} ${result.matched === 1 ? "caption" : "captions"} would change` +
-          (result.matched > result.changes.length ? ` (the first ${result.changes.length} are shown)` : "") +
-          ". Nothing is saved until you apply.",
-      ),
-      h(
-        "div",
-        { class: "table-scroll" },
-        h("table", { class: "preview-table" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Image"), h("th", { scope: "col" }, "Before"), h("th", { scope: "col" }, "After"))), h("tbody", {}, rows)),
-      ),
-    );
-  }
-
-  async function undo() {
-    const batch = storedBatch();
-    if (!batch) return;
-    undoButton.disabled = true;
-    try {
-      const result = await api.post(`/datasets/${datasetId}/captions/batches/${encodeURIComponent(batch.batch_id)}/undo`);
-      sessionStorage.removeItem(batchKey);
-      const skipped = result.skipped.length
-        ? ` ${result.skipped.length} skipped: ${result.skipped.map((s) => `image ${s.image_id}: ${s.reason}`).join(" ")}`
-        : "";
-      notify("success", `Undone: ${result.changed} ${result.changed === 1 ? "caption" : "captions"} put back.${skipped}`);
-      renderInfo();
-      await afterBulkChange();
-    } catch (error) {
-      notify("error", `Not undone: ${error.message}`);
-      undoButton.disabled = false;
-      if (error.status === 404) {
-        sessionStorage.removeItem(batchKey);
-        renderInfo();
-      }
-      if (error.status === 409) refreshDataset();
-    }
-  }
-
-  // --- Regenerate All, Complete, Clone -------------------------------------------------------
-  async function regenerateAll() {
-    const includeManual = h("input", { id: "include-manual", type: "checkbox" });
-    const ok = await confirmDialog({
-      title: "Regenerate all captions?",
-      body: "The captioner writes the captions anew in the background. Manual captions are kept unless you tick the box; a caption someone edits meanwhile is never overwritten.",
-      confirm: "Regenerate all",
-      extra: h("p", {}, h("label", {}, includeManual, " Also replace manual captions")),
-    });
-    if (!ok) return;
-    try {
-      dataset = await api.put(`/datasets/${datasetId}/images`, { include_manual: includeManual.checked });
-      renderInfo();
-      watchJob();
-    } catch (error) {
-      notify("error", `Regeneration not started: ${error.message}`);
-      if (error.status === 409) refreshDataset();
-    }
-  }
-
-  function watchJob() {
-    clearTimeout(pollTimer);
-    const job = dataset.captions_update;
-    if (!job || !RUNNING.has(job.status)) {
-      progress.hidden = true;
-      return;
-    }
-    progress.hidden = false;
-    regenerateAllButton.disabled = true;
-    progressBar.max = Math.max(1, job.total);
-    progressBar.value = job.done;
-    progressText.textContent = `${job.done} of ${job.total} done${job.failed ? `, ${job.failed} failed` : ""}`;
-    pollTimer = setTimeout(async () => {
-      if (!alive) return;
-      try {
-        dataset = await api.get(`/datasets/${datasetId}`, { max_images: 1 });
-      } catch (error) {
-        notify("error", `Progress not updated: ${error.message}`);
-      }
-      if (!alive) return;
-      const now = dataset.captions_update;
-      if (now && !RUNNING.has(now.status)) {
-        progress.hidden = true;
-        renderInfo();
-        const kind = now.status === "completed" && !now.failed ? "success" : "error";
-        notify(kind, `Regenerate All ${now.status}: ${now.done} of ${now.total} captions${now.failed ? `, ${now.failed} failed` : ""}.`);
-        await afterBulkChange();
-      } else {
-        watchJob();
-      }
-    }, POLL_MS);
-  }
-
+  // --- Complete, Clone ----------------------------------------------------------------------
   async function complete() {
     const counts = await review.refresh();
     const left = counts && (counts.unreviewed_automatic || counts.flagged)
@@ -650,9 +413,6 @@ export async function datasetView(root, datasetId) {
   exclude.addEventListener("input", reload);
   source.addEventListener("change", () => loadImages());
   more.addEventListener("click", () => loadImages({ reset: false }));
-  replaceButton.addEventListener("click", openReplace);
-  undoButton.addEventListener("click", undo);
-  regenerateAllButton.addEventListener("click", regenerateAll);
   completeButton.addEventListener("click", complete);
   cloneButton.addEventListener("click", clone);
   document.addEventListener("keydown", onKey);
@@ -660,30 +420,13 @@ export async function datasetView(root, datasetId) {
   renderInfo();
   await loadImages();
   review.refresh();
-  watchJob();
+  regenerate.watch();
 
   return () => {
     alive = false;
-    clearTimeout(pollTimer);
+    regenerate.stop();
     reload.cancel();
     document.removeEventListener("keydown", onKey);
     for (const dialog of document.querySelectorAll("dialog")) dialog.close();
   };
-}
-
-/** Split two strings into the shared head, the changed middles and the shared tail. */
-function diff(before, after) {
-  let start = 0;
-  while (start < before.length && start < after.length && before[start] === after[start]) start++;
-  let end = 0;
-  while (
-    end < before.length - start &&
-    end < after.length - start &&
-    before[before.length - 1 - end] === after[after.length - 1 - end]
-  ) end++;
-  return [
-    before.slice(0, start),
-    { before: before.slice(start, before.length - end), after: after.slice(start, after.length - end) },
-    before.slice(before.length - end),
-  ];
 }
