@@ -430,6 +430,12 @@ async def clone_images(session: AsyncSession, source_id: int, target_id: int) ->
 FileKeys = tuple[str, str]  # (original, thumbnail)
 
 
+async def tombstone_datasets(session: AsyncSession, dataset_ids: Sequence[int], now: datetime) -> None:
+    """Mark the datasets deleted (their images: tombstone_images)."""
+    if dataset_ids:
+        await session.execute(update(Dataset).where(Dataset.id.in_(dataset_ids)).values(deleted_at=now))
+
+
 async def tombstone_images(session: AsyncSession, dataset_ids: Sequence[int], now: datetime) -> list[FileKeys]:
     """Mark the datasets' live images deleted; returns their files."""
     if not dataset_ids:
@@ -555,6 +561,12 @@ def record_caption(
 async def latest_revision(session: AsyncSession, image_id: int) -> CaptionRevision | None:
     query = select(CaptionRevision).where(CaptionRevision.image_id == image_id).order_by(CaptionRevision.id.desc())
     return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
+async def caption_revision(session: AsyncSession, image_id: int, revision_id: int) -> CaptionRevision | None:
+    """One of the image's revisions; None when it has no revision of that id."""
+    revision = await session.get(CaptionRevision, revision_id)
+    return revision if revision is not None and revision.image_id == image_id else None
 
 
 async def revision_before(session: AsyncSession, image_id: int, revision_id: int) -> CaptionRevision | None:

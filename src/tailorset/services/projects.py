@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import update
-
 from tailorset.db import repository as repo
-from tailorset.db.models import Dataset, Project, utcnow
+from tailorset.db.models import Project, utcnow
 from tailorset.domain.errors import Invalid
 from tailorset.schemas import ProjectCreate, ProjectUpdate
 from tailorset.services import Services
@@ -68,7 +66,7 @@ async def delete(services: Services, org_id: int, project_id: int) -> None:
         project = await repo.get_project(session, org_id, project_id, for_update=True)
         project.deleted_at = now
         datasets = [d.id for d in await repo.list_datasets(session, org_id, project_id)]
-        await session.execute(update(Dataset).where(Dataset.id.in_(datasets)).values(deleted_at=now))
+        await repo.tombstone_datasets(session, datasets, now)
         files = await repo.tombstone_images(session, datasets, now)
         orphans = await repo.unreferenced(session, files)
     await delete_unreferenced(services, orphans)
