@@ -9,15 +9,13 @@ from pydantic_core import to_json
 
 from tailorset.api.errors import STATUS
 from tailorset.db.models import CaptionRevision, Image, Job, Project
-from tailorset.domain.jobs import JobStatus
+from tailorset.domain.jobs import BULK_UPLOAD_STATUS, JobStatus
 from tailorset.schemas import ErrorBody
 from tailorset.services import bulk_upload
 from tailorset.services.datasets import DatasetView
 
 # A bulk upload's per-file failures carry the status code a single upload of the file would have had.
 ERROR_CODES = {kind.__name__: code for kind, code in STATUS.items()}
-BULK_STATUS = {JobStatus.QUEUED: "pending", JobStatus.RUNNING: "processing", JobStatus.COMPLETED: "completed",
-               JobStatus.FAILED: "failed", JobStatus.CANCELLED: "failed"}  # fmt: skip
 
 ERROR_DESCRIPTIONS = {
     400: "The request is malformed; the message names the field.",
@@ -127,7 +125,7 @@ class Presenter:
         if job.status == JobStatus.COMPLETED:
             percentage = 100
         return {
-            "status": BULK_STATUS[job.status], "progress_percentage": percentage, "total_processed": processed,
+            "status": BULK_UPLOAD_STATUS[job.status], "progress_percentage": percentage, "total_processed": processed,
             "done": job.done, "failed": job.failed, "failed_images": failed, "total": job.total,
             "skipped": len(skipped), "skipped_images": skipped, "uncaptioned_images": uncaptioned, "error": job.error,
         }  # fmt: skip

@@ -45,7 +45,7 @@ async def request_regeneration(services: Services, org_id: int, dataset_id: int,
             total=total,
         )
         session.add(job)
-        dataset.captions_update_status = "in_progress"
+        dataset.captions_update_status = captions.UPDATE_IN_PROGRESS
         dataset.updated_at = utcnow()
     services.wake_workers()
     return job
@@ -118,5 +118,5 @@ async def finish(services: Services, lease: Lease, status: JobStatus, error: str
     if await lease.finish(status, error, session):
         dataset = await queries.dataset_by_id(session, lease.job.dataset_id)
         if dataset is not None and dataset.deleted_at is None:
-            dataset.captions_update_status = "completed"
+            dataset.captions_update_status = captions.UPDATE_COMPLETED
     return False

@@ -24,7 +24,7 @@ from tailorset.db import health as queries
 from tailorset.db import repository as repo
 from tailorset.db.health import REPORT_COLUMNS
 from tailorset.db.models import Dataset, Job
-from tailorset.domain import health, lifecycle, lint, review
+from tailorset.domain import captions, health, lifecycle, lint, review
 from tailorset.domain.errors import Gone, Invalid, NotFound
 from tailorset.domain.jobs import JobStatus
 from tailorset.services import Services, files
@@ -294,7 +294,7 @@ def _assemble(dataset: Dataset, rows: list, caption_groups: list, max_images: in
             problems.append(_problem(name, False, found.size, message, found))
 
     counts = {state: int((states == state).sum()) for state in review.REVIEW_STATES}
-    counts["unreviewed_automatic"] = int(((states == review.UNREVIEWED) & (sources == "automatic")).sum())
+    counts["unreviewed_automatic"] = int(((states == review.UNREVIEWED) & (sources == captions.AUTOMATIC)).sum())
     if counts["unreviewed_automatic"]:
         message = f"{_plural(counts['unreviewed_automatic'], 'automatic caption has', 'automatic captions have')} "
         problems.append(_problem("unreviewed", False, counts["unreviewed_automatic"], message + "not been reviewed."))
