@@ -6,7 +6,8 @@ from fastapi import APIRouter, Body, Query, Request, Response
 
 from tailorset.api.body_limit import ApiRoute
 from tailorset.api.deps import Include, Org, PathId, Svc, Who
-from tailorset.api.present import Presenter, errors
+from tailorset.api.present import Presenter
+from tailorset.api.responses import errors
 from tailorset.domain import lifecycle
 from tailorset.schemas import DatasetClone, DatasetCreate, DatasetOut, DatasetUpdate, DatasetWithImagesOut
 from tailorset.services import datasets, review

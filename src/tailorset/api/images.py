@@ -13,7 +13,8 @@ from tailorset import imaging
 from tailorset.api.body_limit import ApiRoute, carries_images
 from tailorset.api.deps import Include, Org, PathId, Svc, Who
 from tailorset.api.errors import describe_validation_error
-from tailorset.api.present import Presenter, errors
+from tailorset.api.present import Presenter
+from tailorset.api.responses import errors
 from tailorset.api.review import ONLY, ImageQuery, Only, image_filter
 from tailorset.domain.errors import Invalid
 from tailorset.schemas import (

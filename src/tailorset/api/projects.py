@@ -4,7 +4,8 @@ from fastapi import APIRouter, Response
 
 from tailorset.api.body_limit import ApiRoute
 from tailorset.api.deps import Org, PathId, Svc
-from tailorset.api.present import Presenter, errors
+from tailorset.api.present import Presenter
+from tailorset.api.responses import errors
 from tailorset.schemas import ProjectCreate, ProjectOut, ProjectUpdate
 from tailorset.services import projects
 

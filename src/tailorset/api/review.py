@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field, StrictStr, model_validator
 
 from tailorset.api.body_limit import ApiRoute
 from tailorset.api.deps import Include, Org, PathId, Svc
-from tailorset.api.present import Presenter, errors
+from tailorset.api.present import Presenter
+from tailorset.api.responses import errors
 from tailorset.db import repository as repo
 from tailorset.schemas import MAX_ID, Body, CaptionSourceFilter, Id, ImageOut, ReviewState
 from tailorset.services import health, images, review
