@@ -1,5 +1,7 @@
 """The `tailorset` command: serve, token create/list/revoke, worker, fsck, migrate, migrate-storage; push,
-pull and caption (cli_client.py)."""
+pull and caption (cli_client.py).
+
+Public: the command line itself (its commands and options, tests/public_surface.txt) and `main`."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from tailorset.config import Settings, SetupError
 from tailorset.db import tokens
 from tailorset.db.engine import migrate
 from tailorset.ratelimit import parse_limit
+
+__all__ = ["main"]
 
 
 def _session(settings: Settings):
@@ -245,6 +249,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the `tailorset` command with `argv` (default: sys.argv); returns its exit status."""
     args = parser().parse_args(argv)
     try:
         return args.run(args)
