@@ -1,6 +1,8 @@
-"""Every query the service runs. Lookups are scoped to an organization and know about tombstones:
-a row of another organization is NotFound, a deleted row of this one is Gone — for the retention
-period the session carries (`tombstone_retention` in its info, set by Database), NotFound after."""
+"""The queries on organizations, projects, datasets, images and their caption history (db/jobs.py, captions.py,
+health.py and tokens.py hold their own features'; no query runs outside db/). Lookups are scoped to an
+organization and know about tombstones: a row of another organization is NotFound, a deleted row of this one
+is Gone — for the retention period the session carries (`tombstone_retention` in its info, set by Database),
+NotFound after (lifecycle.deleted)."""
 
 from __future__ import annotations
 
