@@ -87,3 +87,10 @@ def test_the_checks_catch_what_they_look_for(tmp_path):
     modules = [module for _, module in _imports(bad)]
     assert _is(modules[0], SQL_MODULES) and _is(modules[1], WEB_MODULES)
     assert _string_sql(bad) == [4]
+
+
+@pytest.mark.parametrize("path", _modules("services", "db") + [PACKAGE / "worker.py"], ids=_name)
+def test_services_and_queries_import_no_web_code(path):
+    """Services take plain values and mappings, not the API's pydantic bodies; the db layer knows no HTTP."""
+    banned = [f"line {line}: {module}" for line, module in _imports(path) if _is(module, WEB_MODULES)]
+    assert not banned, f"{_name(path)} imports {banned}"
