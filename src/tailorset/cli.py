@@ -1,5 +1,7 @@
 """The `tailorset` command: serve, token create/list/revoke, worker, fsck, migrate, migrate-storage; push,
-pull and caption (cli_client.py)."""
+pull and caption (cli_client.py).
+
+Public: the command line itself (its commands and options, tests/public_surface.txt) and `main`."""
 
 from __future__ import annotations
 
@@ -7,21 +9,18 @@ import argparse
 import secrets
 import sys
 
-from sqlalchemy import create_engine, select, update
-from sqlalchemy.orm import Session
-
 from tailorset import cli_client
 from tailorset.config import Settings, SetupError
-from tailorset.db.engine import migrate, sync_url
-from tailorset.db.models import ApiToken, Organization, utcnow
-from tailorset.db.repository import hash_token
+from tailorset.db import tokens
+from tailorset.db.engine import migrate
 from tailorset.ratelimit import parse_limit
 
+__all__ = ["main"]
 
-def _session(settings: Settings) -> Session:
+
+def _session(settings: Settings):
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    migrate(settings.resolved_database_url)
-    return Session(create_engine(sync_url(settings.resolved_database_url)))
+    return tokens.session(settings.resolved_database_url)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -58,19 +57,10 @@ def _check_services(settings: Settings) -> None:
 def token_create(args: argparse.Namespace) -> int:
     if args.rate_limit:
         parse_limit(args.rate_limit)
-    with _session(Settings()) as session, session.begin():
-        org = session.execute(select(Organization).where(Organization.name == args.org)).scalar_one_or_none()
-        if org is None:
-            org = Organization(name=args.org)
-            session.add(org)
-            session.flush()
+    token = "ts_" + secrets.token_urlsafe(32)
+    with _session(Settings()) as session:
+        if tokens.add_token(session, args.org, token, args.name, args.rate_limit):
             print(f"Created organization {args.org!r}.")
-        if args.rate_limit:
-            org.rate_limit = args.rate_limit
-        token = "ts_" + secrets.token_urlsafe(32)
-        session.add(
-            ApiToken(organization_id=org.id, token_hash=hash_token(token), token_prefix=token[:10], name=args.name)
-        )
     print(f"New API token for {args.org!r} (shown once; send it in the api_token header):")
     print(token)
     return 0
@@ -79,35 +69,22 @@ def token_create(args: argparse.Namespace) -> int:
 def token_list(args: argparse.Namespace) -> int:
     """Every token's prefix, holder and state: enough to revoke one, never the token itself."""
     with _session(Settings()) as session:
-        query = select(ApiToken, Organization.name).join(Organization).order_by(ApiToken.id)
-        if args.org:
-            query = query.where(Organization.name == args.org)
-        for token, org in session.execute(query).all():
+        for token in tokens.list_tokens(session, args.org):
             state = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at else "live"
             print(
-                f"{token.token_prefix}  {org}  {token.name or '-'}  created {token.created_at:%Y-%m-%d %H:%M}  {state}"
+                f"{token.prefix}  {token.organization}  {token.name or '-'}  "
+                f"created {token.created_at:%Y-%m-%d %H:%M}  {state}"
             )
     return 0
 
 
 def token_revoke(args: argparse.Namespace) -> int:
     """By the token itself, or by the prefix `token list` shows (for a token nobody has any more)."""
-    live = ApiToken.revoked_at.is_(None)
-    with _session(Settings()) as session, session.begin():
-        matches = (
-            session.execute(
-                select(ApiToken.id).where(
-                    live, (ApiToken.token_hash == hash_token(args.token)) | (ApiToken.token_prefix == args.token)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        if len(matches) > 1:
-            print("That prefix matches several live tokens; give the whole token.", file=sys.stderr)
-            return 1
-        if matches:
-            session.execute(update(ApiToken).where(ApiToken.id == matches[0]).values(revoked_at=utcnow()))
+    with _session(Settings()) as session:
+        matches = tokens.revoke_token(session, args.token)
+    if matches > 1:
+        print("That prefix matches several live tokens; give the whole token.", file=sys.stderr)
+        return 1
     if not matches:
         print("No live token matches.", file=sys.stderr)
         return 1
@@ -272,6 +249,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the `tailorset` command with `argv` (default: sys.argv); returns its exit status."""
     args = parser().parse_args(argv)
     try:
         return args.run(args)

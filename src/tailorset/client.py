@@ -8,7 +8,10 @@
                 api.set_caption(dataset_id, image.id, image.caption.replace("foo", "bar"))
 
 Every method returns a frozen dataclass or raises `ApiError`, which carries the HTTP status and the
-server's one-sentence message. A 429 is retried after the server's Retry-After, a few times."""
+server's one-sentence message. A 429 is retried after the server's Retry-After, a few times.
+
+The names in `__all__` are the public surface (tests/public_surface.txt keeps it from changing by accident);
+anything else here, or in tailorset's other modules, may change in any release."""
 
 from __future__ import annotations
 
@@ -22,6 +25,11 @@ from pathlib import Path
 from typing import IO, Any, Literal, TypeVar
 
 import httpx
+
+__all__ = [
+    "DEFAULT_URL", "ApiError", "BulkUploadStatus", "Client", "Dataset", "ExportFormat", "FailedImage", "Image",
+    "Progress", "SkippedFile",
+]  # fmt: skip
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 ExportFormat = Literal["kohya", "hf", "jsonl", "ai-toolkit", "fibo"]
@@ -52,6 +60,8 @@ def _parse(cls: type[T], body: dict) -> T:
 
 @dataclass(frozen=True)
 class Image:
+    """An image and its caption, as the API returns it (Bria's fields)."""
+
     id: int
     dataset_id: int
     caption: str | None
@@ -65,6 +75,8 @@ class Image:
 
 @dataclass(frozen=True)
 class Dataset:
+    """A dataset's settings and state, without its images (`Client.images` lists those)."""
+
     id: int
     project_id: int
     name: str
@@ -81,6 +93,8 @@ class Dataset:
 
 @dataclass(frozen=True)
 class FailedImage:
+    """A file of a bulk upload that was refused, with the status a single upload of it would have had."""
+
     filename: str
     error_code: int
     error_message: str
@@ -88,12 +102,16 @@ class FailedImage:
 
 @dataclass(frozen=True)
 class SkippedFile:
+    """A file of a bulk upload not imported (already in the dataset) or imported without its caption, and why."""
+
     filename: str
     reason: str
 
 
 @dataclass(frozen=True)
 class BulkUploadStatus:
+    """Where a bulk upload stands; `finished` once it has completed or failed."""
+
     status: str  # "pending", "processing", "completed" or "failed"
     progress_percentage: int
     total_processed: int
@@ -144,6 +162,9 @@ class _Counted:
 
 
 class Client:
+    """A connection to a tailorset (or Bria) server, for one organization's token. Use it as a context
+    manager, or call `close`. `url` and `token` default to TAILORSET_URL and TAILORSET_TOKEN."""
+
     def __init__(
         self,
         url: str | None = None,

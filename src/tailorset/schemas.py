@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
-from tailorset.domain.jobs import JobStatus
+from tailorset.domain import captions, lifecycle
+from tailorset.domain.jobs import BULK_UPLOAD_STATUSES, JobStatus
 from tailorset.domain.review import REVIEW_STATES
 from tailorset.domain.text import unstorable
 
@@ -15,9 +16,11 @@ IpMedium = Literal["photography", "illustration"]
 IpType = Literal[
     "multi_object_set", "object_variants", "icons", "defined_character", "character_variants", "stylized_scene", "other"
 ]
-TrainingVersion = Literal["max", "light", "3.2", "2.3", "fibo"]
-DatasetStatus = Literal["draft", "completed"]
-CaptionSource = Literal["automatic", "manual"]
+# The API's enums are the domain's tuples: a value added there is accepted and documented here.
+TrainingVersion = Literal[lifecycle.TRAINING_VERSIONS]
+DatasetStatus = Literal[lifecycle.STATUSES]
+CaptionSource = Literal[captions.SOURCES]
+CaptionSourceFilter = Literal[(*captions.SOURCES, captions.NONE)]  # "none": images without a caption
 ReviewState = Literal[REVIEW_STATES]
 
 # A larger number names nothing, and must not reach a query (ids are 64-bit on both databases):
@@ -205,7 +208,7 @@ class DatasetOut(BaseModel):
     caption_prefix: str | None
     visual_schema: str | None
     status: DatasetStatus
-    captions_update_status: Literal["empty", "in_progress", "completed"]
+    captions_update_status: Literal[captions.UPDATE_STATES]
     upload_type: Literal["basic", "advanced"]
     images_count: int
     captions_update: CaptionsUpdate | None = Field(
@@ -224,7 +227,7 @@ class DatasetWithImagesOut(DatasetOut):
 
 class CaptionLint(Body):
     caption: StrictStr
-    training_version: TrainingVersion = "fibo"
+    training_version: TrainingVersion = lifecycle.FIBO
 
 
 class LintCorrection(BaseModel):
@@ -317,7 +320,7 @@ class SkippedFile(BaseModel):
 
 
 class BulkUploadStatus(BaseModel):
-    status: Literal["pending", "processing", "completed", "failed"]
+    status: Literal[BULK_UPLOAD_STATUSES]
     progress_percentage: int
     total_processed: int = Field(description="Files handled so far: done + failed + skipped.")
     done: int = Field(description="Images imported.")

@@ -19,6 +19,7 @@ from importlib.metadata import distribution
 import ftfy
 import regex
 
+from tailorset.domain.lifecycle import FIBO
 from tailorset.fibo.check import CHARS_PER_TOKEN
 from tailorset.fibo.schema import MAX_TOKENS as FIBO_MAX_TOKENS
 
@@ -115,7 +116,7 @@ class TextEncoder:
 CLIP = TextEncoder("CLIP", CLIP_CONTEXT, exact=True)
 T5 = TextEncoder("T5", 512, exact=False)
 SMOLLM3 = TextEncoder("SmolLM3", FIBO_MAX_TOKENS, exact=False)
-ENCODERS = {"max": CLIP, "light": CLIP, "2.3": CLIP, "3.2": T5, "fibo": SMOLLM3}
+ENCODERS = {"max": CLIP, "light": CLIP, "2.3": CLIP, "3.2": T5, FIBO: SMOLLM3}
 
 
 def for_version(training_version: str) -> TextEncoder:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path
 
 from tailorset.api.body_limit import ApiRoute
 from tailorset.api.deps import Org, PathId, Svc, Who
-from tailorset.api.present import errors
+from tailorset.api.responses import errors
 from tailorset.domain import captions
 from tailorset.schemas import CaptionEditOut, CaptionLint, CaptionLintOut, CaptionReplace, NoNul
 from tailorset.services import caption_edits

@@ -6,7 +6,9 @@ from fastapi import APIRouter, Body, Query, Request, Response
 
 from tailorset.api.body_limit import ApiRoute
 from tailorset.api.deps import Include, Org, PathId, Svc, Who
-from tailorset.api.present import Presenter, errors
+from tailorset.api.present import Presenter
+from tailorset.api.responses import errors
+from tailorset.domain import lifecycle
 from tailorset.schemas import DatasetClone, DatasetCreate, DatasetOut, DatasetUpdate, DatasetWithImagesOut
 from tailorset.services import datasets, review
 
@@ -20,7 +22,7 @@ router = APIRouter(prefix="/tailored-gen", tags=["Datasets"], route_class=ApiRou
     "409 if the project is locked to the other training family (FIBO vs legacy).",
 )  # fmt: skip
 async def create_dataset(body: DatasetCreate, org: Org, services: Svc, request: Request):
-    return Presenter(request).dataset(await datasets.create(services, org, body))
+    return Presenter(request).dataset(await datasets.create(services, org, body.model_dump()))
 
 
 @router.get("/datasets", response_model=list[DatasetOut], responses=errors(), summary="Get Datasets")
@@ -79,8 +81,8 @@ REVIEW_HEADERS = {
 async def update_dataset(
     dataset_id: PathId, body: DatasetUpdate, org: Org, services: Svc, request: Request, response: Response
 ):
-    view = await datasets.change(services, org, dataset_id, body)
-    if body.status == "completed":
+    view = await datasets.change(services, org, dataset_id, body.model_dump(exclude_unset=True))
+    if body.status == lifecycle.COMPLETED:
         counts = await review.counts(services, org, dataset_id)
         response.headers["X-Unreviewed-Captions"] = str(counts["unreviewed_automatic"])
         response.headers["X-Flagged-Images"] = str(counts["flagged"])
@@ -105,5 +107,5 @@ async def clone_dataset(
     request: Request,
     body: Annotated[DatasetClone | None, Body()] = None,
 ):
-    view = await datasets.clone(services, caller.org_id, dataset_id, body, caller.actor)
+    view = await datasets.clone(services, caller.org_id, dataset_id, body.name if body else None, caller.actor)
     return Presenter(request).dataset(view)

@@ -2,11 +2,10 @@
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select, text
 
 from tailorset.api.body_limit import ApiRoute
 from tailorset.api.deps import Svc
-from tailorset.db.models import Job
+from tailorset.db import jobs
 from tailorset.observability import QUEUE_DEPTH, metrics_text
 
 router = APIRouter(tags=["Operations"], route_class=ApiRoute)
@@ -27,8 +26,7 @@ async def readyz(services: Svc):
     checks = {}
     try:
         async with services.db.read() as session:
-            await session.execute(text("SELECT 1"))
-            await session.execute(select(func.count()).select_from(Job).where(Job.status == "queued"))
+            await jobs.ping(session)
         checks["database"] = checks["queue"] = "ok"
     except Exception as exc:
         checks["database"] = checks["queue"] = f"error: {type(exc).__name__}"
@@ -44,14 +42,8 @@ async def readyz(services: Svc):
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(services: Svc):
     async with services.db.read() as session:
-        counts = dict(
-            (
-                await session.execute(
-                    select(Job.status, func.count()).where(Job.status.in_(("queued", "running"))).group_by(Job.status)
-                )
-            ).all()
-        )
-    for status in ("queued", "running"):
-        QUEUE_DEPTH.labels(status).set(counts.get(status, 0))
+        counts = await jobs.active_counts(session)
+    for status, count in counts.items():
+        QUEUE_DEPTH.labels(status).set(count)
     body, content_type = metrics_text()
     return Response(body, media_type=content_type)

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field, StrictStr
 
 from tailorset.api.body_limit import ApiRoute, carries_images
 from tailorset.api.deps import Org, Svc
-from tailorset.api.present import errors
+from tailorset.api.responses import errors
 from tailorset.domain.errors import Invalid
 from tailorset.schemas import Body, IpMedium
 from tailorset.services import suggestions

@@ -13,12 +13,14 @@ from tailorset import imaging
 from tailorset.api.body_limit import ApiRoute, carries_images
 from tailorset.api.deps import Include, Org, PathId, Svc, Who
 from tailorset.api.errors import describe_validation_error
-from tailorset.api.present import Presenter, errors
+from tailorset.api.present import Presenter
+from tailorset.api.responses import errors
 from tailorset.api.review import ONLY, ImageQuery, Only, image_filter
 from tailorset.domain.errors import Invalid
 from tailorset.schemas import (
     MAX_ID,
     CaptionRevisionOut,
+    CaptionSourceFilter,
     CaptionUpdate,
     DatasetOut,
     ImageOut,
@@ -166,7 +168,7 @@ async def list_images(
     response: Response,
     caption_contains: Annotated[str | None, Query(max_length=1000, description="Case-insensitive."), NoNul] = None,
     caption_excludes: Annotated[str | None, Query(max_length=1000, description="Case-insensitive."), NoNul] = None,
-    caption_source: Annotated[Literal["automatic", "manual", "none"] | None, Query()] = None,
+    caption_source: Annotated[CaptionSourceFilter | None, Query()] = None,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int | None, Query(ge=1, le=1000, description="Page size (default 100 when paging).")] = None,
     include: Include = frozenset(),

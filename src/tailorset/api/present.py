@@ -1,4 +1,8 @@
-"""Rows → response bodies, with absolute file URLs (signed by us, or pre-signed by the storage backend)."""
+"""Rows → response bodies, with absolute file URLs (signed by us, or pre-signed by the storage backend).
+
+One presenter per resource. Each takes its field names, in order, from the response model in schemas.py:
+a field stored as it is on the row needs no change here (CONTRIBUTING.md, "How to add a field"); only
+the computed ones (URLs, counts, decoded JSON) are written out below."""
 
 from __future__ import annotations
 
@@ -7,39 +11,24 @@ import json
 from fastapi import Request, Response
 from pydantic_core import to_json
 
+from tailorset.api.deps import INCLUDE_GROUPS
 from tailorset.api.errors import STATUS
 from tailorset.db.models import CaptionRevision, Image, Job, Project
-from tailorset.domain.jobs import JobStatus
-from tailorset.schemas import ErrorBody
+from tailorset.domain.jobs import BULK_UPLOAD_STATUS, JobStatus
+from tailorset.schemas import CaptionRevisionOut, DatasetOut, ImageOut, ProjectOut
 from tailorset.services import bulk_upload
 from tailorset.services.datasets import DatasetView
 
 # A bulk upload's per-file failures carry the status code a single upload of the file would have had.
 ERROR_CODES = {kind.__name__: code for kind, code in STATUS.items()}
-BULK_STATUS = {JobStatus.QUEUED: "pending", JobStatus.RUNNING: "processing", JobStatus.COMPLETED: "completed",
-               JobStatus.FAILED: "failed", JobStatus.CANCELLED: "failed"}  # fmt: skip
 
-ERROR_DESCRIPTIONS = {
-    400: "The request is malformed; the message names the field.",
-    401: "The api_token header is missing or not valid.",
-    404: "No such resource in your organization.",
-    409: "The resource's state forbids this, e.g. the dataset is completed.",
-    410: "The resource existed and was deleted.",
-    412: "The image is too small.",
-    413: "The image (or the ZIP) is larger than the limit.",
-    415: "The image is not a JPEG, PNG or WebP.",
-    422: "The image_url (or zip_url) could not be fetched.",
-    429: "Too many requests; see Retry-After.",
-    500: "Internal error; nothing was changed.",
-    501: "The configured captioner cannot do this; the message names the one to configure.",
-}
-
-
-def errors(*codes: int) -> dict:
-    """OpenAPI `responses` for these status codes plus those every authenticated route can give."""
-    return {
-        code: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[code]} for code in sorted({*codes, 401, 429, 500})
-    }
+# Bria's image fields (the optional include= groups apart), and the dataset's, in the response's order.
+_IMAGE_FIELDS = tuple(
+    name for name in ImageOut.model_fields if not any(name in group for group in INCLUDE_GROUPS.values())
+)
+_DATASET_FIELDS = tuple(DatasetOut.model_fields)
+_REVISION_FIELDS = tuple(CaptionRevisionOut.model_fields)
+_PROJECT_FIELDS = tuple(ProjectOut.model_fields)
 
 
 class Presenter:
@@ -57,44 +46,25 @@ class Presenter:
         return Response(to_json(body), headers=headers, media_type="application/json")
 
     def image(self, image: Image) -> dict:
-        body = {
-            "id": image.id,
-            "dataset_id": image.dataset_id,
-            "caption": image.caption,
-            "caption_source": image.caption_source,
-            "image_name": image.image_name,
+        computed = {
             "image_url": self.services.file_url(image.storage, image.file_key, self.base_url),
             "thumbnail_url": self.services.file_url(image.storage, image.thumbnail_key, self.base_url),
-            "created_at": image.created_at,
-            "updated_at": image.updated_at,
         }
-        if "confidence" in self.include:
-            body["caption_confidence"] = image.caption_confidence
+        body = {name: computed[name] if name in computed else getattr(image, name) for name in _IMAGE_FIELDS}
+        for group, names in INCLUDE_GROUPS.items():
+            if group in self.include:
+                body.update((name, getattr(image, name)) for name in names)
+        if "caption_signals" in body:  # stored as JSON text
             body["caption_signals"] = json.loads(image.caption_signals) if image.caption_signals else None
-        if "review" in self.include:
-            body.update(review_state=image.review_state, review_note=image.review_note, reviewed_at=image.reviewed_at)
         return body
 
     def dataset_image(self, image: Image) -> dict:
         return {**self.image(image), "upload_source_url": image.upload_source_url}
 
     def dataset(self, view: DatasetView) -> dict:
+        computed = {"images_count": view.images_count, "captions_update": self.captions_update(view.captions_job)}
         d = view.dataset
-        body = {
-            "id": d.id,
-            "project_id": d.project_id,
-            "name": d.name,
-            "training_version": d.training_version,
-            "caption_prefix": d.caption_prefix,
-            "visual_schema": d.visual_schema,
-            "status": d.status,
-            "captions_update_status": d.captions_update_status,
-            "upload_type": d.upload_type,
-            "images_count": view.images_count,
-            "captions_update": self.captions_update(view.captions_job),
-            "created_at": d.created_at,
-            "updated_at": d.updated_at,
-        }
+        body = {name: computed[name] if name in computed else getattr(d, name) for name in _DATASET_FIELDS}
         if view.images is not None:
             body["images"] = [self.dataset_image(image) for image in view.images]
         return body
@@ -127,20 +97,15 @@ class Presenter:
         if job.status == JobStatus.COMPLETED:
             percentage = 100
         return {
-            "status": BULK_STATUS[job.status], "progress_percentage": percentage, "total_processed": processed,
+            "status": BULK_UPLOAD_STATUS[job.status], "progress_percentage": percentage, "total_processed": processed,
             "done": job.done, "failed": job.failed, "failed_images": failed, "total": job.total,
             "skipped": len(skipped), "skipped_images": skipped, "uncaptioned_images": uncaptioned, "error": job.error,
         }  # fmt: skip
 
     @staticmethod
     def revision(revision: CaptionRevision) -> dict:
-        fields = ("id", "caption", "caption_source", "actor", "job_id", "created_at")
-        return {name: getattr(revision, name) for name in fields}
+        return {name: getattr(revision, name) for name in _REVISION_FIELDS}
 
     @staticmethod
     def project(project: Project) -> dict:
-        fields = (
-            "id", "project_name", "project_description", "ip_name", "ip_description", "ip_medium", "ip_type",
-            "training_version", "status", "created_at", "updated_at",
-        )  # fmt: skip
-        return {name: getattr(project, name) for name in fields}
+        return {name: getattr(project, name) for name in _PROJECT_FIELDS}

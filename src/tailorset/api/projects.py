@@ -4,7 +4,8 @@ from fastapi import APIRouter, Response
 
 from tailorset.api.body_limit import ApiRoute
 from tailorset.api.deps import Org, PathId, Svc
-from tailorset.api.present import Presenter, errors
+from tailorset.api.present import Presenter
+from tailorset.api.responses import errors
 from tailorset.schemas import ProjectCreate, ProjectOut, ProjectUpdate
 from tailorset.services import projects
 
@@ -13,7 +14,7 @@ router = APIRouter(prefix="/tailored-gen/projects", tags=["Projects"], route_cla
 
 @router.post("", status_code=201, response_model=ProjectOut, responses=errors(400), summary="Create Project")
 async def create_project(body: ProjectCreate, org: Org, services: Svc):
-    return Presenter.project(await projects.create(services, org, body))
+    return Presenter.project(await projects.create(services, org, body.model_dump()))
 
 
 @router.get("", response_model=list[ProjectOut], responses=errors(), summary="Get Projects")
@@ -28,7 +29,7 @@ async def get_project(project_id: PathId, org: Org, services: Svc):
 
 @router.put("/{project_id}", response_model=ProjectOut, responses=errors(400, 404, 410), summary="Update Project")
 async def update_project(project_id: PathId, body: ProjectUpdate, org: Org, services: Svc):
-    return Presenter.project(await projects.change(services, org, project_id, body))
+    return Presenter.project(await projects.change(services, org, project_id, body.model_dump(exclude_unset=True)))
 
 
 @router.delete(

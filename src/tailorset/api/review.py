@@ -12,9 +12,10 @@ from pydantic import BaseModel, Field, StrictStr, model_validator
 
 from tailorset.api.body_limit import ApiRoute
 from tailorset.api.deps import Include, Org, PathId, Svc
-from tailorset.api.present import Presenter, errors
+from tailorset.api.present import Presenter
+from tailorset.api.responses import errors
 from tailorset.db import repository as repo
-from tailorset.schemas import MAX_ID, Body, Id, ImageOut, ReviewState
+from tailorset.schemas import MAX_ID, Body, CaptionSourceFilter, Id, ImageOut, ReviewState
 from tailorset.services import health, images, review
 
 router = APIRouter(prefix="/tailored-gen/datasets/{dataset_id}", tags=["Review (tailorset)"], route_class=ApiRoute)
@@ -29,7 +30,7 @@ class ImageQuery(Body):
 
     caption_contains: Annotated[StrictStr, Field(max_length=1000)] | None = None
     caption_excludes: Annotated[StrictStr, Field(max_length=1000)] | None = None
-    caption_source: Literal["automatic", "manual", "none"] | None = None
+    caption_source: CaptionSourceFilter | None = None
     review_state: ReviewState | None = None
     only: Only | None = Field(None, description=ONLY)
 

@@ -14,7 +14,8 @@ from tailorset.api.body_limit import ApiRoute, carries_zip
 from tailorset.api.deps import Org, PathId, Svc, Who
 from tailorset.api.errors import describe_validation_error
 from tailorset.api.images import form_flags
-from tailorset.api.present import Presenter, errors
+from tailorset.api.present import Presenter
+from tailorset.api.responses import errors
 from tailorset.domain.errors import Invalid
 from tailorset.schemas import BulkUpload, BulkUploadStatus
 from tailorset.services import bulk_upload, export

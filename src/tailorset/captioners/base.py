@@ -8,7 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
 
-FIBO = "fibo"
+from tailorset.domain.lifecycle import FIBO  # one definition; captioners import it from here too
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,11 @@ from importlib.metadata import entry_points
 from tailorset.captioners.base import Captioner, CaptionerError
 from tailorset.config import Settings
 
+__all__ = ["ENTRY_POINT_GROUP", "load_captioner"]
+
+# Where a separate package registers a captioner: name → a factory taking Settings and returning a Captioner.
+ENTRY_POINT_GROUP = "tailorset.captioners"
+
 
 def _local(settings: Settings) -> Captioner:
     from tailorset.captioners.local import LocalCaptioner
@@ -33,10 +38,11 @@ BUILTIN = {"local": _local, "openai": _openai, "transformers": _transformers}
 
 
 def load_captioner(settings: Settings) -> Captioner:
+    """The captioner TAILORSET_CAPTIONER names: built in, or from ENTRY_POINT_GROUP."""
     name = settings.captioner
     factory = BUILTIN.get(name)
     if factory is None:
-        plugins = {ep.name: ep for ep in entry_points(group="tailorset.captioners")}
+        plugins = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
         if name not in plugins:
             known = ", ".join(sorted({*BUILTIN, *plugins}))
             raise CaptionerError(f"Unknown captioner {name!r}; available: {known}.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -66,3 +66,16 @@ async def add_report_entries(session: AsyncSession, job_id: int, entries: Sequen
 async def report_entries(session: AsyncSession, job_id: int) -> Sequence[JobReportEntry]:
     query = select(JobReportEntry).where(JobReportEntry.job_id == job_id).order_by(JobReportEntry.id)
     return (await session.execute(query)).scalars().all()
+
+
+async def ping(session: AsyncSession) -> None:
+    """Raise unless the database answers and the job queue's table can be read."""
+    await session.execute(text("SELECT 1"))
+    await session.execute(select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED))
+
+
+async def active_counts(session: AsyncSession) -> dict[str, int]:
+    """How many jobs wait and how many run, by status (every status of ACTIVE, 0 when none)."""
+    query = select(Job.status, func.count()).where(Job.status.in_(ACTIVE)).group_by(Job.status)
+    counts = dict((await session.execute(query)).all())
+    return {status: counts.get(status, 0) for status in ACTIVE}

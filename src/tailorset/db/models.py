@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from tailorset.domain import captions, lifecycle
 from tailorset.domain.jobs import JobStatus
 
 # Stable constraint names, so Alembic migrations are the same on SQLite and PostgreSQL.
@@ -121,8 +122,8 @@ class Dataset(Base):
     training_version: Mapped[str] = mapped_column(String(10))
     caption_prefix: Mapped[str | None] = mapped_column(Text)
     visual_schema: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="draft")
-    captions_update_status: Mapped[str] = mapped_column(String(20), default="empty")
+    status: Mapped[str] = mapped_column(String(20), default=lifecycle.DRAFT)
+    captions_update_status: Mapped[str] = mapped_column(String(20), default=captions.UPDATE_EMPTY)
     upload_type: Mapped[str] = mapped_column(String(20), default="basic")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=same_as_created)

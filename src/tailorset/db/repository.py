@@ -1,6 +1,8 @@
-"""Every query the service runs. Lookups are scoped to an organization and know about tombstones:
-a row of another organization is NotFound, a deleted row of this one is Gone — for the retention
-period the session carries (`tombstone_retention` in its info, set by Database), NotFound after."""
+"""The queries on organizations, projects, datasets, images and their caption history (db/jobs.py, captions.py,
+health.py and tokens.py hold their own features'; no query runs outside db/). Lookups are scoped to an
+organization and know about tombstones: a row of another organization is NotFound, a deleted row of this one
+is Gone — for the retention period the session carries (`tombstone_retention` in its info, set by Database),
+NotFound after (lifecycle.deleted)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NoReturn
 
 from sqlalchemy import and_, bindparam, case, delete, exists, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
@@ -26,24 +28,22 @@ from tailorset.db.models import (
     UTCDateTime,
     utcnow,
 )
-from tailorset.domain import review
-from tailorset.domain.errors import DomainError, Gone, NotFound
+from tailorset.domain import captions, lifecycle, review
+from tailorset.domain.errors import NotFound
 from tailorset.domain.jobs import ACTIVE
-from tailorset.domain.lifecycle import DRAFT, FIBO
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _deleted(session: AsyncSession | Connection, kind: str, ident: int, when: datetime, missing: str) -> DomainError:
+def _deleted(session: AsyncSession | Connection, kind: str, ident: int, when: datetime, missing: str) -> NoReturn:
+    """Raise what a deleted row is to the API (lifecycle.deleted), with the retention the session carries."""
     if isinstance(session, Connection):  # Database._run() sets it as an execution option
         retention = session.get_execution_options().get("tombstone_retention")
     else:
         retention = session.info.get("tombstone_retention")
-    if retention is not None and when < utcnow() - retention:
-        return NotFound(missing)  # long enough ago that the API no longer remembers it
-    return Gone(f"{kind} {ident} was deleted on {when:%Y-%m-%d %H:%M} UTC.")
+    lifecycle.deleted(kind, ident, when, missing, retention, utcnow())
 
 
 # --- organizations and tokens -------------------------------------------------------------
@@ -78,7 +78,7 @@ async def get_project(session: AsyncSession, org_id: int, project_id: int, *, fo
     if project is None or project.organization_id != org_id:
         raise NotFound(f"Project {project_id} not found.")
     if project.deleted_at is not None:
-        raise _deleted(session, "Project", project_id, project.deleted_at, f"Project {project_id} not found.")
+        _deleted(session, "Project", project_id, project.deleted_at, f"Project {project_id} not found.")
     return project
 
 
@@ -108,7 +108,7 @@ def _visible_dataset(session: AsyncSession | Connection, dataset, org_id: int, d
     if dataset is None or dataset.organization_id != org_id:
         raise NotFound(missing)
     if dataset.deleted_at is not None:
-        raise _deleted(session, "Dataset", dataset_id, dataset.deleted_at, missing)
+        _deleted(session, "Dataset", dataset_id, dataset.deleted_at, missing)
     return dataset
 
 
@@ -145,7 +145,7 @@ def _visible_image(session: AsyncSession | Connection, image, dataset_id: int, i
     if image is None or image.dataset_id != dataset_id:
         raise NotFound(missing)
     if image.deleted_at is not None:
-        raise _deleted(session, "Image", image_id, image.deleted_at, missing)
+        _deleted(session, "Image", image_id, image.deleted_at, missing)
     return image
 
 
@@ -222,11 +222,11 @@ def _caption_update(legacy_only: bool):
     guard = [
         datasets.c.id == bindparam("in_dataset"),
         datasets.c.organization_id == bindparam("of_org"),
-        datasets.c.status == DRAFT,
+        lifecycle.is_draft(datasets.c.status),
         datasets.c.deleted_at.is_(None),
     ]
     if legacy_only:
-        guard.append(datasets.c.training_version != FIBO)
+        guard.append(lifecycle.is_legacy(datasets.c.training_version))
     live_draft = select(datasets.c.id).where(*guard).with_for_update(read=True)
     return (
         update(images)
@@ -387,7 +387,7 @@ def image_conditions(where: ImageFilter) -> list:
             or_(Image.caption.is_(None), ~Image.caption.icontains(where.caption_excludes, autoescape=True))
         )
     if where.caption_source:
-        source = None if where.caption_source == "none" else where.caption_source
+        source = None if where.caption_source == captions.NONE else where.caption_source
         conditions.append(Image.caption_source.is_(None) if source is None else Image.caption_source == source)
     if where.review_state:
         conditions.append(Image.review_state == where.review_state)
@@ -428,6 +428,12 @@ async def clone_images(session: AsyncSession, source_id: int, target_id: int) ->
 
 
 FileKeys = tuple[str, str]  # (original, thumbnail)
+
+
+async def tombstone_datasets(session: AsyncSession, dataset_ids: Sequence[int], now: datetime) -> None:
+    """Mark the datasets deleted (their images: tombstone_images)."""
+    if dataset_ids:
+        await session.execute(update(Dataset).where(Dataset.id.in_(dataset_ids)).values(deleted_at=now))
 
 
 async def tombstone_images(session: AsyncSession, dataset_ids: Sequence[int], now: datetime) -> list[FileKeys]:
@@ -557,6 +563,12 @@ async def latest_revision(session: AsyncSession, image_id: int) -> CaptionRevisi
     return (await session.execute(query.limit(1))).scalar_one_or_none()
 
 
+async def caption_revision(session: AsyncSession, image_id: int, revision_id: int) -> CaptionRevision | None:
+    """One of the image's revisions; None when it has no revision of that id."""
+    revision = await session.get(CaptionRevision, revision_id)
+    return revision if revision is not None and revision.image_id == image_id else None
+
+
 async def revision_before(session: AsyncSession, image_id: int, revision_id: int) -> CaptionRevision | None:
     query = (
         select(CaptionRevision)
@@ -607,7 +619,7 @@ async def review_counts(session: AsyncSession, dataset_id: int) -> dict[str, int
     rows = await session.execute(select(Image.review_state, func.count()).where(*live).group_by(Image.review_state))
     counts = {state: 0 for state in review.REVIEW_STATES} | dict(rows.all())
     automatic = select(func.count()).where(*live, Image.review_state == review.UNREVIEWED)
-    counts["unreviewed_automatic"] = await session.scalar(automatic.where(Image.caption_source == "automatic"))
+    counts["unreviewed_automatic"] = await session.scalar(automatic.where(Image.caption_source == captions.AUTOMATIC))
     return counts
 
 

@@ -9,6 +9,12 @@ from tailorset.domain.lifecycle import FIBO
 from tailorset.domain.text import caption_problem
 
 MANUAL, AUTOMATIC = "manual", "automatic"
+SOURCES = (AUTOMATIC, MANUAL)
+NONE = "none"  # what a filter on caption_source names images without a caption by
+
+# A dataset's captions_update_status: no Regenerate All yet, one queued or running, the last one ended.
+UPDATE_EMPTY, UPDATE_IN_PROGRESS, UPDATE_COMPLETED = "empty", "in_progress", "completed"
+UPDATE_STATES = (UPDATE_EMPTY, UPDATE_IN_PROGRESS, UPDATE_COMPLETED)
 
 # A prefix ending in one of these reads as the start of a noun phrase ("A photo of" + "a cat").
 _OPEN_ENDINGS = ("of", "a", "an", "the", "with", "featuring", "showing", "depicting", "and")

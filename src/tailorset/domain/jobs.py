@@ -15,6 +15,13 @@ class JobStatus(StrEnum):
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
+# A bulk upload's status as the API names it (Bria's words), from its job's.
+BULK_UPLOAD_STATUS = {
+    JobStatus.QUEUED: "pending", JobStatus.RUNNING: "processing", JobStatus.COMPLETED: "completed",
+    JobStatus.FAILED: "failed", JobStatus.CANCELLED: "failed",
+}  # fmt: skip
+BULK_UPLOAD_STATUSES = tuple(dict.fromkeys(BULK_UPLOAD_STATUS.values()))
+
 # A job whose worker died or raised this many times in a row, without finishing a time slice in between,
 # is given up: whatever it does next would most likely kill the next worker too.
 MAX_ATTEMPTS = 3

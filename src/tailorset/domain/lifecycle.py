@@ -4,12 +4,15 @@ Projects lock to one training family: FIBO or legacy (max, light, 3.2, 2.3 mix f
 
 from __future__ import annotations
 
-from tailorset.domain.errors import Conflict, Invalid
+from datetime import datetime, timedelta
+
+from tailorset.domain.errors import Conflict, Gone, Invalid, NotFound
 
 FIBO = "fibo"
 LEGACY_VERSIONS = ("max", "light", "3.2", "2.3")
 TRAINING_VERSIONS = (*LEGACY_VERSIONS, FIBO)
 DRAFT, COMPLETED = "draft", "completed"
+STATUSES = (DRAFT, COMPLETED)
 
 # The fewest images a dataset needs before it can be completed.
 MIN_IMAGES_TO_COMPLETE = {FIBO: 5}
@@ -17,7 +20,21 @@ MIN_IMAGES_TO_COMPLETE_LEGACY = 1
 
 
 def family(training_version: str) -> str:
-    return FIBO if training_version == FIBO else "legacy"
+    return "legacy" if is_legacy(training_version) else FIBO
+
+
+# The two predicates below hold for a value, and written against a column they are the SQL condition of the
+# same rule (a SQLAlchemy column's == and != build the WHERE clause): the db layer's guards are built from them.
+
+
+def is_draft(status):
+    """Whether a dataset's captions and images may still change: a completed dataset is frozen."""
+    return status == DRAFT
+
+
+def is_legacy(training_version):
+    """Whether a dataset takes plain-text captions (every version but FIBO)."""
+    return training_version != FIBO
 
 
 def check_family(project_id: int, project_version: str | None, dataset_version: str) -> None:
@@ -31,8 +48,15 @@ def check_family(project_id: int, project_version: str | None, dataset_version: 
 
 def ensure_draft(dataset_id: int, status: str, action: str) -> None:
     """Refuse to change a completed dataset."""
-    if status == COMPLETED:
+    if not is_draft(status):
         raise Conflict(f"Dataset {dataset_id} is completed, so you cannot {action}; clone it as a draft instead.")
+
+
+def deleted(kind: str, ident: int, when: datetime, missing: str, retention: timedelta | None, now: datetime):
+    """A deleted row is Gone (410) for the retention period, then as unknown as a missing one (404): raises."""
+    if retention is not None and when < now - retention:
+        raise NotFound(missing)  # long enough ago that the API no longer remembers it
+    raise Gone(f"{kind} {ident} was deleted on {when:%Y-%m-%d %H:%M} UTC.")
 
 
 def min_images_to_complete(training_version: str) -> int:

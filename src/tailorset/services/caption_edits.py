@@ -12,10 +12,10 @@ import uuid
 from dataclasses import dataclass, field
 
 import regex
-from sqlalchemy import select
 
+from tailorset.db import captions as queries
 from tailorset.db import repository as repo
-from tailorset.db.models import CaptionRevision, Image, utcnow
+from tailorset.db.models import utcnow
 from tailorset.domain import captions, lifecycle
 from tailorset.domain.errors import Conflict, Invalid, NotFound
 from tailorset.services import Services
@@ -134,13 +134,7 @@ async def replace(
         dataset = await repo.get_dataset(session, org_id, dataset_id)
         if not dry_run:
             lifecycle.ensure_draft(dataset.id, dataset.status, "edit its captions")
-        live = (Image.dataset_id == dataset.id, Image.deleted_at.is_(None), Image.caption.is_not(None))
-        query = select(Image.id, Image.caption).where(*live)
-        if spec.caption_source:
-            query = query.where(Image.caption_source == spec.caption_source)
-        if spec.image_ids is not None:
-            query = query.where(Image.id.in_(spec.image_ids))
-        rows = (await session.execute(query.order_by(Image.id))).all()
+        rows = await queries.live_captions(session, dataset.id, spec.caption_source, spec.image_ids)
     # The regexes and checks run with no transaction open: a slow pattern holds no lock.
     result, writes = await services.run_work(_edit, spec, rows, dataset.training_version, max_chars, dry_run)
     if dry_run:
@@ -149,7 +143,7 @@ async def replace(
     async with services.db.write() as session:
         dataset = await repo.get_dataset(session, org_id, dataset_id, lock="share")
         lifecycle.ensure_draft(dataset.id, dataset.status, "edit its captions")
-        images = {image.id: image for image in await _images(session, [change.image_id for change in writes])}
+        images = await queries.images_by_id(session, [change.image_id for change in writes])
         now = utcnow()
         for change in writes:
             image = images[change.image_id]
@@ -167,22 +161,11 @@ async def undo(services: Services, org_id: int, dataset_id: int, batch_id: str, 
     async with services.db.write() as session:
         dataset = await repo.get_dataset(session, org_id, dataset_id, lock="share")
         lifecycle.ensure_draft(dataset.id, dataset.status, "edit its captions")
-        batch = (
-            (
-                await session.execute(
-                    select(CaptionRevision)
-                    .join(Image, Image.id == CaptionRevision.image_id)
-                    .where(CaptionRevision.batch_id == batch_id, Image.dataset_id == dataset.id)
-                    .order_by(CaptionRevision.id)
-                )
-            )
-            .scalars()
-            .all()
-        )
+        batch = await queries.batch_revisions(session, dataset.id, batch_id)
         if not batch:
             raise NotFound(f"Caption batch {batch_id} not found in dataset {dataset.id}.")
         result = EditResult(batch_id=str(uuid.uuid4()))
-        images = {image.id: image for image in await _images(session, [r.image_id for r in batch])}
+        images = await queries.images_by_id(session, [r.image_id for r in batch])
         now = utcnow()
         for revision in batch:
             image = images.get(revision.image_id)
@@ -206,9 +189,3 @@ async def undo(services: Services, org_id: int, dataset_id: int, batch_id: str, 
             repo.record_caption(session, image, f"{actor} undo {batch_id}", batch_id=result.batch_id)
     result.matched = len(result.changes)
     return result
-
-
-async def _images(session, ids: list[int]) -> list[Image]:
-    if not ids:
-        return []
-    return list((await session.execute(select(Image).where(Image.id.in_(ids)))).scalars())

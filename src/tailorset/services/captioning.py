@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import logging
 
-from sqlalchemy import func, select, true
-
 from tailorset.captioners import Caption, CaptionerError
+from tailorset.db import captions as queries
 from tailorset.db import repository as repo
-from tailorset.db.models import Dataset, Image, Job, utcnow
+from tailorset.db.models import Job, utcnow
 from tailorset.domain import captions, lifecycle
 from tailorset.domain.errors import Conflict, Gone, NotFound
 from tailorset.domain.jobs import JobStatus
@@ -29,10 +28,6 @@ KIND = "regenerate_captions"
 BATCH = 4  # images captioned between commits: small, so a crash repeats little and progress moves smoothly
 
 
-def _eligible(include_manual: bool):
-    return true() if include_manual else Image.caption_source.is_distinct_from(captions.MANUAL)
-
-
 async def request_regeneration(services: Services, org_id: int, dataset_id: int, include_manual: bool) -> Job:
     """Queue the job (202). The dataset's captions_update_status becomes in_progress."""
     async with services.db.write() as session:
@@ -40,18 +35,17 @@ async def request_regeneration(services: Services, org_id: int, dataset_id: int,
         lifecycle.ensure_draft(dataset.id, dataset.status, "regenerate its captions")
         if await repo.active_job(session, dataset.id, KIND):
             raise Conflict(f"The captions of dataset {dataset.id} are already being regenerated.")
-        live = (Image.dataset_id == dataset.id, Image.deleted_at.is_(None), _eligible(include_manual))
-        total, last_id = (await session.execute(select(func.count(), func.max(Image.id)).where(*live))).one()
+        total, last_id = await queries.regenerable_count_and_last(session, dataset.id, include_manual)
         job = Job(
             organization_id=org_id,
             dataset_id=dataset.id,
             kind=KIND,
             # Images uploaded after this moment are captioned on upload; the job stops at last_id.
-            options=json.dumps({"include_manual": include_manual, "last_image_id": last_id or 0}),
+            options=json.dumps({"include_manual": include_manual, "last_image_id": last_id}),
             total=total,
         )
         session.add(job)
-        dataset.captions_update_status = "in_progress"
+        dataset.captions_update_status = captions.UPDATE_IN_PROGRESS
         dataset.updated_at = utcnow()
     services.wakeup.notify()
     return job
@@ -69,19 +63,9 @@ async def run_batch(services: Services, lease: Lease) -> bool:
             return await finish(services, lease, JobStatus.CANCELLED, "The dataset was deleted.")
         if dataset.status == lifecycle.COMPLETED:
             return await finish(services, lease, JobStatus.CANCELLED, "The dataset was completed.")
-        query = (
-            select(Image)
-            .where(
-                Image.dataset_id == job.dataset_id,
-                Image.deleted_at.is_(None),
-                Image.id > (job.cursor or 0),
-                Image.id <= options["last_image_id"],
-                _eligible(include_manual),
-            )
-            .order_by(Image.id)
-            .limit(BATCH)
+        batch = await queries.regenerable_after(
+            session, job.dataset_id, include_manual, job.cursor or 0, options["last_image_id"], BATCH
         )
-        batch = (await session.execute(query)).scalars().all()
     if not batch:
         return await finish(services, lease, JobStatus.COMPLETED)
 
@@ -105,7 +89,7 @@ async def run_batch(services: Services, lease: Lease) -> bool:
         if locked.status == lifecycle.COMPLETED:
             return await finish(services, lease, JobStatus.CANCELLED, "The dataset was completed.", session)
         for image in batch:
-            fresh = await session.get(Image, image.id)
+            fresh = await queries.image_by_id(session, image.id)
             # A caption changed since the request (by a person, or a single regenerate) is newer than
             # what this job would write; manual captions are only replaced when the request asked.
             if (
@@ -132,7 +116,7 @@ async def finish(services: Services, lease: Lease, status: JobStatus, error: str
         async with services.db.write() as session:
             return await finish(services, lease, status, error, session)
     if await lease.finish(status, error, session):
-        dataset = await session.get(Dataset, lease.job.dataset_id)
+        dataset = await queries.dataset_by_id(session, lease.job.dataset_id)
         if dataset is not None and dataset.deleted_at is None:
-            dataset.captions_update_status = "completed"
+            dataset.captions_update_status = captions.UPDATE_COMPLETED
     return False

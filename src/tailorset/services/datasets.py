@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tailorset.db import repository as repo
 from tailorset.db.models import Dataset, Image, Job, utcnow
 from tailorset.domain import captions, lifecycle
 from tailorset.domain.errors import Conflict, Invalid
-from tailorset.schemas import DatasetClone, DatasetCreate, DatasetUpdate
 from tailorset.services import Services, bulk_upload, captioning
 from tailorset.services.files import delete_unreferenced
 
@@ -22,16 +22,18 @@ class DatasetView:
     captions_job: Job | None = None  # the latest Regenerate All Captions job, for its progress
 
 
-async def create(services: Services, org_id: int, body: DatasetCreate) -> DatasetView:
+async def create(services: Services, org_id: int, fields: Mapping[str, Any]) -> DatasetView:
+    """A new draft dataset from its fields (project_id, name, training_version…, as validated by the API)."""
+    version = fields["training_version"]
     async with services.db.write() as session:
-        project = await repo.get_project(session, org_id, body.project_id, for_update=True)
-        lifecycle.check_family(project.id, project.training_version, body.training_version)
+        project = await repo.get_project(session, org_id, fields["project_id"], for_update=True)
+        lifecycle.check_family(project.id, project.training_version, version)
         if project.training_version is None:
-            project.training_version = body.training_version  # the first dataset locks the project's family
+            project.training_version = version  # the first dataset locks the project's family
         prefix = None
-        if body.training_version != lifecycle.FIBO:
+        if lifecycle.is_legacy(version):
             prefix = captions.default_prefix(project.ip_medium, project.ip_type, project.ip_name)
-        dataset = Dataset(organization_id=org_id, caption_prefix=prefix, **body.model_dump())
+        dataset = Dataset(organization_id=org_id, caption_prefix=prefix, **fields)
         session.add(dataset)
     return DatasetView(dataset, 0)
 
@@ -56,8 +58,8 @@ async def list_all(services: Services, org_id: int, project_id: int | None = Non
     return [DatasetView(d, counts[d.id], captions_job=jobs.get(d.id)) for d in datasets]
 
 
-async def change(services: Services, org_id: int, dataset_id: int, body: DatasetUpdate) -> DatasetView:
-    changes = body.model_dump(exclude_unset=True)
+async def change(services: Services, org_id: int, dataset_id: int, changes: Mapping[str, Any]) -> DatasetView:
+    """Apply the fields the request set (an absent field is left alone; a None name too)."""
     async with services.db.write() as session:
         dataset = await repo.get_dataset(session, org_id, dataset_id, lock="update")
         count = (await repo.count_images(session, [dataset.id]))[dataset.id]
@@ -104,7 +106,7 @@ def _checked_visual_schema(text: str | None) -> str | None:
     return result.caption
 
 
-async def clone(services: Services, org_id: int, dataset_id: int, body: DatasetClone | None, actor: str) -> DatasetView:
+async def clone(services: Services, org_id: int, dataset_id: int, name: str | None, actor: str) -> DatasetView:
     """A new draft with the same settings, images, captions and caption sources."""
     async with services.db.write() as session:
         # Shared locks on the source and (in clone_images) its image rows: a delete running beside the
@@ -114,7 +116,7 @@ async def clone(services: Services, org_id: int, dataset_id: int, body: DatasetC
         copy = Dataset(
             organization_id=org_id,
             project_id=source.project_id,
-            name=(body.name if body and body.name else f"Copy of {source.name}")[:500],
+            name=(name or f"Copy of {source.name}")[:500],
             training_version=source.training_version,
             caption_prefix=source.caption_prefix,
             visual_schema=source.visual_schema,

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 import anyio
 import numpy as np
 from PIL import Image as PILImage
-from sqlalchemy import bindparam, case, exists, func, select, update
 
 from tailorset import imaging, quality, text_encoders
+from tailorset.db import health as queries
 from tailorset.db import repository as repo
-from tailorset.db.models import Dataset, Image, Job, utcnow
-from tailorset.domain import health, lifecycle, lint, review
+from tailorset.db.health import REPORT_COLUMNS
+from tailorset.db.models import Dataset, Job
+from tailorset.domain import captions, health, lifecycle, lint, review
 from tailorset.domain.errors import Gone, Invalid, NotFound
 from tailorset.domain.jobs import JobStatus
 from tailorset.services import Services, files
@@ -41,23 +42,7 @@ SHOWN_GROUPS = 100  # duplicate groups listed
 TOP_WORDS = 25
 MOST_CROPPED = 10  # picture sizes listed among the most cropped by their bucket
 
-_live = (Image.deleted_at.is_(None),)
-
-
-def _in(dataset_id: int):
-    return (Image.dataset_id == dataset_id, *_live)
-
-
 # --- keeping the stored facts up to date --------------------------------------------------------
-
-
-async def _stale_counts(session, dataset_id: int) -> tuple[int, int]:
-    row = await session.execute(
-        select(
-            func.count(case((Image.lint_issues.is_(None), 1))), func.count(case((Image.measured_at.is_(None), 1)))
-        ).where(*_in(dataset_id))
-    )
-    return tuple(row.one())
 
 
 def _lint_rows(rows, training_version: str, prefix: str | None) -> list[dict]:
@@ -75,34 +60,15 @@ def _lint_rows(rows, training_version: str, prefix: str | None) -> list[dict]:
     return linted
 
 
-_SAVE_LINT = (
-    update(Image.__table__)
-    .where(
-        Image.__table__.c.id == bindparam("b_id"),
-        Image.__table__.c.lint_issues.is_(None),
-        Image.__table__.c.caption.is_not_distinct_from(bindparam("b_caption")),
-        # linted against the prefix the dataset still has (a new prefix marks every caption stale again)
-        exists(
-            select(Dataset.id).where(
-                Dataset.id == Image.__table__.c.dataset_id,
-                Dataset.caption_prefix.is_not_distinct_from(bindparam("b_prefix")),
-            )
-        ),
-    )
-    .values(lint_tokens=bindparam("b_tokens"), lint_issues=bindparam("b_issues"), lint_terms=bindparam("b_terms"))
-)
-
-
 async def lint_stale(services: Services, dataset: Dataset, limit: int) -> int:
     """Lint up to `limit` of the dataset's captions whose lint is stale; how many there were."""
     async with services.db.read() as session:
-        query = select(Image.id, Image.caption).where(*_in(dataset.id), Image.lint_issues.is_(None))
-        rows = (await session.execute(query.order_by(Image.id).limit(limit))).all()
+        rows = await queries.unlinted_captions(session, dataset.id, limit)
     if not rows:
         return 0
     linted = await anyio.to_thread.run_sync(_lint_rows, rows, dataset.training_version, dataset.caption_prefix)
     async with services.db.write() as session:
-        await session.execute(_SAVE_LINT, [row | {"b_prefix": dataset.caption_prefix} for row in linted])
+        await queries.save_lint(session, linted, dataset.caption_prefix)
     return len(rows)
 
 
@@ -115,8 +81,7 @@ def _measure_file(data: bytes) -> dict:
 async def measure_missing(services: Services, dataset: Dataset, limit: int) -> int:
     """Measure up to `limit` of the dataset's images stored before their measurements were taken."""
     async with services.db.read() as session:
-        query = select(Image.id, Image.storage, Image.file_key).where(*_in(dataset.id), Image.measured_at.is_(None))
-        rows = (await session.execute(query.order_by(Image.id).limit(limit))).all()
+        rows = await queries.unmeasured_files(session, dataset.id, limit)
     measured = {}
     for image_id, storage, key in rows:
         try:
@@ -127,9 +92,7 @@ async def measure_missing(services: Services, dataset: Dataset, limit: int) -> i
             measured[image_id] = {}
     if measured:
         async with services.db.write() as session:
-            for image_id, values in measured.items():
-                query = update(Image).where(Image.id == image_id, Image.measured_at.is_(None))
-                await session.execute(query.values(measured_at=utcnow(), **values))
+            await queries.save_measurements(session, measured)
     return len(rows)
 
 
@@ -175,7 +138,7 @@ class Report:
 async def report(services: Services, org_id: int, dataset_id: int) -> Report:
     async with services.db.read() as session:
         dataset = await repo.get_dataset(session, org_id, dataset_id)
-        stale, unmeasured = await _stale_counts(session, dataset.id)
+        stale, unmeasured = await queries.stale_counts(session, dataset.id)
     if 0 < stale <= INLINE_LINT:
         await lint_stale(services, dataset, INLINE_LINT)
         stale = 0
@@ -183,30 +146,12 @@ async def report(services: Services, org_id: int, dataset_id: int) -> Report:
         await _ensure_job(services, dataset, stale + unmeasured)
     async with services.db.read() as session:
         dataset = await repo.get_dataset(session, org_id, dataset_id)
-        rows, caption_groups = await _gather(session, dataset)
+        rows = await queries.report_rows(session, dataset.id)
+        caption_groups = list((await queries.shared_captions(session, dataset.id)).items())
     body = await anyio.to_thread.run_sync(
         _assemble, dataset, rows, caption_groups, image_limit(services.settings, dataset)
     )
     return Report(body, _named_ids([body["duplicates"], body["image_issues"]]))
-
-
-# What the report reads of every live image: a few numbers each, one scan (5,000 rows are a few hundred KB).
-COLUMNS = (
-    Image.id, Image.width, Image.height, Image.turned, Image.sharpness, Image.brightness, Image.dark_fraction,
-    Image.bright_fraction, Image.transparent, Image.measured_at.is_not(None), Image.lint_issues, Image.lint_tokens,
-    Image.lint_terms, Image.review_state, Image.caption_source, Image.phash, Image.sha256,
-)  # fmt: skip
-
-
-async def _gather(session, dataset: Dataset) -> tuple[list, list[tuple[str, list[int]]]]:
-    live = _in(dataset.id)
-    rows = (await session.execute(select(*COLUMNS).where(*live).order_by(Image.id))).all()
-    same = select(Image.caption).where(*live, Image.caption.is_not(None)).group_by(Image.caption)
-    captions: dict[str, list[int]] = {}
-    query = select(Image.id, Image.caption).where(*live, Image.caption.in_(same.having(func.count() > 1)))
-    for image_id, caption in await session.execute(query.order_by(Image.id)):
-        captions.setdefault(caption, []).append(image_id)
-    return rows, list(captions.items())
 
 
 def _named_ids(body) -> set[int]:
@@ -290,7 +235,7 @@ def _plural(count: int, one: str, many: str | None = None) -> str:
 def _assemble(dataset: Dataset, rows: list, caption_groups: list, max_images: int) -> dict:
     """The report, from one row of stored numbers per image (numpy over the columns)."""
     images = len(rows)
-    column = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
+    column = list(zip(*rows, strict=True)) if rows else [()] * len(REPORT_COLUMNS)
     ids = np.array(column[0], dtype=np.int64)
 
     def numbers(index: int) -> np.ndarray:
@@ -349,7 +294,7 @@ def _assemble(dataset: Dataset, rows: list, caption_groups: list, max_images: in
             problems.append(_problem(name, False, found.size, message, found))
 
     counts = {state: int((states == state).sum()) for state in review.REVIEW_STATES}
-    counts["unreviewed_automatic"] = int(((states == review.UNREVIEWED) & (sources == "automatic")).sum())
+    counts["unreviewed_automatic"] = int(((states == review.UNREVIEWED) & (sources == captions.AUTOMATIC)).sum())
     if counts["unreviewed_automatic"]:
         message = f"{_plural(counts['unreviewed_automatic'], 'automatic caption has', 'automatic captions have')} "
         problems.append(_problem("unreviewed", False, counts["unreviewed_automatic"], message + "not been reviewed."))
@@ -437,12 +382,8 @@ async def duplicate_ids(services: Services, org_id: int, dataset_id: int) -> fro
     """Every image in a group of exact or near duplicates (for the image list's `only=duplicates`)."""
     async with services.db.read() as session:
         dataset = await repo.get_dataset(session, org_id, dataset_id)
-        live = _in(dataset.id)
-        copies = select(Image.sha256).where(*live).group_by(Image.sha256).having(func.count() > 1)
-        exact = set((await session.execute(select(Image.id).where(*live, Image.sha256.in_(copies)))).scalars())
-        hashes = (
-            await session.execute(select(Image.id, Image.phash, Image.sha256).where(*live, Image.phash.is_not(None)))
-        ).all()
+        exact = await queries.exact_duplicate_ids(session, dataset.id)
+        hashes = await queries.perceptual_hashes(session, dataset.id)
     near = await anyio.to_thread.run_sync(near_duplicate_groups, hashes)
     return frozenset(exact | {image_id for group in near for image_id in group})
 
@@ -466,9 +407,7 @@ async def lint_one(
             caption = (await repo.get_image(session, dataset, image_id)).caption
         same = []
         if caption:
-            others = (*_in(dataset.id), Image.caption == caption, Image.id != (image_id or draft_for or 0))
-            query = select(Image.id).where(*others).order_by(Image.id)
-            same = list((await session.execute(query.limit(SHOWN_IDS))).scalars())
+            same = await queries.same_caption_ids(session, dataset.id, caption, image_id or draft_for or 0, SHOWN_IDS)
     version, prefix = dataset.training_version, dataset.caption_prefix
     result = await anyio.to_thread.run_sync(lint.lint_caption, caption, version, prefix)
     return {
@@ -484,7 +423,5 @@ async def thumbnails(services: Services, dataset_id: int, image_ids: set[int]) -
     caller's)."""
     if not image_ids:
         return []
-    columns = (Image.id, Image.image_name, Image.storage, Image.thumbnail_key)
     async with services.db.read() as session:
-        query = select(*columns).where(*_in(dataset_id), Image.id.in_(sorted(image_ids)))
-        return (await session.execute(query)).all()
+        return await queries.thumbnail_rows(session, dataset_id, image_ids)

@@ -280,8 +280,8 @@ async def restore(
         dataset = await repo.get_dataset(session, org_id, dataset_id, lock="share")
         image = await repo.get_image(session, dataset, image_id)
         lifecycle.ensure_draft(dataset.id, dataset.status, "edit its captions")
-        revision = await session.get(CaptionRevision, revision_id)
-        if revision is None or revision.image_id != image.id:
+        revision = await repo.caption_revision(session, image.id, revision_id)
+        if revision is None:
             raise NotFound(f"Caption revision {revision_id} not found for image {image.id}.")
         repo.set_caption(
             image, revision.caption, revision.caption_source, utcnow(),

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import anyio
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from tailorset.db import Session
 from tailorset.db import jobs as queries
 from tailorset.db.models import Job, utcnow
 from tailorset.domain.jobs import GIVEN_UP, MAX_ATTEMPTS, JobStatus
@@ -39,7 +39,7 @@ class Lease:
     job: Job
     owner: str
 
-    async def update(self, session: AsyncSession | None = None, **changes) -> Job:
+    async def update(self, session: Session | None = None, **changes) -> Job:
         """Change the job if we still hold it, renewing the lease; raises LeaseLost if we do not."""
         if session is None:
             async with self.services.db.write() as session:
@@ -54,7 +54,7 @@ class Lease:
             setattr(self.job, name, value)
         return current
 
-    async def finish(self, status: JobStatus, error: str | None = None, session: AsyncSession | None = None) -> bool:
+    async def finish(self, status: JobStatus, error: str | None = None, session: Session | None = None) -> bool:
         """End the job; False if it was no longer ours (the caller then leaves its cleanup to the new holder)."""
         try:
             await self.update(

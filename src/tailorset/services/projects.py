@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from sqlalchemy import update
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from tailorset.db import repository as repo
-from tailorset.db.models import Dataset, Project, utcnow
+from tailorset.db.models import Project, utcnow
 from tailorset.domain.errors import Invalid
-from tailorset.schemas import ProjectCreate, ProjectUpdate
 from tailorset.services import Services
 from tailorset.services.files import delete_unreferenced
 
@@ -26,10 +24,11 @@ def _check_ip_fields(ip_medium: str, ip_type: str, ip_name: str | None, ip_descr
         raise Invalid(f"ip_description is required when ip_type is {ip_type!r}.")
 
 
-async def create(services: Services, org_id: int, body: ProjectCreate) -> Project:
-    _check_ip_fields(body.ip_medium, body.ip_type, body.ip_name, body.ip_description)
+async def create(services: Services, org_id: int, fields: Mapping[str, Any]) -> Project:
+    """A new project from its fields (project_name, ip_medium, ip_type…, as validated by the API)."""
+    _check_ip_fields(fields["ip_medium"], fields["ip_type"], fields.get("ip_name"), fields.get("ip_description"))
     async with services.db.write() as session:
-        project = Project(organization_id=org_id, **body.model_dump())
+        project = Project(organization_id=org_id, **fields)
         session.add(project)
     return project
 
@@ -44,8 +43,9 @@ async def list_all(services: Services, org_id: int) -> Sequence[Project]:
         return await repo.list_projects(session, org_id)
 
 
-async def change(services: Services, org_id: int, project_id: int, body: ProjectUpdate) -> Project:
-    changes = body.model_dump(exclude_unset=True)
+async def change(services: Services, org_id: int, project_id: int, changes: Mapping[str, Any]) -> Project:
+    """Apply the fields the request set (an absent field is left alone)."""
+    changes = dict(changes)  # ip_medium and ip_type are taken out below: the caller's mapping stays as it was
     for fixed in ("ip_medium", "ip_type"):
         if changes.pop(fixed, None) is not None:
             raise Invalid(f"{fixed} cannot be changed after the project is created.")
@@ -68,7 +68,7 @@ async def delete(services: Services, org_id: int, project_id: int) -> None:
         project = await repo.get_project(session, org_id, project_id, for_update=True)
         project.deleted_at = now
         datasets = [d.id for d in await repo.list_datasets(session, org_id, project_id)]
-        await session.execute(update(Dataset).where(Dataset.id.in_(datasets)).values(deleted_at=now))
+        await repo.tombstone_datasets(session, datasets, now)
         files = await repo.tombstone_images(session, datasets, now)
         orphans = await repo.unreferenced(session, files)
     await delete_unreferenced(services, orphans)
