@@ -209,7 +209,7 @@ class Database:
             self._statements = PostgresPool(make_url(self.url).set(drivername="postgresql").render_as_string(False), 10)
         # SQLite has one writer at a time; queueing this process's writers here, in order, beats each
         # of them polling the file lock through busy_timeout's growing sleeps (other processes still do).
-        self._write_lock = anyio.Lock() if self.backend == "sqlite" else None
+        self._write_lock = anyio.Lock(fast_acquire=True) if self.backend == "sqlite" else None  # no yield when free
         self._tombstone_retention = tombstone_retention
         self._blocking_engine: Engine | None = None
         self._on_loop: Connection | None = None  # SQLite: the event loop's own connection (_run())
