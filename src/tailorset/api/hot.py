@@ -53,9 +53,9 @@ class HotRoutes:
             return await self.app(scope, receive, send)
         route = self.routes[method]
         scope["route"], scope["endpoint"] = route, route.endpoint  # the access log's route, as FastAPI sets it
-        request = Request(scope, receive, send)
+        request = Request(scope, receive)
         try:
-            response = await self._serve(request, route, *ids)
+            response = await self._serve(request, send, route, *ids)
         except DomainError as exc:
             response = await domain_error(request, exc)
         except CaptionerError as exc:
@@ -63,7 +63,7 @@ class HotRoutes:
         if response is not None:
             await response(scope, receive, send)
 
-    async def _serve(self, request: Request, route: APIRoute, dataset_id: int, image_id: int):
+    async def _serve(self, request: Request, send, route: APIRoute, dataset_id: int, image_id: int):
         """The route's response, or None when FastAPI has answered."""
         scope, headers = request.scope, dict(request.scope["headers"])
         content_type = headers.get(b"content-type", b"")
@@ -71,21 +71,20 @@ class HotRoutes:
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             return error_response(413, too_large)
-        token = headers.get(b"api_token")
         endpoint = f"{request.method} {route.path_format}"
-        caller = await authenticate(scope["app"], token and token.decode("latin-1"), endpoint)
+        caller = await authenticate(scope["app"], request.headers.get("api_token"), endpoint)  # the first, as FastAPI
         if request.method == "GET":
             return await images.get_image(dataset_id, image_id, caller, request, NO_INCLUDE)
 
-        body = b""
+        body = bytearray()
         async for chunk in request.stream():  # as api/body_limit.py caps it: while it streams in
             body += chunk
             if len(body) > limit:
                 return error_response(413, too_large)
-        update = _caption_update(body, content_type)
+        update = _caption_update(bytes(body), content_type)
         if update is None:  # FastAPI answers it, from the same bytes, knowing the caller
             scope["tailorset.caller"] = caller
-            await self.app(scope, _replay(body, request.receive), request._send)
+            await self.app(scope, _replay(bytes(body), request.receive), send)
             return None
         return await images.update_image_caption(dataset_id, image_id, caller, request, NO_INCLUDE, update)
 
