@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -12,6 +13,7 @@ import anyio
 from fastapi import FastAPI
 
 from tailorset.api import captions, datasets, errors, files, health, helpers, images, projects, review, transfer
+from tailorset.api.hot import HotRoutes
 from tailorset.config import Settings
 from tailorset.observability import ObservabilityMiddleware
 from tailorset.ratelimit import RateLimiter
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             background.cancel_scope.cancel()
 
     app = FastAPI(
+        telemetry=None if _opentelemetry_configured() else {"tracing": False, "metrics": False, "logs": False},
         title="tailorset",
         version=version("tailorset"),
         description=DESCRIPTION,
@@ -68,10 +71,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(files.router)
     app.include_router(health.router)
     app.include_router(ui.router)  # the web UI at /ui, outside the API schema
+    app.add_middleware(HotRoutes)  # Get Image and Update Image Caption, without FastAPI's routing (api/hot.py)
     app.add_middleware(ObservabilityMiddleware)
     app.add_middleware(VersionPrefix)
     app.openapi = lambda: _openapi(app)
     return app
+
+
+def _opentelemetry_configured() -> bool:
+    """FastAPI's native OpenTelemetry looks up the global providers on every request. tailorset sets none up: it
+    stays on only where the environment configures OpenTelemetry (OTEL_* variables, FASTAPI_OTEL_AUTO_CONFIGURE)."""
+    return any(name.startswith(("OTEL_", "FASTAPI_OTEL_")) for name in os.environ)
 
 
 async def _prepare_captioner(services: Services) -> None:

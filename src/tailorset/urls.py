@@ -5,7 +5,6 @@ cannot be forged or guessed for another file. It stays the same for the life of 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 
@@ -14,7 +13,7 @@ class UrlSigner:
         self._key = key.encode()
 
     def signature(self, file_key: str) -> str:
-        return hmac.new(self._key, file_key.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.digest(self._key, file_key.encode(), "sha256").hex()[:32]  # one C call: two per image body
 
     def verify(self, file_key: str, signature: str) -> bool:
         # Bytes: compare_digest refuses str with non-ASCII characters, and a URL may carry any.

@@ -27,17 +27,24 @@ async def current_caller(request: Request, token: Annotated[str | None, Security
     every request: this one takes the services from the app rather than from Svc.)"""
     if (known := request.scope.get("tailorset.caller")) is not None:  # authenticated before the body was read
         return known
-    services: Services = request.app.state.services
+    route = request.scope.get("route")
+    endpoint = f"{request.method} {(route.path_format if route else request.url.path).removeprefix('/v1')}"
+    caller = await authenticate(request.app, token, endpoint)
+    request.scope["tailorset.caller"] = caller
+    return caller
+
+
+async def authenticate(app, token: str | None, endpoint: str) -> Caller:
+    """The caller owning `token`, with one hit counted against the rate limit of `endpoint` ("PUT /path/{id}");
+    Unauthorized or RateLimited if not. (current_caller, and api/hot.py's routes, which skip FastAPI.)"""
+    services: Services = app.state.services
     if not token:
         raise Unauthorized("The api_token header is missing.")
     caller = await services.tokens.caller(token)
     if caller is None:
         raise Unauthorized("The api_token is not valid.")
-    route = request.scope.get("route")
-    endpoint = f"{request.method} {(route.path_format if route else request.url.path).removeprefix('/v1')}"
     if services.settings.rate_limits_enabled:
-        await request.app.state.rate_limiter.hit(caller.org_id, caller.rate_limit, endpoint)
-    request.scope["tailorset.caller"] = caller
+        await app.state.rate_limiter.hit(caller.org_id, caller.rate_limit, endpoint)
     return caller
 
 

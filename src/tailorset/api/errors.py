@@ -66,32 +66,45 @@ def _allowed_methods(request: Request) -> list[str]:
     ]
 
 
+async def domain_error(_request: Request, exc: errors.DomainError) -> JSONResponse:
+    status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.RateLimited) else None
+    return error_response(status, exc.message, headers)
+
+
+async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    return error_response(400, describe_validation_error(exc))
+
+
+async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    message = HTTP_MESSAGES.get(exc.status_code) or str(exc.detail)
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:  # every method the path answers, not only those of the first route matched
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+    return error_response(exc.status_code, message, headers)
+
+
+async def captioner_error(request: Request, exc: CaptionerError) -> JSONResponse:
+    log.error("Captioner failed on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(500, "The captioner failed on this image; nothing was changed.")
+
+
+async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # The details go to the log, never to the client.
+    log.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "Internal server error; the request changed nothing.")
+
+
+# Module functions, so that api/hot.py answers its errors with the very same handlers.
+HANDLERS = {
+    errors.DomainError: domain_error,
+    RequestValidationError: validation_error,
+    HTTPException: http_error,
+    CaptionerError: captioner_error,
+    Exception: unexpected,
+}
+
+
 def install(app: FastAPI) -> None:
-    @app.exception_handler(errors.DomainError)
-    async def domain_error(_request: Request, exc: errors.DomainError):
-        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.RateLimited) else None
-        return error_response(status, exc.message, headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError):
-        return error_response(400, describe_validation_error(exc))
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
-        message = HTTP_MESSAGES.get(exc.status_code) or str(exc.detail)
-        headers = getattr(exc, "headers", None)
-        if exc.status_code == 405:  # every method the path answers, not only those of the first route matched
-            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
-        return error_response(exc.status_code, message, headers)
-
-    @app.exception_handler(CaptionerError)
-    async def captioner_error(request: Request, exc: CaptionerError):
-        log.error("Captioner failed on %s %s: %s", request.method, request.url.path, exc)
-        return error_response(500, "The captioner failed on this image; nothing was changed.")
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception):
-        # The details go to the log, never to the client.
-        log.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return error_response(500, "Internal server error; the request changed nothing.")
+    for kind, handler in HANDLERS.items():
+        app.add_exception_handler(kind, handler)

@@ -17,10 +17,11 @@ from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from tailorset.config import SetupError
+from tailorset.db.direct import DirectConnection, PostgresPool
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -201,20 +202,20 @@ class Database:
         self._write = async_sessionmaker(
             self.engine.execution_options(tailorset_write=True), expire_on_commit=False, info=info
         )
-        self._statements: AsyncEngine | None = None  # PostgreSQL: _run()'s pool
+        self._statements: PostgresPool | None = None  # PostgreSQL: _run()'s connections
         if self.backend == "postgresql":
             # Connections of their own, in autocommit for good (switching a pooled connection's isolation level at
-            # every checkout and back costs two trips into the driver); the same retention for Core statements,
-            # as an execution option (repository._deleted).
-            statements = create_async_engine(self.url, isolation_level="AUTOCOMMIT", pool_size=10, max_overflow=0)
-            event.listen(statements.sync_engine, "checkout", _discard_if_closed)
-            self._statements = statements.execution_options(tombstone_retention=tombstone_retention)
+            # every checkout and back costs two trips into the driver).
+            self._statements = PostgresPool(make_url(self.url).set(drivername="postgresql").render_as_string(False), 10)
         # SQLite has one writer at a time; queueing this process's writers here, in order, beats each
         # of them polling the file lock through busy_timeout's growing sleeps (other processes still do).
-        self._write_lock = anyio.Lock() if self.backend == "sqlite" else None
+        self._write_lock = anyio.Lock(fast_acquire=True) if self.backend == "sqlite" else None  # no yield when free
         self._tombstone_retention = tombstone_retention
         self._blocking_engine: Engine | None = None
         self._on_loop: Connection | None = None  # SQLite: the event loop's own connection (_run())
+        self._direct: DirectConnection | None = None  # its driver's, running statements (db/direct.py)
+        self._info = info  # what repository functions read of a session's info, also on a DirectConnection
+        self._compiled: dict = {}  # DirectConnection's statements, compiled once for this database
         self._commits_on_loop = 0
 
     @asynccontextmanager
@@ -233,7 +234,8 @@ class Database:
             yield session
 
     async def read_blocking(self, work: Callable[..., T], *args) -> T:
-        """`work(connection, *args)`: Core statements that read, on a blocking Connection (see _run)."""
+        """`work(connection, *args)`: one Core statement that reads, on a DirectConnection (see _run). Outside a
+        transaction on SQLite: one statement sees one snapshot, so none is needed."""
         return await self._run(work, args, write=False)
 
     async def write_blocking(self, work: Callable[..., T], *args) -> T:
@@ -241,18 +243,18 @@ class Database:
         return await self._run(work, args, write=True)
 
     async def _run(self, work: Callable[..., T], args: tuple, write: bool) -> T:
-        """Core statements on a blocking Connection, for the hot paths, where an ORM session and a thread hop
-        per statement cost more than the SQL.
+        """Core statements on the driver's connection (db/direct.py), for the hot paths, where an ORM session
+        and a thread hop per statement cost more than the SQL.
 
-        SQLite: `work` runs in one transaction on the event loop itself, with a connection of its own: a
-        statement on a local file takes microseconds, less than a trip to a thread and back. It never waits
-        there: while the file is locked by another process, it runs on a thread that waits its turn. Its
-        commits never checkpoint the WAL (an fsync): every CHECKPOINT_EVERY commits, a thread does.
+        SQLite: `work` runs on the event loop itself, with a connection of its own: a statement on a local file
+        takes microseconds, less than a trip to a thread and back. It never waits there: while the file is
+        locked by another process, it runs on a thread that waits its turn. Its commits never checkpoint the WAL
+        (an fsync): every CHECKPOINT_EVERY commits, a thread does.
         PostgreSQL: on a pooled connection in autocommit, one round trip per statement, so `work` that must
         be atomic is one statement (repository.write_caption joins its UPDATE and INSERT with CTEs)."""
         if self.backend == "postgresql":
-            async with self._statements.connect() as connection:
-                return await connection.run_sync(work, *args)
+            dialect = self.engine.sync_engine.dialect  # initialized: Services.open has connected
+            return await self._statements.run(dialect, self._info, self._compiled, work, args)
         if not write:
             try:
                 return self._run_on_loop(work, args, write)
@@ -272,24 +274,35 @@ class Database:
         return result
 
     def _run_on_loop(self, work: Callable[..., T], args: tuple, write: bool) -> T:
+        direct = self._on_loop_connection()
+        driver = direct.driver
+        try:
+            if write:
+                driver.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(direct, *args)
+                if write:
+                    driver.execute("COMMIT")
+            except BaseException:
+                if driver.in_transaction:
+                    driver.execute("ROLLBACK")
+                raise
+            return result
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise _Busy from exc  # the file is locked; nothing was written (rolled back)
+            raise
+
+    def _on_loop_connection(self) -> DirectConnection:
         if self._on_loop is None:
             engine = create_engine(sync_url(self.url), poolclass=StaticPool)
             _tune_sqlite(engine, begin=False)
-            self._on_loop = engine.connect().execution_options(tombstone_retention=self._tombstone_retention)
-            self._on_loop.exec_driver_sql("PRAGMA busy_timeout=0")  # never wait on the loop: see _run()
-            self._on_loop.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
-            self._on_loop.commit()
-        connection = self._on_loop
-        try:
-            with connection.begin():  # its end commits, or rolls back, the transaction begun here:
-                # BEGIN through the driver, as a SQLAlchemy "begin" event costs more than the statements.
-                connection.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                return work(connection, *args)
-        except (sqlite3.OperationalError, OperationalError) as exc:  # the driver's own from BEGIN
-            code = getattr(getattr(exc, "orig", exc), "sqlite_errorcode", None)
-            if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                raise _Busy from exc  # the file is locked; nothing was written (rolled back)
-            raise
+            self._on_loop = engine.connect()  # its driver's connection, in autocommit (isolation_level None)
+            driver = self._on_loop.connection.driver_connection
+            driver.execute("PRAGMA busy_timeout=0")  # never wait on the loop: see _run()
+            driver.execute("PRAGMA wal_autocheckpoint=0")
+            self._direct = DirectConnection(driver, engine.dialect, self._info, self._compiled)
+        return self._direct
 
     def _checkpoint(self) -> None:
         """Copy the WAL into the database file (PASSIVE: it waits for no one; readers go on meanwhile)."""
@@ -313,7 +326,7 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self._statements is not None:
-            await self._statements.dispose()
+            await self._statements.close()
         if self._on_loop is not None:
             self._on_loop.close()
             self._on_loop.engine.dispose()
