@@ -261,3 +261,14 @@ def test_a_page_of_small_print_is_not_a_texture():
     assert page.kind == "none" and page.phrase == ""
     gravel = fusion.describe_unnamed(unnamed, [label("menu", 0.1), label("dog", 0.2)], [], tones, filled)
     assert gravel.kind == "texture"  # a trace of print among a texture's guesses is no page
+
+
+def test_a_person_filling_the_frame_is_credible_when_the_classifier_sees_something_worn():
+    """The blind split's close-up of a man in sunglasses: no face found, a "person" box over the whole frame
+    (the detector's usual false hit on busy frames) and the classifier's sunglasses at 0.78, which are worn."""
+    whole = box("person", 0.9, 0.0, 0.0, 1.0, 0.98)
+    sunglasses = label("sunglasses", 0.78, kind="worn", phrase="a pair of sunglasses")
+    assert subject([sunglasses], [whole]).phrase == "a person"
+    assert subject([label("dog", 0.1, animal=True)], [whole]).phrase == ""  # nothing backs it: not credible
+    mask = label("mask", 0.6, kind="worn", phrase="a mask")
+    assert subject([mask], [whole]).phrase == ""  # a mask shows a face of its own: no wearer follows from it

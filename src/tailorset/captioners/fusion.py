@@ -41,7 +41,7 @@ MIN_AREA = 0.004  # boxes smaller than this share of the frame are noise at 416 
 OBJECT_AREA = 0.01  # …and an object is listed only from this size (a speck of texture passes for a bird)
 # A box covering this much of the frame is the detector's usual false hit on a busy or plain frame (a
 # "person" on a star field, a "dining table" under cups): it counts only when another signal backs it
-# (a face inside a person, the classifier naming the same class).
+# (a face inside a person, the classifier naming the same class or something a person wears).
 WHOLE_FRAME = 0.85
 FACE_SUPPORT = 0.6  # a face inside a person box counts as this much independent evidence
 AGREE_MIN = 0.25  # the classifier's probability must reach this to count as agreeing with the detector
@@ -159,6 +159,8 @@ def credible(detections: Sequence[Detection], labels: Sequence[Label], faces: Se
     named = {COCO_OF_NOUN.get(lb.noun) for lb in labels if lb.probability >= AGREE_MIN}
     if any(lb.animal and lb.probability >= AGREE_MIN for lb in labels):
         named |= COCO_ANIMALS  # the classifier sees an animal: a detected animal is credible, whichever
+    if any(lb.kind == "worn" and lb.noun not in FACE_COVERINGS and lb.probability >= AGREE_MIN for lb in labels):
+        named.add("person")  # sunglasses, a suit: worn by someone, so a "person" filling the frame is a close-up
     return [
         d
         for d in detections
