@@ -14,7 +14,7 @@ FIBO caption, and judged:
 - FIBO object recall: of the objects a FIBO caption should list, the share it lists.
 
 Prints one line per photo with --verbose, then a Markdown table per split (tune: used to calibrate the
-thresholds; holdout: kept out of it; fresh and blind: labelled after it, captioned once; all, see the header
+thresholds; holdout: kept out of it; fresh, blind and blind2: labelled after it, captioned once; all, see the header
 of caption_eval.toml), and the median time per caption on this machine.
 Run from the repo root: `python bench/caption_quality.py`.
 
@@ -264,7 +264,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=default_cache(), help="where the packages and photos go")
     parser.add_argument("--models", type=Path, default=None, help="model cache (default: the service's)")
     parser.add_argument("--verbose", "-v", action="store_true", help="one line per photo")
-    parser.add_argument("--set", dest="split", help="only the photos of this split (tune, holdout, fresh, blind)")
+    parser.add_argument("--set", dest="split", help="only the photos of this split (see caption_eval.toml)")
     parser.add_argument("--signals", action="store_true", help="print each photo's signals (implies --verbose)")
     parser.add_argument("--replay", action="store_true", help="reuse the last run's model outputs: fusion only")
     args = parser.parse_args()

@@ -236,3 +236,39 @@ def test_a_sure_worn_item_is_named_alone_when_no_person_is_sure():
     worn = subject([gown], [box("person", 0.8, w=0.4, h=0.8)])  # a sure person wears it
     assert worn.named == "a person wearing a gown"
     assert subject([label("gown", 0.8, kind="worn", phrase="a gown")]).phrase == ""  # not sure: not named
+
+
+def test_what_a_sure_person_sits_by_or_holds_does_not_outvote_them():
+    """The blind split's man holding a chessboard by a computer: the classifier's chair (0.55) and a weak
+    chair box over the same region as the person (0.34) would add up to more than the person (0.53)."""
+    person = box("person", 0.53, 0.1, 0.2, 0.8, 0.78)
+    chair = box("chair", 0.34, 0.1, 0.2, 0.8, 0.78)
+    found = subject([label("chair", 0.55)], [person, chair])
+    assert found.phrase == "a person" and found.confidence == pytest.approx(0.53)
+    # A chair box apart from the person still backs the classifier's chair: an empty chair with a person behind.
+    apart = subject([label("chair", 0.55)], [box("person", 0.53, 0.0, 0.0, 0.3, 0.6), chair])
+    assert apart.phrase == "a chair" and apart.evidence == ("classifier", "detector")
+    # The object surer than the person keeps its box: the person is then the one beside it.
+    sure_chair = subject([label("chair", 0.55)], [person, box("chair", 0.8, 0.1, 0.2, 0.8, 0.78)])
+    assert sure_chair.phrase == "a chair"
+
+
+def test_a_page_of_small_print_is_not_a_texture():
+    """The blind split's small printed table of numbers: the classifier's "menu" says printed matter."""
+    tones = Tones((("gray", 0.9),), True, 0.5, 0.2, 0.0, 0.0, 0.0, "even")
+    unnamed, filled = fusion.Subject("", "none", 0.15), Layout(True, False, False)
+    page = fusion.describe_unnamed(unnamed, [label("menu", 0.26), label("slide rule", 0.12)], [], tones, filled)
+    assert page.kind == "none" and page.phrase == ""
+    gravel = fusion.describe_unnamed(unnamed, [label("menu", 0.1), label("dog", 0.2)], [], tones, filled)
+    assert gravel.kind == "texture"  # a trace of print among a texture's guesses is no page
+
+
+def test_a_person_filling_the_frame_is_credible_when_the_classifier_sees_something_worn():
+    """The blind split's close-up of a man in sunglasses: no face found, a "person" box over the whole frame
+    (the detector's usual false hit on busy frames) and the classifier's sunglasses at 0.78, which are worn."""
+    whole = box("person", 0.9, 0.0, 0.0, 1.0, 0.98)
+    sunglasses = label("sunglasses", 0.78, kind="worn", phrase="a pair of sunglasses")
+    assert subject([sunglasses], [whole]).phrase == "a person"
+    assert subject([label("dog", 0.1, animal=True)], [whole]).phrase == ""  # nothing backs it: not credible
+    mask = label("mask", 0.6, kind="worn", phrase="a mask")
+    assert subject([mask], [whole]).phrase == ""  # a mask shows a face of its own: no wearer follows from it

@@ -41,7 +41,7 @@ MIN_AREA = 0.004  # boxes smaller than this share of the frame are noise at 416 
 OBJECT_AREA = 0.01  # …and an object is listed only from this size (a speck of texture passes for a bird)
 # A box covering this much of the frame is the detector's usual false hit on a busy or plain frame (a
 # "person" on a star field, a "dining table" under cups): it counts only when another signal backs it
-# (a face inside a person, the classifier naming the same class).
+# (a face inside a person, the classifier naming the same class or something a person wears).
 WHOLE_FRAME = 0.85
 FACE_SUPPORT = 0.6  # a face inside a person box counts as this much independent evidence
 AGREE_MIN = 0.25  # the classifier's probability must reach this to count as agreeing with the detector
@@ -59,6 +59,9 @@ WORN_MIN = 0.9  # a worn item is named on a person only when the classifier is t
 # Worn items that show a face: a face or a "person" box on one is the item's own (a Guy Fawkes mask on white),
 # so a person wearing one must be seen by the detector alone, at ALONE_OBJECT_MIN.
 FACE_COVERINGS = frozenset({"mask"})
+# Caption nouns of printed matter: where the classifier's top nouns among them reach AGREE_MIN, a frame of fine
+# regular detail is a printed page (a table of numbers), not a texture; none of the set's textures gets 0.05.
+PRINTED = frozenset({"menu", "a book cover", "a crossword puzzle", "a comic book", "a website screenshot", "envelope"})
 NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five"}
 NAMED = ("person", "animal", "thing", "scene")  # kinds of Subject that name something
 
@@ -156,6 +159,8 @@ def credible(detections: Sequence[Detection], labels: Sequence[Label], faces: Se
     named = {COCO_OF_NOUN.get(lb.noun) for lb in labels if lb.probability >= AGREE_MIN}
     if any(lb.animal and lb.probability >= AGREE_MIN for lb in labels):
         named |= COCO_ANIMALS  # the classifier sees an animal: a detected animal is credible, whichever
+    if any(lb.kind == "worn" and lb.noun not in FACE_COVERINGS and lb.probability >= AGREE_MIN for lb in labels):
+        named.add("person")  # sunglasses, a suit: worn by someone, so a "person" filling the frame is a close-up
     return [
         d
         for d in detections
@@ -178,7 +183,8 @@ def choose_subject(
     people = _people(labels, faces, boxes)
     # A sure worn item where no person is sure is named alone: "a mask", not "a person wearing a mask".
     worn = _worn(labels, texture) if people is None or people.confidence < NAME_MIN else None
-    candidates = [c for c in (people, worn, _classified(labels, boxes, texture)) if c]
+    sure_people = [d for d in boxes if d.label == "person" and d.score >= NAME_MIN]
+    candidates = [c for c in (people, worn, _classified(labels, boxes, texture, sure_people)) if c]
     best = max(candidates, key=lambda c: c.confidence, default=None)
     if best is None or best.confidence < NAME_MIN:
         coarse = _coarse(hypernyms, boxes, texture)
@@ -291,13 +297,17 @@ def _people(labels: Sequence[Label], faces: Sequence[Face], boxes: Sequence[Dete
     )
 
 
-def _classified(labels: Sequence[Label], boxes: Sequence[Detection], texture: bool) -> Subject | None:
-    """The classifier's best noun (not a person or something worn), checked against the detections."""
+def _classified(
+    labels: Sequence[Label], boxes: Sequence[Detection], texture: bool, people: Sequence[Detection] = ()
+) -> Subject | None:
+    """The classifier's best noun (not a person or something worn), checked against the detections. A box of
+    that noun lying on a surer `people` box does not back it: it is what the person sits on or holds, seen
+    with the person (a chair behind a man holding a chessboard), not a subject apart from them."""
     best = next((lb for lb in labels if lb.kind in ("thing", "scene")), None)
     if best is None:
         return None
     coco = COCO_OF_NOUN.get(best.noun)
-    same = [d for d in boxes if d.label == coco]
+    same = [d for d in boxes if d.label == coco and not any(p.score > d.score and _overlaps(d, p) for p in people)]
     animals = [d for d in boxes if d.label in COCO_ANIMALS]
     # A finer phrase ("a valley") is only as sure as its own classes: the noun's sum also holds siblings that do
     # not support it (the cliffs and headlands of "landscape"). The coarse noun is left to the hypernyms.
@@ -422,10 +432,12 @@ def describe_unnamed(
         return Subject(phrase, "silhouette", subject.confidence, subject.evidence, placement=subject.placement)
     if layout.starfield:
         return Subject("small points of light on a black background", "starfield", subject.confidence, subject.evidence)
-    # Not a texture where the detector or the classifier sees an object it knows (a plant before a patterned cloth).
+    # Not a texture where the detector or the classifier sees an object it knows (a plant before a patterned
+    # cloth), nor where the classifier sees printed matter (a page of small print).
     objects_seen = any(d.score >= OBJECT_MIN and d.area >= OBJECT_AREA for d in detections) or any(
         lb.noun in COCO_OF_NOUN and lb.probability >= OBJECT_HINT for lb in labels
     )
-    if layout.texture and not objects_seen:
+    printed = sum(lb.probability for lb in labels if lb.noun in PRINTED) >= AGREE_MIN
+    if layout.texture and not objects_seen and not printed:
         return Subject(f"a {colour} texture filling the frame", "texture", subject.confidence, subject.evidence)
     return subject
