@@ -39,13 +39,15 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(env, monke
             )
             assert [project.status_code, dataset.status_code, image.status_code] == [201, 201, 201], image.text
         config = tmp_path / "schemathesis.toml"
+        # One worker: on Python 3.11 two threads in ast.parse (Hypothesis describing a filter's lambda) can fail with
+        # "SystemError: AST constructor recursion depth mismatch" (CPython gh-106905), which stops the run.
         config.write_text(CONFIG)
         done = subprocess.run(
             [
                 sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run",
                 f"{server.base}/openapi.json", "--header", f"api_token: {token}",
                 "--checks", "all", "--exclude-checks", "positive_data_acceptance",
-                "--phases", "coverage,fuzzing", "--max-examples", MAX_EXAMPLES, "--workers", "2",
+                "--phases", "coverage,fuzzing", "--max-examples", MAX_EXAMPLES, "--workers", "1",
                 "--seed", "5", "--no-color", "--report-dir", str(tmp_path),
             ],
             capture_output=True, text=True, timeout=600, cwd=tmp_path,
