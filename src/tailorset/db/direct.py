@@ -122,7 +122,7 @@ class PostgresPool:
             connection = None
             while self._idle and connection is None:
                 connection = self._idle.pop()
-                if _closed_by_server(connection):
+                if closed_by_server(connection):
                     await connection.close()
                     connection = None
             if connection is None:
@@ -143,11 +143,17 @@ class PostgresPool:
             await self._idle.pop().close()
 
 
-def _closed_by_server(connection) -> bool:
-    """A server restart or a proxy's idle timeout must not fail a request; a query at each checkout would cost a
-    round trip. The server (or proxy) closing our idle connection makes its socket readable: drop it then."""
-    if connection.closed or connection.broken:
+def closed_by_server(connection) -> bool:
+    """Whether a kept psycopg connection is no longer usable. A server restart or a proxy's idle timeout must not
+    fail a request, and a query at each checkout (pool_pre_ping) would cost a round trip as long as the request's
+    own: instead, look at the socket. The server (or proxy) closing our idle connection makes it readable, while
+    an idle connection of ours has nothing to read. (PostgresPool here; Database's pool, db/engine.py.)"""
+    try:
+        if connection.closed or connection.broken:
+            return True
+        socket = connection.pgconn.socket
+    except Exception:  # psycopg knows it is broken already
         return True
     readable = select.poll()  # not select.select: it cannot watch descriptors above 1023
-    readable.register(connection.pgconn.socket, select.POLLIN)
+    readable.register(socket, select.POLLIN)
     return bool(readable.poll(0))

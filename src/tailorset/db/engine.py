@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import select
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, closing, contextmanager
@@ -21,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from sqlalchemy.pool import StaticPool
 
 from tailorset.config import SetupError
-from tailorset.db.direct import DirectConnection, PostgresPool
+from tailorset.db.direct import DirectConnection, PostgresPool, closed_by_server
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -165,17 +164,8 @@ def _tune_sqlite(sync_engine, begin: bool = True) -> None:
 
 
 def _discard_if_closed(dbapi_connection, _record, _proxy) -> None:
-    """A server restart or a proxy's idle timeout must not fail a request. pool_pre_ping would send a query
-    at every checkout, a round trip as long as the request's own; instead, look at the socket: the server
-    (or the proxy) closing a pooled connection makes it readable, while an idle connection of ours has
-    nothing to read. Such a connection is discarded and the pool takes, or opens, another."""
-    try:
-        socket = dbapi_connection.driver_connection.pgconn.socket
-    except Exception as exc:  # psycopg knows it is broken already
-        raise DisconnectionError(str(exc)) from exc
-    readable = select.poll()  # not select.select: it cannot watch descriptors above 1023
-    readable.register(socket, select.POLLIN)
-    if readable.poll(0):
+    """A pooled connection the server closed is discarded at checkout; the pool takes, or opens, another."""
+    if closed_by_server(dbapi_connection.driver_connection):
         raise DisconnectionError("the server closed this pooled connection")
 
 
