@@ -65,11 +65,16 @@ class ApiRoute(APIRoute):
     def authenticated(self) -> bool:
         return _depends_on(self.dependant, current_caller)
 
-    async def handle(self, scope, receive, send):
-        headers = dict(scope["headers"])
+    def limit(self, scope, headers: dict[bytes, bytes]) -> tuple[int, str, bool]:
+        """This request's body limit, the 413 message, and whether its Content-Length already declares more
+        (refused before anything else; also by api/hot.py). `headers`: dict(scope["headers"])."""
         limit, message = self.body_limit(scope["app"].state.services.settings, headers.get(b"content-type", b""))
         declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > limit:
+        return limit, message, declared.isdigit() and int(declared) > limit
+
+    async def handle(self, scope, receive, send):
+        limit, message, declared_over = self.limit(scope, dict(scope["headers"]))
+        if declared_over:
             return await error_response(413, message)(scope, receive, send)
         received = 0
 

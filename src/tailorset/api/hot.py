@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 
 from tailorset.api import images
+from tailorset.api.body_limit import ApiRoute
 from tailorset.api.deps import authenticate
 from tailorset.api.errors import captioner_error, domain_error, error_response
 from tailorset.captioners import CaptionerError
@@ -63,13 +64,11 @@ class HotRoutes:
         if response is not None:
             await response(scope, receive, send)
 
-    async def _serve(self, request: Request, send, route: APIRoute, dataset_id: int, image_id: int):
+    async def _serve(self, request: Request, send, route: ApiRoute, dataset_id: int, image_id: int):
         """The route's response, or None when FastAPI has answered."""
         scope, headers = request.scope, dict(request.scope["headers"])
-        content_type = headers.get(b"content-type", b"")
-        limit, too_large = route.body_limit(scope["app"].state.services.settings, content_type)
-        declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > limit:
+        limit, too_large, declared_over = route.limit(scope, headers)
+        if declared_over:
             return error_response(413, too_large)
         endpoint = f"{request.method} {route.path_format}"
         caller = await authenticate(scope["app"], request.headers.get("api_token"), endpoint)  # the first, as FastAPI
@@ -81,7 +80,7 @@ class HotRoutes:
             body += chunk
             if len(body) > limit:
                 return error_response(413, too_large)
-        update = _caption_update(bytes(body), content_type)
+        update = _caption_update(bytes(body), headers.get(b"content-type", b""))
         if update is None:  # FastAPI answers it, from the same bytes, knowing the caller
             scope["tailorset.caller"] = caller
             await self.app(scope, _replay(bytes(body), request.receive), send)
