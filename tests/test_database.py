@@ -1,15 +1,17 @@
 """The hot paths' database runner (Database.read_blocking and write_blocking): connections that went away,
-a SQLite file locked by another process, and the WAL it leaves for a thread to checkpoint."""
+a SQLite file locked by another process, the WAL it leaves for a thread to checkpoint, and group commit."""
 
 import sqlite3
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
+import anyio
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
-from tailorset.db.engine import sync_url
+from tailorset.db.engine import Database, sync_url
 from tests.support import Api, create_token, wait_until
 
 
@@ -79,3 +81,108 @@ def test_the_wal_is_checkpointed_behind_the_caption_writes(client, image, databa
     # checkpoint's thread may still be running.)
     wait_until(lambda: wal.stat().st_size < 8 * 1024 * 1024, 30, lambda: f"the WAL holds {wal.stat().st_size:,} bytes")
     assert api.get(f"{url}/{image_id}").json()["caption"] == "edit 999"
+
+
+# Group commit (db/sqlite_loop.py): the writes of one turn of the event loop share a transaction and a commit.
+
+
+@pytest.fixture
+def shared(tmp_path):
+    """A Database on a SQLite file with a table of counters and one of notes that must name a counter."""
+    url = f"sqlite:///{tmp_path}/group.db"
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as setup:
+        setup.executescript(
+            "PRAGMA journal_mode=WAL;"
+            "CREATE TABLE counters (id INTEGER PRIMARY KEY, value INTEGER NOT NULL);"
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, counter_id INTEGER NOT NULL REFERENCES counters(id));"
+            "INSERT INTO counters (id, value) VALUES (1, 0), (2, 0), (3, 0);"
+        )
+    return Database(url)
+
+
+def add(connection, counter: int) -> int:
+    connection.driver.execute("UPDATE counters SET value = value + 1 WHERE id = ?", (counter,))
+    return counter
+
+
+def add_then_fail(connection, counter: int) -> None:
+    add(connection, counter)
+    raise ValueError("this write fails after its first statement")
+
+
+def add_with_a_note_that_fails_at_commit(connection, counter: int) -> None:
+    add(connection, counter)
+    connection.driver.execute("PRAGMA defer_foreign_keys = ON")  # the broken reference is found at COMMIT
+    connection.driver.execute("INSERT INTO notes (counter_id) VALUES (999)")
+
+
+def values(database: Database) -> dict[int, int]:
+    path = make_url(database.url).database
+    with closing(sqlite3.connect(path)) as connection:
+        return dict(connection.execute("SELECT id, value FROM counters").fetchall())
+
+
+def run_together(database: Database, *calls) -> list:
+    """Each call (a coroutine function and its arguments) as a task started in the same turn of the loop,
+    in order; their results or exceptions, in order."""
+    outcomes: list = [None] * len(calls)
+
+    async def main():
+        async def one(n, function, *args):
+            try:
+                outcomes[n] = await function(*args)
+            except Exception as exc:
+                outcomes[n] = exc
+
+        async with anyio.create_task_group() as group:
+            for n, (function, *args) in enumerate(calls):
+                group.start_soon(one, n, function, *args)
+        await database.dispose()
+
+    anyio.run(main)
+    return outcomes
+
+
+def test_writes_of_one_turn_share_a_commit_that_readers_see_only_once_made(shared):
+    seen_meanwhile = {}
+
+    def read_all(connection) -> dict:
+        return dict(connection.driver.execute("SELECT id, value FROM counters").fetchall())
+
+    async def read():
+        seen_meanwhile.update(await shared.read_blocking(read_all))
+
+    outcomes = run_together(
+        shared,
+        (shared.write_blocking, add, 1),  # opens the transaction, then lets the rest of the turn run
+        (shared.write_blocking, add, 2),  # joins it
+        (read,),  # reads while both writes are made but not committed
+        (shared.write_blocking, add, 3),
+    )
+    assert outcomes == [1, 2, None, 3]
+    assert seen_meanwhile == {1: 0, 2: 0, 3: 0}  # nothing before the commit
+    assert values(shared) == {1: 1, 2: 1, 3: 1}  # everything after it
+
+
+def test_a_failing_write_takes_back_only_its_own_statements(shared):
+    outcomes = run_together(
+        shared,
+        (shared.write_blocking, add, 1),
+        (shared.write_blocking, add_then_fail, 2),  # joins, updates counter 2, then fails
+        (shared.write_blocking, add, 3),
+    )
+    assert outcomes[0] == 1 and outcomes[2] == 3
+    assert isinstance(outcomes[1], ValueError)
+    assert values(shared) == {1: 1, 2: 0, 3: 1}
+
+
+def test_a_commit_that_fails_fails_every_write_of_its_group_and_keeps_none(shared):
+    outcomes = run_together(
+        shared,
+        (shared.write_blocking, add, 1),
+        (shared.write_blocking, add_with_a_note_that_fails_at_commit, 2),
+    )
+    assert all(isinstance(outcome, sqlite3.IntegrityError) for outcome in outcomes), outcomes
+    assert values(shared) == {1: 0, 2: 0, 3: 0}
+    assert run_together(shared, (shared.write_blocking, add, 1)) == [1]  # the connection is usable again
+    assert values(shared) == {1: 1, 2: 0, 3: 0}

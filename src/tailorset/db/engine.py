@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, closing, contextmanager
 from datetime import timedelta
@@ -14,20 +14,16 @@ import anyio
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import StaticPool
 
 from tailorset.config import SetupError
-from tailorset.db.direct import DirectConnection, PostgresPool, closed_by_server
+from tailorset.db.direct import PostgresPool, closed_by_server
+from tailorset.db.sqlite_loop import Busy, LoopConnections
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-# The event loop's own SQLite connection leaves the WAL to grow by this many commits, then a thread copies it
-# into the database file (a checkpoint, with its fsync) while the loop serves other requests.
-CHECKPOINT_EVERY = 200
 
 
 def sync_url(url: str) -> str:
@@ -93,9 +89,7 @@ def _connection_problem(parsed: URL, exc: OperationalError) -> str:
     if "could not translate host name" in said or "Name or service not known" in said:
         return f"{where} cannot be found (no such host name): fix the host in TAILORSET_DATABASE_URL."
     first = said.strip().splitlines()[0].rsplit(": ", 1)[-1].strip() if said.strip() else type(exc.orig).__name__
-    return (
-        f"{where} does not answer ({first}): start it, or fix the host and port in TAILORSET_DATABASE_URL."
-    )
+    return f"{where} does not answer ({first}): start it, or fix the host and port in TAILORSET_DATABASE_URL."
 
 
 def _create_database(parsed: URL) -> None:
@@ -202,11 +196,14 @@ class Database:
         self._write_lock = anyio.Lock(fast_acquire=True) if self.backend == "sqlite" else None  # no yield when free
         self._tombstone_retention = tombstone_retention
         self._blocking_engine: Engine | None = None
-        self._on_loop: Connection | None = None  # SQLite: the event loop's own connection (_run())
-        self._direct: DirectConnection | None = None  # its driver's, running statements (db/direct.py)
         self._info = info  # what repository functions read of a session's info, also on a DirectConnection
         self._compiled: dict = {}  # DirectConnection's statements, compiled once for this database
-        self._commits_on_loop = 0
+        self._on_loop: LoopConnections | None = None  # SQLite: _run()'s connections (db/sqlite_loop.py)
+        if self.backend == "sqlite":
+            tune = functools.partial(_tune_sqlite, begin=False)
+            self._on_loop = LoopConnections(
+                sync_url(self.url), tune, info, self._compiled, self._write_lock, self._checkpoint
+            )
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -236,63 +233,17 @@ class Database:
         """Core statements on the driver's connection (db/direct.py), for the hot paths, where an ORM session
         and a thread hop per statement cost more than the SQL.
 
-        SQLite: `work` runs on the event loop itself, with a connection of its own: a statement on a local file
-        takes microseconds, less than a trip to a thread and back. It never waits there: while the file is
-        locked by another process, it runs on a thread that waits its turn. Its commits never checkpoint the WAL
-        (an fsync): every CHECKPOINT_EVERY commits, a thread does.
+        SQLite: `work` runs on the event loop itself, the writes of one turn of the loop sharing a commit
+        (db/sqlite_loop.py); while the file is locked by another process, on a thread that waits its turn.
         PostgreSQL: on a pooled connection in autocommit, one round trip per statement, so `work` that must
         be atomic is one statement (repository.write_caption joins its UPDATE and INSERT with CTEs)."""
         if self.backend == "postgresql":
             dialect = self.engine.sync_engine.dialect  # initialized: Services.open has connected
             return await self._statements.run(dialect, self._info, self._compiled, work, args)
-        if not write:
-            try:
-                return self._run_on_loop(work, args, write)
-            except _Busy:
-                return await anyio.to_thread.run_sync(self._blocking_transaction, work, args, write)
-        async with self._write_lock:  # after this process's other writers, without holding up the loop
-            try:
-                result = self._run_on_loop(work, args, write)
-            except _Busy:
-                return await anyio.to_thread.run_sync(self._blocking_transaction, work, args, write)
-            self._commits_on_loop += 1
-            if self._commits_on_loop >= CHECKPOINT_EVERY:
-                # What SQLite's autocheckpoint would do in this commit, on a thread. This process's writers
-                # wait meanwhile, so the checkpoint catches up with the WAL and the next write starts it over.
-                self._commits_on_loop = 0
-                await anyio.to_thread.run_sync(self._checkpoint)
-        return result
-
-    def _run_on_loop(self, work: Callable[..., T], args: tuple, write: bool) -> T:
-        direct = self._on_loop_connection()
-        driver = direct.driver
         try:
-            if write:
-                driver.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(direct, *args)
-                if write:
-                    driver.execute("COMMIT")
-            except BaseException:
-                if driver.in_transaction:
-                    driver.execute("ROLLBACK")
-                raise
-            return result
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                raise _Busy from exc  # the file is locked; nothing was written (rolled back)
-            raise
-
-    def _on_loop_connection(self) -> DirectConnection:
-        if self._on_loop is None:
-            engine = create_engine(sync_url(self.url), poolclass=StaticPool)
-            _tune_sqlite(engine, begin=False)
-            self._on_loop = engine.connect()  # its driver's connection, in autocommit (isolation_level None)
-            driver = self._on_loop.connection.driver_connection
-            driver.execute("PRAGMA busy_timeout=0")  # never wait on the loop: see _run()
-            driver.execute("PRAGMA wal_autocheckpoint=0")
-            self._direct = DirectConnection(driver, engine.dialect, self._info, self._compiled)
-        return self._direct
+            return await self._on_loop.write(work, args) if write else self._on_loop.read(work, args)
+        except Busy:
+            return await anyio.to_thread.run_sync(self._blocking_transaction, work, args, write)
 
     def _checkpoint(self) -> None:
         """Copy the WAL into the database file (PASSIVE: it waits for no one; readers go on meanwhile)."""
@@ -319,10 +270,5 @@ class Database:
             await self._statements.close()
         if self._on_loop is not None:
             self._on_loop.close()
-            self._on_loop.engine.dispose()
         if self._blocking_engine is not None:
             self._blocking_engine.dispose()
-
-
-class _Busy(Exception):
-    """SQLite's file is locked by another process: the work goes where it may wait."""
