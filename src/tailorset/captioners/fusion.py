@@ -64,6 +64,7 @@ FACE_COVERINGS = frozenset({"mask"})
 PRINTED = frozenset({"menu", "a book cover", "a crossword puzzle", "a comic book", "a website screenshot", "envelope"})
 NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five"}
 NAMED = ("person", "animal", "thing", "scene")  # kinds of Subject that name something
+KINDS = ("thing", "scene")  # kinds of classifier Label that _classified names
 
 # Caption nouns of the ImageNet grouping (imagenet_groups.txt, or a class's own name) that are COCO classes.
 COCO_OF_NOUN = {
@@ -303,7 +304,7 @@ def _classified(
     """The classifier's best noun (not a person or something worn), checked against the detections. A box of
     that noun lying on a surer `people` box does not back it: it is what the person sits on or holds, seen
     with the person (a chair behind a man holding a chessboard), not a subject apart from them."""
-    best = next((lb for lb in labels if lb.kind in ("thing", "scene")), None)
+    best = next((lb for lb in labels if lb.kind in KINDS), None)
     if best is None:
         return None
     coco = COCO_OF_NOUN.get(best.noun)
@@ -315,12 +316,16 @@ def _classified(
     if same and best.probability >= AGREE_MIN:
         confidence = combine(confidence, max(d.score for d in same))
         evidence.append("detector")
+        if best.animal and _unseen_rival(best, labels):
+            phrase = "an animal"  # the detector's dog is any animal COCO has no class for: it backs no species
     elif best.animal and animals and best.probability >= AGREE_MIN:
         rival = max(animals, key=lambda d: d.score)
         if coco is None or best.probability >= STRONG:
             # An animal the detector has no class for (a squirrel), or a classifier sure enough to overrule
             # the detector's guess (a tabby cat it calls a dog): the detector still sees an animal there.
             bonus = rival.score / 2 if coco is None else 0.0
+            if coco is None and confidence < NAME_MIN:
+                phrase = "an animal"
             confidence = combine(confidence, bonus) * (1.0 if coco is None else 1.0 - rival.score / 4)
         else:  # they agree it is an animal, not which one: say only that
             phrase, confidence = "an animal", combine(confidence, rival.score) * (1.0 - rival.score / 2)
@@ -337,6 +342,9 @@ def _classified(
             confidence *= UNSEEN_DISCOUNT
         if best.animal and best.probability < STRONG:
             confidence *= NO_ANIMAL_DISCOUNT
+        # With nothing else to go on, the noun is only as sure as its lead over the next one (a night bridge the
+        # classifier splits between "pier" and "bridge" is neither for sure).
+        confidence *= 1.0 - next((lb.probability for lb in labels if lb is not best and lb.kind in KINDS), 0.0)
         if texture:
             confidence *= TEXTURE_DISCOUNT
     if best.kind == "scene":
@@ -349,6 +357,19 @@ def _classified(
         tuple(evidence),
         placement=placement(*where.centre) if where else "",
         noun=(coco or "") if phrase == best.phrase else "",
+    )
+
+
+def _unseen_rival(best: Label, labels: Sequence[Label]) -> Label | None:
+    """Another animal the classifier finds at least half as likely as `best`, of a kind the detector has no
+    class for (a rabbit beside "dog"): the detector cannot tell the two apart."""
+    return next(
+        (
+            lb
+            for lb in labels
+            if lb is not best and lb.animal and lb.noun not in COCO_OF_NOUN and lb.probability >= best.probability / 2
+        ),
+        None,
     )
 
 
