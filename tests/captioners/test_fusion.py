@@ -302,3 +302,12 @@ def test_a_classifier_alone_is_only_as_sure_as_its_lead_over_the_next_noun():
     assert split.phrase == "" and split.confidence == pytest.approx(0.55 * (1 - 0.41), abs=1e-3)
     ahead = subject([label("pier", 0.8), label("bridge", 0.05)])
     assert ahead.phrase == "a pier" and ahead.confidence == pytest.approx(0.8 * 0.95, abs=1e-3)
+
+
+def test_on_a_texture_a_box_over_the_whole_frame_backs_nothing():
+    """A carpet of maple leaves: the classifier's "pizza" (0.35) and the detector's pizza box over the whole
+    frame (0.37) are fooled by the same texture, so their agreement is no evidence (split blind4)."""
+    leaves = subject([label("pizza", 0.35)], [box("pizza", 0.37, x=0, y=0, w=1, h=1)], texture=True)
+    assert leaves.phrase == "" and leaves.confidence < fusion.NAME_MIN
+    plate = subject([label("pizza", 0.35)], [box("pizza", 0.37, x=0, y=0, w=1, h=1)])
+    assert plate.phrase == "a pizza" and "detector" in plate.evidence  # not a texture: the box backs it

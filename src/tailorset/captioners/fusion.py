@@ -308,7 +308,14 @@ def _classified(
     if best is None:
         return None
     coco = COCO_OF_NOUN.get(best.noun)
-    same = [d for d in boxes if d.label == coco and not any(p.score > d.score and _overlaps(d, p) for p in people)]
+    same = [
+        d
+        for d in boxes
+        if d.label == coco
+        and not any(p.score > d.score and _overlaps(d, p) for p in people)
+        # On a frame filled with texture both are fooled alike: a box over the whole frame backs nothing there.
+        and not (texture and d.area >= WHOLE_FRAME)
+    ]
     animals = [d for d in boxes if d.label in COCO_ANIMALS]
     # A finer phrase ("a valley") is only as sure as its own classes: the noun's sum also holds siblings that do
     # not support it (the cliffs and headlands of "landscape"). The coarse noun is left to the hypernyms.
