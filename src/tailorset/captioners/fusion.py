@@ -28,6 +28,7 @@ from tailorset.captioners.imagenet import Hypernym, Label, with_article
 from tailorset.captioners.pixels import Layout, Tones
 
 NAME_MIN = 0.5  # a subject is named at this confidence or above
+MIN_SIDE = 64  # pixels: a frame with a shorter side names nothing (local.py)
 # A WordNet hypernym is named at this confidence or above when no finer subject reaches NAME_MIN: the highest
 # value that names as many tune photos of the evaluation set as any (bench/caption_quality.py).
 COARSE_MIN = 0.3
@@ -182,6 +183,8 @@ def choose_subject(
     neither reaches its threshold."""
     boxes = credible(detections, labels, faces)
     people = _people(labels, faces, boxes)
+    if people is not None and texture and people.evidence == ("detector",):  # a speck of texture, as for objects
+        people = replace(people, confidence=round(people.confidence * TEXTURE_DISCOUNT, 3))
     # A sure worn item where no person is sure is named alone: "a mask", not "a person wearing a mask".
     worn = _worn(labels, texture) if people is None or people.confidence < NAME_MIN else None
     sure_people = [d for d in boxes if d.label == "person" and d.score >= NAME_MIN]

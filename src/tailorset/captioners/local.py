@@ -143,7 +143,10 @@ class LocalCaptioner:
         subject = fusion.choose_subject(
             labels, found, detections, point, layout.texture, imagenet.hypernyms(probabilities)
         )
-        if not subject.phrase:
+        tiny = min(width, height) < fusion.MIN_SIDE
+        if tiny:  # blown up to the models' inputs, a few dozen pixels show nothing they can tell apart
+            subject = Subject("", "none", 0.0, placement=subject.placement)
+        elif not subject.phrase:
             subject = fusion.describe_unnamed(subject, labels, detections, tones, layout)
         return ImageSignals(
             width=width,
@@ -159,7 +162,7 @@ class LocalCaptioner:
             sharpness=sharp,
             centre_sharpness=centre,
             subject=subject,
-            objects=fusion.objects(subject, detections, labels, found),
+            objects=() if tiny else fusion.objects(subject, detections, labels, found),
         )
 
     def _classify(self, rgb: Image.Image) -> np.ndarray:

