@@ -233,3 +233,13 @@ def test_a_frame_a_few_dozen_pixels_wide_names_nothing(captioner, photos):
     assert captioner.describe(cat).subject.phrase
     tiny = captioner.describe(cat.resize((48, 36)))
     assert tiny.subject.phrase == "" and tiny.objects == ()
+
+
+def test_a_strip_wider_than_four_to_one_is_no_texture():
+    """A 10,000 x 783 street panorama, shrunk for the layout, left blocks a few pixels tall that looked alike:
+    "a brown texture filling the frame" (split blind6)."""
+    rng = np.random.default_rng(5)
+    gravel = rng.integers(60, 200, size=(192, 256)).astype(np.uint8)
+    assert pixels.layout(gravel, float(gravel.mean()) / 255).texture is True
+    strip = gravel[:20]
+    assert pixels.layout(strip, float(strip.mean()) / 255).texture is False

@@ -212,6 +212,7 @@ class Layout:
 # of variation) and is at least TEXTURE_DETAIL; measured on the evaluation set (bench/caption_quality.py).
 TEXTURE_SPREAD = 0.2
 TEXTURE_DETAIL = 0.04
+TEXTURE_MIN_SIDE = 64  # pixels of the ~256 px greyscale copy: blocks of at least 16
 _GRID = [(i, j) for i in range(4) for j in range(4)]
 
 
@@ -229,8 +230,10 @@ def layout(gray: np.ndarray, luminance: float) -> Layout:
     scattered = sum(
         bool((g[i * h // 4 : (i + 1) * h // 4, j * w // 4 : (j + 1) * w // 4] > 0.5).any()) for i, j in _GRID
     )
+    even = spread <= TEXTURE_SPREAD and float(blocks.mean()) >= TEXTURE_DETAIL and luminance >= 0.15
     return Layout(
-        texture=spread <= TEXTURE_SPREAD and float(blocks.mean()) >= TEXTURE_DETAIL and luminance >= 0.15,
+        # A frame more than 4:1 (a street panorama) leaves the grid's blocks a few pixels tall: no evidence.
+        texture=even and min(g.shape) >= TEXTURE_MIN_SIDE,
         silhouette=dark + light >= 0.9 and 0.1 <= dark <= 0.7,
         starfield=luminance < 0.15
         and dark >= 0.8
