@@ -200,6 +200,21 @@ def table(verdicts: dict[str, list[Verdict]]) -> str:
     return "\n".join(lines)
 
 
+BANDS = ((0.8, 1.01), (0.6, 0.8), (0.5, 0.6), (0.0, 0.5))  # confidence bands of the second table
+
+
+def calibration(verdicts: list[Verdict]) -> str:
+    """How often a caption that names something is right, by the captioner's confidence: what a reviewer sorting
+    by confidence can expect of each band."""
+    lines = ["| confidence | named | right | wrong | precision |", "|---|---|---|---|---|"]
+    for low, high in BANDS:
+        band = [v for v in verdicts if v.outcome != "none" and low <= (v.confidence or 0.0) < high]
+        right = sum(v.outcome == "right" for v in band)
+        precision = f"{right / len(band):.0%}" if band else "n/a"
+        lines.append(f"| {low:.1f}–{min(high, 1.0):.1f} | {len(band)} | {right} | {len(band) - right} | {precision} |")
+    return "\n".join(lines)
+
+
 # -- recording and replaying the models' outputs --------------------------------------------------------
 class _Faces:
     """Stands in for the face detector: records what it finds per photo, or gives back what it found."""
@@ -311,6 +326,8 @@ def main() -> None:
     print()
     splits = dict.fromkeys(photo["split"] for photo in photos)
     print(table({split: [v for v in verdicts if v.photo["split"] == split] for split in splits} | {"all": verdicts}))
+    print(f"\nNamed subjects by the captioner's confidence (all {len(verdicts)} photos above):\n")
+    print(calibration(verdicts))
     if args.replay:
         print("\nreplayed from the last run's model outputs: no timing")
         return
