@@ -67,7 +67,7 @@ def metrics_text() -> tuple[bytes, str]:
 
 
 class _Formatter(logging.Formatter):
-    """One line per record, laid out by `line()`, which the access log also calls directly (access_line)."""
+    """One line per record, laid out by `line()`, which the access log also calls directly (log_access)."""
 
     _second: tuple[int, str | None] = (-1, None)
     _stamp = ""
@@ -81,11 +81,15 @@ class _Formatter(logging.Formatter):
         if second != self._second:
             self._second = second
             self._stamp = time.strftime(datefmt or self.default_time_format, self.converter(created))
-        msecs = int((created - int(created)) * 1000)  # as LogRecord's
-        return self._stamp if datefmt else self.default_msec_format % (self._stamp, msecs)
+        return self._stamp if datefmt else self.default_msec_format % (self._stamp, _msecs(created))
 
     def line(self, created: float, level: str, name: str, rid: str | None, message: str, fields: dict) -> str:
         raise NotImplementedError
+
+
+def _msecs(created: float) -> int:
+    """The milliseconds of a time, as LogRecord.msecs has them."""
+    return int((created - int(created)) * 1000)
 
 
 class JsonFormatter(_Formatter):
@@ -97,7 +101,7 @@ class JsonFormatter(_Formatter):
 
     def line(self, created, level, name, rid, message, fields) -> str:
         entry = {
-            "time": self.stamp(created, "%Y-%m-%dT%H:%M:%S") + f".{int((created - int(created)) * 1000):03d}Z",
+            "time": self.stamp(created, "%Y-%m-%dT%H:%M:%S") + f".{_msecs(created):03d}Z",
             "level": level.lower(),
             "logger": name,
             "message": message,

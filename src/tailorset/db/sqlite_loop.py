@@ -34,7 +34,6 @@ T = TypeVar("T")
 
 # The loop leaves the WAL to grow by this many writes, then a thread copies it into the database file.
 CHECKPOINT_EVERY = 200
-MAX_GROUP = 64  # writers in one commit: a bound on how long the first one's response waits for the others
 
 
 class Busy(Exception):
