@@ -222,14 +222,11 @@ def layout(gray: np.ndarray, luminance: float) -> Layout:
     if min(g.shape) < 16:
         return Layout(False, False, False)
     lap = _laplacian(g)
-    h, w = lap.shape
-    blocks = np.array([lap[i * h // 4 : (i + 1) * h // 4, j * w // 4 : (j + 1) * w // 4].mean() for i, j in _GRID])
+    blocks = np.array([block.mean() for block in _blocks(lap)])
     spread = float(blocks.std() / max(blocks.mean(), 1e-9))
-    dark, light = float((g < 0.15).mean()), float((g > 0.85).mean())
+    dark, light, bright = float((g < 0.15).mean()), float((g > 0.85).mean()), g > 0.5
     # Scattered points reach most of the grid's blocks; one bright shape on black (a crescent moon) does not.
-    scattered = sum(
-        bool((g[i * h // 4 : (i + 1) * h // 4, j * w // 4 : (j + 1) * w // 4] > 0.5).any()) for i, j in _GRID
-    )
+    scattered = sum(bool(block.any()) for block in _blocks(bright))
     even = spread <= TEXTURE_SPREAD and float(blocks.mean()) >= TEXTURE_DETAIL and luminance >= 0.15
     return Layout(
         # A frame more than 4:1 (a street panorama) leaves the grid's blocks a few pixels tall: no evidence.
@@ -237,9 +234,15 @@ def layout(gray: np.ndarray, luminance: float) -> Layout:
         silhouette=dark + light >= 0.9 and 0.1 <= dark <= 0.7,
         starfield=luminance < 0.15
         and dark >= 0.8
-        and 0.001 <= light + float((g > 0.5).mean()) <= 0.2
+        and 0.001 <= light + float(bright.mean()) <= 0.2
         and scattered >= len(_GRID) // 2,
     )
+
+
+def _blocks(a: np.ndarray) -> list[np.ndarray]:
+    """The 4 x 4 grid of blocks of a 2-D array (_GRID's order)."""
+    h, w = a.shape
+    return [a[i * h // 4 : (i + 1) * h // 4, j * w // 4 : (j + 1) * w // 4] for i, j in _GRID]
 
 
 def _laplacian(g: np.ndarray) -> np.ndarray:
