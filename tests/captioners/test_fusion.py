@@ -1,5 +1,6 @@
 """How the local captioner weighs the classifier, the object detector and the faces (captioners/fusion.py):
-agreement raises the confidence, disagreement lowers it, and nothing is named below NAME_MIN."""
+agreement raises the confidence, disagreement lowers it, nothing is a candidate below NAME_MIN, and a candidate
+below CAPTION_MIN is withheld."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ def subject(labels=(), detections=(), faces=(), texture=False, hypernyms=()):
     return fusion.choose_subject(list(labels), list(faces), list(detections), CENTRE, texture, list(hypernyms))
 
 
+def picked(found: fusion.Subject) -> str:
+    """What the fusion chose: written into the caption (phrase) or withheld for doubt (guess)."""
+    return found.phrase or found.guess
+
+
 ANIMALS = frozenset(fusion.COCO_ANIMALS)
 
 
@@ -35,11 +41,11 @@ def hypernym(phrase: str, p: float, size: int, coco=frozenset(), animal=False, k
 
 
 def test_agreement_raises_the_confidence():
-    alone = subject([label("car", 0.6)])
-    both = subject([label("car", 0.6)], [box("car", 0.5)])
+    alone = subject([label("car", 0.7)])
+    both = subject([label("car", 0.7)], [box("car", 0.5)])
     assert alone.phrase == both.phrase == "a car"
-    assert alone.confidence == pytest.approx(0.6 * fusion.UNSEEN_DISCOUNT)  # the detector knows cars, saw none
-    assert both.confidence == pytest.approx(1 - 0.4 * 0.5, abs=1e-3)
+    assert alone.confidence == pytest.approx(0.7 * fusion.UNSEEN_DISCOUNT)  # the detector knows cars, saw none
+    assert both.confidence == pytest.approx(1 - 0.3 * 0.5, abs=1e-3)
     assert both.confidence > alone.confidence
     assert both.evidence == ("classifier", "detector")
 
@@ -117,6 +123,24 @@ def test_what_is_visible_when_nothing_is_named():
     assert shape.phrase == "a black silhouette of an animal"
 
 
+def test_a_candidate_below_caption_min_is_withheld_and_its_guess_kept():
+    """Named at 0.5-0.6, the captioner was right three times in four on the evaluation set: too seldom to write
+    into training data. The guess is kept for review; no texture or silhouette is said in its place."""
+
+    def valley(p: float) -> Label:
+        return Label("a valley", "landscape", "scene", p, ("valley",), False)  # its confidence is p itself
+
+    sure = subject([valley(fusion.CAPTION_MIN)])
+    assert (sure.phrase, sure.kind, sure.guess) == ("a valley", "scene", "")
+    doubtful = subject([valley(fusion.CAPTION_MIN - 0.01)], [box("person", 0.3)])
+    assert (doubtful.phrase, doubtful.kind, doubtful.guess) == ("", "withheld", "a valley")
+    assert doubtful.confidence == pytest.approx(fusion.CAPTION_MIN - 0.01) and doubtful.evidence == ("classifier",)
+    tones = Tones((("gray", 0.9),), True, 0.5, 0.2, 0.0, 0.0, 0.0, "even")
+    for layout in (Layout(True, False, False), Layout(False, True, False), Layout(False, False, True)):
+        assert fusion.describe_unnamed(doubtful, [valley(0.59)], [], tones, layout) == doubtful
+    assert subject([valley(fusion.NAME_MIN - 0.01)]).kind == "none"  # not even a candidate: nothing to keep
+
+
 def test_a_plain_string_is_a_caption_without_confidence():
     assert as_caption("a cat") == Caption("a cat", None, {})
     kept = Caption("a cat", 0.7, {"subject": "a cat"})
@@ -143,18 +167,18 @@ def test_no_sure_breed_but_surely_a_dog():
 def test_the_most_specific_hypernym_that_is_sure_enough_is_named():
     """The vehicle hypernym is sure; the car one is not: "a vehicle", not "a car"."""
     car = hypernym("a car", 0.2, 10, {"car"})
-    vehicle = hypernym("a vehicle", 0.6, 70, {"car", "bus", "truck"})
+    vehicle = hypernym("a vehicle", 0.7, 70, {"car", "bus", "truck"})
     found = subject([label("amphibian", 0.2)], hypernyms=[car, vehicle])
     assert found.phrase == "a vehicle" and found.kind == "thing"
-    assert found.confidence == pytest.approx(0.6 * fusion.UNSEEN_DISCOUNT)  # the detector knows vehicles, saw none
+    assert found.confidence == pytest.approx(0.7 * fusion.UNSEEN_DISCOUNT)  # the detector knows vehicles, saw none
 
 
 def test_the_threshold_is_coarse_min():
     below = hypernym("a building", fusion.COARSE_MIN - 0.01, 30, kind="scene")
     at = hypernym("a building", fusion.COARSE_MIN, 30, kind="scene")
     assert subject([label("bookshop", 0.1, kind="scene")], hypernyms=[below]).phrase == ""
-    named = subject([label("bookshop", 0.1, kind="scene")], hypernyms=[at])
-    assert named.phrase == "a building" and named.kind == "scene"
+    chosen = subject([label("bookshop", 0.1, kind="scene")], hypernyms=[at])
+    assert chosen.kind == "withheld" and chosen.guess == "a building"  # a candidate, below CAPTION_MIN
 
 
 def test_a_sure_finer_noun_wins_over_its_hypernym():
@@ -210,7 +234,7 @@ def test_a_finer_phrase_is_only_as_sure_as_its_own_classes():
     found = subject([valley], hypernyms=[landscape])
     assert found.phrase == "a landscape" and found.coarse
     whole = Label("a valley", "landscape", "scene", 0.56, ("valley",), False)  # the phrase is the whole noun
-    assert subject([whole]).phrase == "a valley" and subject([whole]).confidence == pytest.approx(0.56)
+    assert picked(subject([whole])) == "a valley" and subject([whole]).confidence == pytest.approx(0.56)
 
 
 def test_a_sure_mask_is_a_mask_not_a_person():
@@ -244,10 +268,10 @@ def test_what_a_sure_person_sits_by_or_holds_does_not_outvote_them():
     person = box("person", 0.53, 0.1, 0.2, 0.8, 0.78)
     chair = box("chair", 0.34, 0.1, 0.2, 0.8, 0.78)
     found = subject([label("chair", 0.55)], [person, chair])
-    assert found.phrase == "a person" and found.confidence == pytest.approx(0.53)
+    assert picked(found) == "a person" and found.confidence == pytest.approx(0.53)
     # A chair box apart from the person still backs the classifier's chair: an empty chair with a person behind.
     apart = subject([label("chair", 0.55)], [box("person", 0.53, 0.0, 0.0, 0.3, 0.6), chair])
-    assert apart.phrase == "a chair" and apart.evidence == ("classifier", "detector")
+    assert picked(apart) == "a chair" and apart.evidence == ("classifier", "detector")
     # The object surer than the person keeps its box: the person is then the one beside it.
     sure_chair = subject([label("chair", 0.55)], [person, box("chair", 0.8, 0.1, 0.2, 0.8, 0.78)])
     assert sure_chair.phrase == "a chair"
@@ -281,7 +305,7 @@ def test_the_detector_backs_no_species_it_has_no_class_for():
     """A quokka: the classifier's weak "wombat", the detector's cat and bear boxes. They agree on an animal;
     the species rests on the classifier alone, which is not sure of it."""
     found = subject([label("wombat", 0.33, animal=True)], [box("cat", 0.56), box("bear", 0.43)])
-    assert found.phrase == "an animal" and found.confidence >= fusion.NAME_MIN
+    assert picked(found) == "an animal" and found.confidence >= fusion.NAME_MIN
     sure = subject([label("wombat", 0.8, animal=True)], [box("cat", 0.56)])
     assert sure.phrase == "a wombat"  # sure by itself: named
 
@@ -310,7 +334,7 @@ def test_on_a_texture_a_box_over_the_whole_frame_backs_nothing():
     leaves = subject([label("pizza", 0.35)], [box("pizza", 0.37, x=0, y=0, w=1, h=1)], texture=True)
     assert leaves.phrase == "" and leaves.confidence < fusion.NAME_MIN
     plate = subject([label("pizza", 0.35)], [box("pizza", 0.37, x=0, y=0, w=1, h=1)])
-    assert plate.phrase == "a pizza" and "detector" in plate.evidence  # not a texture: the box backs it
+    assert picked(plate) == "a pizza" and "detector" in plate.evidence  # not a texture: the box backs it
 
 
 def test_on_a_texture_a_person_from_the_detector_alone_is_a_speck_of_it():
@@ -318,4 +342,4 @@ def test_on_a_texture_a_person_from_the_detector_alone_is_a_speck_of_it():
     face and nothing the classifier sees of a person (split blind5)."""
     speck = [box("person", 0.57, x=0.7, y=0.4, w=0.1, h=0.12)]
     assert subject(detections=speck, texture=True).phrase == ""
-    assert subject(detections=speck).phrase == "a person"  # not a texture: the detector alone may name a person
+    assert picked(subject(detections=speck)) == "a person"  # not a texture: the detector alone may name a person

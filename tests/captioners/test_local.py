@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 
+from tailorset.captioners import phrasing
 from tailorset.captioners.base import CaptionContext, Captioner
+from tailorset.captioners.fusion import Subject
 from tests.captioners import captioner_support as support
 
 # What a caption must mention for each photo (any of the words, as whole words).
@@ -49,6 +52,21 @@ def test_people_are_found_by_their_faces(signals):
     assert signals["camera.png"].subject.kind == "person"
     for name in ("coffee.png", "chelsea.png", "motorcycle_left.png", "rocket.jpg"):
         assert signals[name].faces == (), name
+
+
+def test_a_withheld_subject_is_in_the_signals_not_in_the_caption(signals):
+    """A guess below fusion.CAPTION_MIN teaches a model nothing right three times in four: the caption leaves it
+    out, and the stored signals keep it for whoever reviews the caption."""
+    named = signals["rocket.jpg"]
+    doubtful = replace(named, subject=Subject("", "withheld", 0.55, ("classifier",), guess="a rocket"), objects=())
+    evidence = phrasing.evidence(doubtful, wants_json=True)
+    assert (evidence["subject"], evidence["kind"], evidence["guess"], evidence["named"]) == (
+        None, "withheld", "a rocket", [],
+    )  # fmt: skip
+    assert "guess" not in phrasing.evidence(named, wants_json=False)
+    for text in (phrasing.legacy_caption(doubtful, "sks"), json.dumps(phrasing.fibo_caption(doubtful, {}))):
+        assert not mentions(text, ("rocket", "missile")), text
+    assert phrasing.fibo_caption(doubtful, {})["aesthetics"]["composition"].startswith("no single dominant subject")
 
 
 def test_black_and_white_is_detected(captioner, photos, signals):

@@ -56,7 +56,7 @@ def test_grid_filter_and_keyboard_edit(page, shot, http, token):
     cards = page.locator(".grid .card")
     expect(cards).to_have_count(4)
     expect(page.locator(".grid .badge.source-automatic")).to_have_count(4)
-    # Every automatic caption shows how sure the captioner was (confidence.js), named subjects as 50% or more.
+    # Every automatic caption shows how sure the captioner was (confidence.js), named subjects as 60% or more.
     expect(page.locator(".grid .badge.confidence")).to_have_count(4)
     cat = http.get(f"/datasets/{dataset['id']}/images/{dataset['images'][0]['id']}", params={"include": "confidence"})
     expect(page.locator(".card", has_text="chelsea.png").locator(".badge.confidence")).to_have_text(

@@ -13,8 +13,9 @@ caption is composed from measured signals, and says only what they support:
   built into ONNX by tfjs.py) and OpenCV Haar cascades, frontal + profile (faces.py has the measurements
   and licences). NudeNet (AGPL-3.0, opt-in: faces="nudenet") adds "a woman" / "a man".
 - fusion.py weighs the three against each other into a subject and a confidence (0-1); a subject is named
-  only at fusion.NAME_MIN or above, calibrated on bench/caption_eval.toml; below it the caption says what
-  is visible (a texture, a silhouette) or names nothing. Detected objects fill a FIBO caption's `objects`.
+  only at fusion.CAPTION_MIN or above, calibrated on bench/caption_eval.toml; a guess below it is withheld
+  (kept in the signals for review), and where the models saw nothing nameable the caption says what is
+  visible (a texture, a silhouette) or names nothing. Detected objects fill a FIBO caption's `objects`.
 - Where the subject sits: its box (a person's, a detected object's); otherwise the centroid of a
   spectral-residual saliency map (Hou & Zhang 2007, numpy, <2 ms). Shot size (close-up / medium / wide) from
   a face's height, else a person box's. (img-focus saliency is better but costs ~480 MB RSS.)

@@ -219,6 +219,7 @@ def evidence(signals: ImageSignals, wants_json: bool) -> dict:
     return {
         "subject": subject.phrase or None,
         "kind": subject.kind,
+        **({"guess": subject.guess} if subject.guess else {}),  # a subject withheld for doubt (fusion.CAPTION_MIN)
         "evidence": list(subject.evidence),
         "named": [n for n in named if n],
         "classifier": [[lb.phrase, round(lb.probability, 3)] for lb in signals.labels[:3]],
@@ -261,7 +262,7 @@ def _shadows(tones: Tones) -> str:
 def _composition(subject: Subject) -> str:
     if subject.kind in ("scene", "texture", "starfield"):
         return "scene fills the frame"
-    if subject.kind == "none":
+    if subject.kind in ("none", "withheld"):
         return "no single dominant subject"
     return "subject centered" if subject.placement == "center" else f"subject in the {subject.placement}"
 

@@ -4,10 +4,10 @@
 
 import { h } from "./dom.js";
 
-// The local captioner names a subject at 0.5 or more (captioners/fusion.py NAME_MIN).
+// The local captioner writes a subject into the caption at 0.6 or more (captioners/fusion.py CAPTION_MIN).
 const LEVELS = [
   [0.8, "high"],
-  [0.5, "medium"],
+  [0.6, "medium"],
   [0, "low"],
 ];
 
@@ -24,11 +24,12 @@ export function confidenceBadge(image) {
   );
 }
 
-/** One line saying what the caption rests on, e.g. "a tabby cat — classifier + detector". */
+/** One line saying what the caption rests on, e.g. "a tabby cat — classifier + detector", or what it left
+ * out for doubt: "not named, perhaps a dog — classifier". */
 export function signalsLine(image) {
   const signals = image.caption_signals;
   if (!signals || image.caption_confidence == null) return null;
-  const subject = signals.subject ?? "no subject named";
+  const subject = signals.subject ?? (signals.guess ? `not named, perhaps ${signals.guess}` : "no subject named");
   const evidence = (signals.evidence ?? []).join(" + ");
   return h("span", { class: "meta signals" }, evidence ? `${subject} — ${evidence}` : subject);
 }
@@ -36,6 +37,7 @@ export function signalsLine(image) {
 function describe(signals, percent) {
   const lines = [`Captioner confidence ${percent}`];
   if (signals?.subject) lines.push(`Subject: ${signals.subject}`);
+  if (signals?.guess) lines.push(`Not named, too doubtful: ${signals.guess}`);
   if (signals?.evidence?.length) lines.push(`Rests on: ${signals.evidence.join(", ")}`);
   for (const [label, score] of signals?.detector ?? []) lines.push(`Detected: ${label} ${Math.round(score * 100)}%`);
   return lines.join("\n");
