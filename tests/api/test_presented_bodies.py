@@ -76,6 +76,7 @@ def test_bodies_are_those_of_the_response_model(api, datasets, given):
         (list_images, f"/tailored-gen/datasets/{legacy}/images", {}),
         (list_images, f"/tailored-gen/datasets/{legacy}/images", {"include": "review,confidence"}),
         (list_images, f"/tailored-gen/datasets/{legacy}/images", {"order": "review", "limit": 2, "include": "review"}),
+        (list_images, f"/tailored-gen/datasets/{legacy}/images", {"limit": 2, "include": "review"}),
         (list_images, f"/tailored-gen/datasets/{legacy}/images", {"caption_source": "manual"}),
         (list_images, f"/tailored-gen/datasets/{fibo}/images", {"include": "confidence"}),
     ]
