@@ -165,7 +165,6 @@ async def list_images(
     org: Org,
     services: Svc,
     request: Request,
-    response: Response,
     caption_contains: Annotated[str | None, Query(max_length=1000, description="Case-insensitive."), NoNul] = None,
     caption_excludes: Annotated[str | None, Query(max_length=1000, description="Case-insensitive."), NoNul] = None,
     caption_source: Annotated[CaptionSourceFilter | None, Query()] = None,
@@ -192,13 +191,16 @@ async def list_images(
     page_size = (limit or 100) if paged else None
     after = _decode_cursor(cursor, order) if cursor else None
     found = await images.list_all(services, org, dataset_id, where, after, page_size + 1 if page_size else None, order)
+    next_cursor = None
     if page_size and len(found) > page_size:
         found = found[:page_size]
         next_cursor = _encode_cursor(images.sort_key(found[-1], order), order)
+    present = Presenter(request, include)
+    response = present.response([present.image(image) for image in found])
+    if next_cursor:  # after the body's own headers, where FastAPI put them
         response.headers["X-Next-Cursor"] = next_cursor
         response.headers["Link"] = f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'
-    present = Presenter(request, include)
-    return [present.image(image) for image in found]
+    return response
 
 
 @router.get(

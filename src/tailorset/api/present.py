@@ -42,7 +42,8 @@ class Presenter:
         """The body as JSON, serialised once and sent as it is. Returned from a route, it skips FastAPI's
         validation of the body against the route's response_model (which is then documentation only): on
         the hottest routes that check cost more than the rest of the response. pydantic-core is the
-        serialiser FastAPI uses, so the bytes are the same."""
+        serialiser FastAPI uses, so the bytes are the same (tests/api/test_presented_bodies.py holds Get Dataset's
+        and Get Images' bodies to it)."""
         return Response(to_json(body), headers=headers, media_type="application/json")
 
     def image(self, image: Image) -> dict:

@@ -42,17 +42,26 @@ class Compiled:
         self.returns_rows = bool(self._columns)
         self._dialect = dialect
         self.row = namedtuple("Row", [column[0] for column in self._columns])
-        self._results: list | None = None  # per column: its type's conversion, known at the first result
+        self._converted: list | None = None  # (index, conversion) of each column that has one: at the first result
 
     def rows(self, fetched: list, cursor) -> list:
-        if self._results is None:  # psycopg's column types decide some conversions (sqlite3 gives None)
+        if self._converted is None:  # psycopg's column types decide some conversions (sqlite3 gives None)
             description = cursor.description  # psycopg builds it anew at each look: once, here
-            self._results = [
+            conversions = [
                 column[3]._cached_result_processor(self._dialect, described[1])
                 for column, described in zip(self._columns, description, strict=True)
             ]
-        results, row = self._results, self.row
-        return [row(*[f(v) if f else v for f, v in zip(results, raw, strict=True)]) for raw in fetched]
+            self._converted = [(i, convert) for i, convert in enumerate(conversions) if convert]
+        converted, make = self._converted, self.row._make
+        if not converted:
+            return [make(raw) for raw in fetched]
+        rows = []
+        for raw in fetched:  # only the columns that have a conversion: most have none (an integer, a text)
+            values = list(raw)
+            for i, convert in converted:
+                values[i] = convert(values[i])
+            rows.append(make(values))
+        return rows
 
     def _number(self, found: re.Match) -> str:
         if found[0] == "%%":

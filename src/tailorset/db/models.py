@@ -60,6 +60,24 @@ class UTCDateTime(TypeDecorator):
             value = value.replace(tzinfo=UTC)
         return value
 
+    def result_processor(self, dialect, coltype):
+        """SQLite: the stored text straight to an aware datetime (see _sqlite_utc); a dataset's images carry
+        hundreds of datetimes, and SQLAlchemy's way (parse, then process_result_value) costs five times more."""
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        return _sqlite_utc
+
+
+def _sqlite_utc(value: str | None) -> datetime | None:
+    """SQLite keeps these UTC datetimes as naive text ("YYYY-MM-DD HH:MM:SS.ffffff"): read as UTC. Parsing it with
+    the offset appended costs a fifth of datetime.replace(tzinfo=UTC)."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value + "+00:00")
+    except ValueError:  # text with an offset of its own, as SQLAlchemy would read it
+        return datetime.fromisoformat(value)
+
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
 Id = BigInteger().with_variant(Integer, "sqlite")

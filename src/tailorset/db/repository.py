@@ -132,6 +132,68 @@ async def count_images(session: AsyncSession, dataset_ids: Sequence[int]) -> dic
     return {dataset_id: counts.get(dataset_id, 0) for dataset_id in dataset_ids}
 
 
+def _dataset_counted():
+    """The dataset and how many live images it has, in one row (one statement: one snapshot)."""
+    datasets, images = Dataset.__table__, Image.__table__
+    count = select(func.count()).where(images.c.dataset_id == datasets.c.id, images.c.deleted_at.is_(None))
+    return select(*datasets.c, count.scalar_subquery().label("images_count")).where(
+        datasets.c.id == bindparam("dataset")
+    )
+
+
+def _live_images(limited: bool):
+    """The dataset's live images in upload order after the id `after` (0: from the first); `limit` of them."""
+    images = Image.__table__
+    query = (
+        select(images)
+        .where(
+            images.c.dataset_id == bindparam("dataset"), images.c.deleted_at.is_(None), images.c.id > bindparam("after")
+        )
+        .order_by(images.c.id)
+    )
+    return query.limit(bindparam("limit")) if limited else query
+
+
+def _latest_job():
+    jobs = Job.__table__
+    newest = select(func.max(jobs.c.id)).where(
+        jobs.c.dataset_id == bindparam("dataset"), jobs.c.kind == bindparam("kind")
+    )
+    return select(jobs).where(jobs.c.id == newest.scalar_subquery())
+
+
+_DATASET_COUNTED, _LATEST_JOB = _dataset_counted(), _latest_job()
+_LIVE_IMAGES = {limited: _live_images(limited) for limited in (True, False)}
+_DATASET_VISIBILITY = select(Dataset.__table__.c.organization_id, Dataset.__table__.c.deleted_at).where(
+    Dataset.__table__.c.id == bindparam("dataset")
+)
+
+
+def _images_after(connection: Connection, dataset_id: int, after_id: int, limit: int | None) -> list:
+    values = {"dataset": dataset_id, "after": after_id, "limit": limit}
+    return connection.execute(_LIVE_IMAGES[limit is not None], values).all()
+
+
+def dataset_with_images(connection: Connection, org_id: int, dataset_id: int, limit: int, job_kind: str) -> tuple:
+    """The dataset with its live images' count, its first `limit` live images and its newest job of `job_kind`
+    (or None), as rows, with the errors get_dataset would raise. Core: Database.read_blocking (for 200 images an
+    ORM session and its objects cost several times the SQL). Three statements, each its own snapshot (as
+    READ COMMITTED gives on PostgreSQL): an upload landing between them can make the count one off the list."""
+    dataset = connection.execute(_DATASET_COUNTED, {"dataset": dataset_id}).one_or_none()
+    _visible_dataset(connection, dataset, org_id, dataset_id)
+    images = _images_after(connection, dataset_id, 0, limit) if limit else []
+    job = connection.execute(_LATEST_JOB, {"dataset": dataset_id, "kind": job_kind}).one_or_none()
+    return dataset, images, job
+
+
+def live_images(connection: Connection, org_id: int, dataset_id: int, after_id: int, limit: int | None) -> list:
+    """list_images without a filter, in upload order (the dataset's images, all or a page), as rows, with the errors
+    get_dataset would raise. Core: Database.read_blocking (see dataset_with_images)."""
+    dataset = connection.execute(_DATASET_VISIBILITY, {"dataset": dataset_id}).one_or_none()
+    _visible_dataset(connection, dataset, org_id, dataset_id)
+    return _images_after(connection, dataset_id, after_id, limit)
+
+
 # --- images --------------------------------------------------------------------------------
 
 
