@@ -137,11 +137,11 @@ FAULTS: dict[str, Callable[[dict[str, Any]], str]] = {
 @SETTINGS
 @given(captions, st.sampled_from(sorted(FAULTS)))
 def test_one_safe_fault_is_repaired_to_exactly_the_canonical_form(caption: dict[str, Any], fault: str) -> None:
-    # json-repair 0.64 mis-reads some backslash escapes; the guard then refuses the repair (tested in
-    # test_fibo_rules), so exact repair of a missing comma is only promised for backslash-free text.
-    assume(fault != "json_syntax" or not any("\\" in s for s in _strings(caption)))
     expected = canonical_json(caption)
     faulty = FAULTS[fault](json.loads(expected))
+    # json-repair 0.64 mis-reads some backslash escapes, \\ and \\u00a1 alike; the guard then refuses the repair
+    # (tested in test_fibo_rules), so exact repair of a missing comma is only promised for text with no escape.
+    assume(fault != "json_syntax" or "\\" not in faulty)
     result = check_caption(faulty)
     assert result.valid, (fault, result.errors)
     assert result.caption == expected, fault

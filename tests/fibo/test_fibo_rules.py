@@ -422,6 +422,11 @@ def test_json_repair_escape_mistakes_are_refused_not_stored() -> None:
     text = C.replace('"style_medium":"3D render",', '"style_medium":"3D render\\\\" ')
     result = check_caption(text)
     assert not result.valid and result.errors[0].rule == "not_json"
+    # It also adds a quote to a \u escape followed by "[" when a later string holds "]" (found by Hypothesis):
+    # "\u00a1[" came back as '¡["'.
+    text = C.replace('"style_medium":"3D render",', '"style_medium":"\\u00a1[" "context":"]",')
+    result = check_caption(text)
+    assert not result.valid and result.errors[0].rule == "not_json"
 
 
 def test_conflicting_spelling_variants() -> None:
