@@ -15,7 +15,7 @@ FIBO caption, and judged:
 
 Prints one line per photo with --verbose, then a Markdown table per split (tune: used to calibrate the
 thresholds; holdout: kept out of it; fresh, blind and blind2: labelled after it, captioned once; blind3,
-blind4, blind5, blind6, blind7 and blind8: labelled before any caption of them; all, see the header of
+blind4, blind5, blind6, blind7, blind8 and blind9: labelled before any caption of them; all, see the header of
 caption_eval.toml), and the median time per caption on this machine.
 Run from the repo root: `python bench/caption_quality.py`.
 
