@@ -119,8 +119,10 @@ class ImageOut(BaseModel):
         "null for manual captions and for captioners that give none."
     )  # fmt: skip
     caption_signals: dict | None = Field(
-        None, description="include=confidence: the signals the automatic caption rests on, as its captioner says."
-    )
+        None, description="include=confidence: the signals the automatic caption rests on, as its captioner says. "
+        "The local captioner's: subject (null when none is named), kind, evidence, named, guess (a subject it "
+        "suspected but was not sure enough to name), classifier, detector, faces, monochrome, exposure."
+    )  # fmt: skip
     review_state: ReviewState | None = Field(
         None, description="include=review: unreviewed (new or re-captioned automatically), approved or flagged."
     )
