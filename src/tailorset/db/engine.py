@@ -221,8 +221,9 @@ class Database:
             yield session
 
     async def read_blocking(self, work: Callable[..., T], *args) -> T:
-        """`work(connection, *args)`: one Core statement that reads, on a DirectConnection (see _run). Outside a
-        transaction on SQLite: one statement sees one snapshot, so none is needed."""
+        """`work(connection, *args)`: Core statements that read, on a DirectConnection (see _run), outside any
+        transaction: each statement sees its own snapshot, on SQLite as on PostgreSQL in autocommit, so what
+        must be seen at one moment is read by one statement (repository.dataset_with_images says what it risks)."""
         return await self._run(work, args, write=False)
 
     async def write_blocking(self, work: Callable[..., T], *args) -> T:
