@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 # Re-exported: local.py reads the weights and catches the error through this module.
+from tailorset.captioners.onnx_graph import Graph
 from tailorset.captioners.torch_weights import WeightsError, read_state_dict
 
 __all__ = ["WeightsError", "build_model", "read_state_dict"]
@@ -26,7 +27,6 @@ INPUT_NAME = "image"  # float32 [N, 3, 224, 224], RGB, (pixel - 127) / 128
 OUTPUT_NAME = "probabilities"  # float32 [N, 1000], softmax over the ImageNet-1k classes
 IMAGE_SIDE = 224
 BATCH_NORM_EPSILON = 1e-3
-OPSET = 17
 
 # (repeats, kernel, stride, expand ratio, input channels, output channels): efficientnet_lite_builder.py's
 # block strings for Lite0 (width and depth multipliers 1.0).
@@ -53,30 +53,8 @@ def _same_padding(side: int, kernel: int, stride: int) -> tuple[list[int], int]:
     return [before, before, after, after], out
 
 
-class _Graph:
-    def __init__(self, weights: dict[str, np.ndarray]):
-        from onnx import helper, numpy_helper
-
-        self.helper, self.numpy_helper = helper, numpy_helper
-        self.weights = weights
-        self.nodes: list = []
-        self.initializers: list = []
-        self._names = 0
-        self._relu6_bounds: list[str] | None = None
-
-    def _name(self, stem: str) -> str:
-        self._names += 1
-        return f"{stem}_{self._names}"
-
-    def constant(self, stem: str, value: np.ndarray) -> str:
-        name = self._name(stem)
-        self.initializers.append(self.numpy_helper.from_array(np.ascontiguousarray(value, dtype=np.float32), name))
-        return name
-
-    def op(self, kind: str, inputs: list[str], **attributes) -> str:
-        output = self._name(kind.lower())
-        self.nodes.append(self.helper.make_node(kind, inputs, [output], **attributes))
-        return output
+class _Graph(Graph):
+    _relu6_bounds: list[str] | None = None
 
     def relu6(self, x: str) -> str:
         if self._relu6_bounds is None:  # one pair of scalars, shared by every Clip
@@ -106,8 +84,6 @@ def _conv_bn(
 
 def build_model(weights: dict[str, np.ndarray]):
     """The Lite0 classifier as an onnx.ModelProto: image → softmax probabilities."""
-    from onnx import TensorProto, checker, helper
-
     g = _Graph(weights)
     side = IMAGE_SIDE
     x, side = _conv_bn(g, INPUT_NAME, "_conv_stem", "_bn0", side, stride=2, kernel=3)
@@ -133,17 +109,4 @@ def build_model(weights: dict[str, np.ndarray]):
             index += 1
     x, side = _conv_bn(g, x, "_conv_head", "_bn1", side)
     x = g.relu6(x)
-    x = g.op("Flatten", [g.op("GlobalAveragePool", [x])], axis=1)
-    x = g.op("Gemm", [x, g.constant("fc_w", weights["_fc.weight"]), g.constant("fc_b", weights["_fc.bias"])], transB=1)
-    g.nodes.append(helper.make_node("Softmax", [x], [OUTPUT_NAME], axis=1))
-    graph = helper.make_graph(
-        g.nodes,
-        "efficientnet_lite0_imagenet",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", 3, IMAGE_SIDE, IMAGE_SIDE])],
-        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", 1000])],
-        g.initializers,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="tailorset")
-    model.ir_version = 8  # readable by every onnxruntime since 1.10
-    checker.check_model(model)
-    return model
+    return g.classifier(x, "_fc", "efficientnet_lite0_imagenet", INPUT_NAME, IMAGE_SIDE, OUTPUT_NAME, 1000)
