@@ -14,14 +14,15 @@ FIBO caption, and judged:
 - FIBO object recall: of the objects a FIBO caption should list, the share it lists.
 
 Prints one line per photo with --verbose, then a Markdown table per split (tune: used to calibrate the
-thresholds; holdout: kept out of it; fresh, blind and blind2: labelled after it, captioned once; blind3,
-blind4, blind5, blind6, blind7, blind8 and blind9: labelled before any caption of them; all, see the header of
-caption_eval.toml), and the median time per caption on this machine.
+thresholds; holdout: kept out of it; fresh, blind and blind2: labelled after it, captioned once; blind3 to
+blind10: labelled before any caption of them; all, see the header of caption_eval.toml), and the median time per
+caption on this machine.
 Run from the repo root: `python bench/caption_quality.py`.
 
 For calibrating: --set SPLIT runs one split; --signals prints each photo's classifier, hypernym, detector and
 face signals (why a subject was or was not named); --replay reuses the model outputs saved by the last full
-run (the classifier's probabilities, the detections, the faces: the models are deterministic, so they are
+run (the classifier's probabilities, the detections, the faces, the scene classifier's probabilities where it
+was asked: the models are deterministic, so they are
 what a new run would compute) and runs only the fusion and the phrasing again, in seconds instead of
 minutes. A replay prints no timing.
 """
@@ -230,7 +231,7 @@ class _Faces:
 
 
 class Captioner(LocalCaptioner):
-    """The default captioner, whose model outputs (classifier, detector, faces) are saved per photo, or,
+    """The default captioner, whose model outputs (classifier, detector, faces, scenes) are saved per photo, or,
     replaying, read back instead of computed. Fusion and phrasing are the captioner's own, unchanged."""
 
     def __init__(self, outputs: dict, replay: bool, models: Path | None) -> None:
@@ -238,6 +239,7 @@ class Captioner(LocalCaptioner):
         self.outputs, self.replay, self.photo = outputs, replay, ""
         if replay:  # no model is loaded
             self._detector, self._loaded = _Faces(outputs), True
+            self._scenes = "replayed"  # as if loaded: its outputs are read back where saved
 
     def load(self) -> None:
         if not self._loaded:
@@ -251,6 +253,14 @@ class Captioner(LocalCaptioner):
         if self.replay:
             return self.outputs[self.photo]["probabilities"]
         found = self.outputs.setdefault(self.photo, {})["probabilities"] = super()._classify(rgb)
+        return found
+
+    def _scene(self, rgb):
+        if self.replay:
+            if "places" not in self.outputs[self.photo]:
+                raise SystemExit(f"{self.photo}: no saved scene classifier output; run once without --replay")
+            return self.outputs[self.photo]["places"]
+        found = self.outputs.setdefault(self.photo, {})["places"] = super()._scene(rgb)
         return found
 
     def _detect(self, rgb):

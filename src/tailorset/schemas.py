@@ -121,7 +121,8 @@ class ImageOut(BaseModel):
     caption_signals: dict | None = Field(
         None, description="include=confidence: the signals the automatic caption rests on, as its captioner says. "
         "The local captioner's: subject (null when none is named), kind, evidence, named, guess (a subject it "
-        "suspected but was not sure enough to name), classifier, detector, faces, monochrome, exposure."
+        "suspected but was not sure enough to name), classifier, detector, scene (the scene classifier's places, "
+        "where it was asked), faces, monochrome, exposure."
     )  # fmt: skip
     review_state: ReviewState | None = Field(
         None, description="include=review: unreviewed (new or re-captioned automatically), approved or flagged."

@@ -12,6 +12,7 @@ from tailorset.captioners.detector import Detection
 from tailorset.captioners.faces import Face
 from tailorset.captioners.imagenet import Hypernym, Label
 from tailorset.captioners.pixels import Layout, Tones
+from tailorset.captioners.scenes import Place
 
 CENTRE = (0.5, 0.5)
 
@@ -24,8 +25,10 @@ def box(name: str, score: float, x=0.2, y=0.2, w=0.5, h=0.5) -> Detection:
     return Detection(name, score, x, y, w, h)
 
 
-def subject(labels=(), detections=(), faces=(), texture=False, hypernyms=()):
-    return fusion.choose_subject(list(labels), list(faces), list(detections), CENTRE, texture, list(hypernyms))
+def subject(labels=(), detections=(), faces=(), texture=False, hypernyms=(), places=()):
+    return fusion.choose_subject(
+        list(labels), list(faces), list(detections), CENTRE, texture, list(hypernyms), lambda: tuple(places)
+    )
 
 
 def picked(found: fusion.Subject) -> str:
@@ -343,3 +346,68 @@ def test_on_a_texture_a_person_from_the_detector_alone_is_a_speck_of_it():
     speck = [box("person", 0.57, x=0.7, y=0.4, w=0.1, h=0.12)]
     assert subject(detections=speck, texture=True).phrase == ""
     assert picked(subject(detections=speck)) == "a person"  # not a texture: the detector alone may name a person
+
+
+# -- the scene classifier: a place where no thing can be named ------------------------------------------------
+def place(phrase: str, p: float, group: str = "landscape") -> Place:
+    return Place(phrase, group, p, (phrase,))
+
+
+LANDSCAPE = "a landscape"
+
+
+def test_a_sure_place_is_named_where_nothing_else_is():
+    found = subject([label("parachute", 0.2)], places=[place("the sky", 0.9), place("the sea", 0.05)])
+    assert found.phrase == "the sky" and found.kind == "scene" and found.evidence == ("scene",)
+    assert found.confidence == pytest.approx(0.9)
+
+
+def test_the_classifiers_landscape_backs_a_natural_place():
+    """Places365's "a canyon" at 0.5 is withheld alone; with ImageNet's "a landscape" at 0.4 it is 0.7."""
+    canyon = [place("a canyon", 0.5)]
+    alone = subject(places=canyon)
+    backed = subject(hypernyms=[hypernym(LANDSCAPE, 0.4, 10, kind="scene")], places=canyon)
+    assert alone.phrase == "" and alone.kind == "withheld" and alone.guess == "a canyon"
+    assert backed.phrase == "a canyon" and backed.evidence == ("scene", "classifier")
+    assert backed.confidence == pytest.approx(1 - 0.5 * 0.6)
+    # A building backs no canyon, and a backing below AGREE_MIN is none.
+    assert subject(hypernyms=[hypernym("a building", 0.4, 30, kind="scene")], places=canyon).phrase == ""
+    assert subject(hypernyms=[hypernym(LANDSCAPE, 0.2, 10, kind="scene")], places=canyon).phrase == ""
+
+
+def test_a_field_needs_the_classifiers_landscape():
+    """The scene classifier takes close-ups of flowers and insects for fields: alone, a field is never named."""
+    field = [place("a field", 0.95, "plants")]
+    assert subject([label("insect", 0.3, animal=True)], places=field).kind == "none"
+    backed = subject(hypernyms=[hypernym(LANDSCAPE, 0.3, 10, kind="scene")], places=field)
+    assert backed.phrase == "a field" and backed.confidence == pytest.approx(1 - 0.05 * 0.7)
+
+
+def test_a_thing_is_the_subject_before_any_place():
+    named = subject([label("car", 0.9)], [box("car", 0.8)], places=[place("a highway", 0.99, "place")])
+    assert named.phrase == "a car"
+    # A thing withheld for doubt is still a thing the models saw: a close-up of it is no scene.
+    withheld = subject([label("daisy", 0.57, phrase="a daisy")], places=[place("a garden", 0.9, "place")])
+    assert withheld.kind == "withheld" and withheld.guess == "a daisy"
+
+
+def test_a_surer_place_replaces_the_classifiers_unsure_one():
+    landscape = hypernym(LANDSCAPE, 0.45, 10, kind="scene")
+    found = subject(hypernyms=[landscape], places=[place("a stream", 0.6)])
+    assert found.phrase == "a stream" and found.confidence == pytest.approx(1 - 0.4 * 0.55)
+    # Below the classifier's own guess the place changes nothing.
+    valley = label("landscape", 0.55, kind="scene", phrase="a valley")
+    assert picked(subject([valley], places=[place("a desert", 0.3)])) == "a valley"
+
+
+def test_the_scene_classifier_runs_only_when_a_place_could_be_named():
+    asked = []
+
+    def places():
+        asked.append(True)
+        return (place("a beach", 0.9),)
+
+    fusion.choose_subject([label("car", 0.9)], [], [box("car", 0.8)], CENTRE, places=places)
+    assert not asked
+    found = fusion.choose_subject([], [], [], CENTRE, places=places)
+    assert asked == [True] and found.phrase == "a beach"

