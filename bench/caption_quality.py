@@ -239,7 +239,7 @@ class Captioner(LocalCaptioner):
         self.outputs, self.replay, self.photo = outputs, replay, ""
         if replay:  # no model is loaded
             self._detector, self._loaded = _Faces(outputs), True
-            self._scenes = "replayed"  # as if loaded: its outputs are read back where saved
+            self._scenes = True  # as if installed: its outputs are read back where saved
 
     def load(self) -> None:
         if not self._loaded:

@@ -1,8 +1,9 @@
 """Peak memory of one API process serving the other benchmarks' traffic (goal: under 300 MB).
 
 Starts one `tailorset serve` on SQLite and, against it: uploads 60 photos (the captioner loads),
-runs 20 s of manual caption PUTs from wrk (16 connections), grows a dataset to 5,000 images and reads it whole and
-page by page, regenerates captions. Then reads the process's peak resident set (VmHWM). Once with the
+runs 20 s of manual caption PUTs from wrk (16 connections), regenerates captions, uploads frames of plain sky that
+name no thing (so the captioner opens its scene classifier), grows a dataset to 5,000 images and reads it whole
+and page by page. Then reads the process's peak resident set (VmHWM). Once with the
 files on the local disk, once in S3 (a SeaweedFS on loopback; boto3 adds ~35 MB).
 Last line: the figures. Run from the repo root: `python bench/memory.py [--storage local s3]`.
 """
@@ -10,12 +11,25 @@ Last line: the figures. Run from the repo root: `python bench/memory.py [--stora
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import tempfile
 from pathlib import Path
 
 from api_overhead import LUA, ensure_wrk, wrk
-from harness import PHOTOS, peak_rss_mb, photo_b64, server
+from harness import PHOTOS, peak_rss_mb, photo, photo_b64, server
 from listing import grow, walk
+from PIL import Image
+
+
+def sky_b64() -> str:
+    """The dusk sky between the towers of rocket.jpg, enlarged to pass the upload's 256 px minimum: nothing in
+    it is a thing, so its caption asks the scene classifier (tests/captioners/test_local.py uses the same cut)."""
+    with Image.open(io.BytesIO(photo("rocket.jpg"))) as rocket:
+        sky = rocket.convert("RGB").crop((210, 0, 430, 110)).resize((512, 256))
+    out = io.BytesIO()
+    sky.save(out, "PNG")
+    return base64.b64encode(out.getvalue()).decode()
 
 
 def peak_while_serving(storage: str) -> float:
@@ -34,6 +48,9 @@ def peak_while_serving(storage: str) -> float:
         for image_id in ids[:10]:
             api.http.put(f"/datasets/{dataset_id}/images/{image_id}", json={"regenerate_caption": True})
         print(f"{storage}: after caption PUTs: {peak_rss_mb(api.process.pid):.0f} MB peak")
+        for _ in range(5):
+            api.http.post(f"/datasets/{dataset_id}/images", json={"file": sky_b64()}).raise_for_status()
+        print(f"{storage}: after frames of sky (the scene classifier): {peak_rss_mb(api.process.pid):.0f} MB peak")
         grow(api.env["TAILORSET_DATABASE_URL"], dataset_id, 5000)
         for _ in range(20):
             api.http.get(f"/datasets/{dataset_id}").raise_for_status()

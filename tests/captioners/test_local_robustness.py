@@ -14,8 +14,10 @@ from PIL import Image
 
 from tailorset.captioners import imagenet, pixels
 from tailorset.captioners.base import CaptionContext, CaptionerError
-from tailorset.captioners.local import DETECTOR_FILE, MODEL_FILE, LocalCaptioner
+from tailorset.captioners.local import DETECTOR_FILE, MODEL_FILE, SCENE_FILE, LocalCaptioner
 from tests.captioners import captioner_support as support
+
+MODEL_FILES = (MODEL_FILE, DETECTOR_FILE, SCENE_FILE)  # what load() builds, with the scene weights fetched
 
 FIBO = CaptionContext(training_version="fibo")
 
@@ -97,7 +99,7 @@ def test_damaged_model_file_is_produced_again(tmp_path, photos):
     captioner = LocalCaptioner(cache_dir=tmp_path)
     assert "cat" in captioner.caption(photos["chelsea.png"], CaptionContext()).text
     assert (tmp_path / MODEL_FILE).stat().st_size > 10_000_000
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([MODEL_FILE, DETECTOR_FILE])  # no temporary files
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(MODEL_FILES)  # no temporary files
 
 
 def test_unknown_face_detector(tmp_path):
@@ -113,9 +115,9 @@ def test_without_face_detector(photos, model_dir):
 
 def test_export_is_atomic_and_readable(captioner):
     model_dir = captioner.cache_dir
-    for name in (MODEL_FILE, DETECTOR_FILE):
+    for name in MODEL_FILES:
         assert (model_dir / name).stat().st_mode & 0o644 == 0o644
-    assert not [p for p in model_dir.iterdir() if p.name not in (MODEL_FILE, DETECTOR_FILE)]
+    assert not [p for p in model_dir.iterdir() if p.name not in MODEL_FILES]
 
 
 def test_the_classifier_is_built_without_torch(tmp_path):
@@ -143,7 +145,7 @@ def test_the_classifier_is_built_without_torch(tmp_path):
     assert label == "espresso" and float(p) >= 0.85
     label, p = found["camera.png"].rsplit(" ", 1)
     assert label == "tripod" and float(p) >= 0.85
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([MODEL_FILE, DETECTOR_FILE])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(MODEL_FILES)  # the scene classifier too
 
 
 def test_imagenet_table():

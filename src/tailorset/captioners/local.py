@@ -114,7 +114,9 @@ class LocalCaptioner:
         self._lock = threading.Lock()
         self._session = None
         self._objects = None  # the COCO object detector's session
-        self._scenes = None  # the scene classifier's session; None without its weights (weights.py)
+        # The scene classifier's weights are fetched apart (weights.py); its session opens at its first use, as
+        # most photos never ask for it and it holds ~75 MB (bench/memory.py).
+        self._scenes = False
         self._detector: face_detectors.OpenCvFaces | face_detectors.NudeNetFaces | None = None
         self._loaded = False
 
@@ -152,7 +154,7 @@ class LocalCaptioner:
 
         def seen_places() -> tuple[Place, ...]:  # run only where fusion would name a place, at most once
             if not asked:
-                asked.append(scenes.places(self._scene(rgb)) if self._scenes is not None else ())
+                asked.append(scenes.places(self._scene(rgb)) if self._scenes else ())
             return asked[0]
 
         subject = fusion.choose_subject(
@@ -193,7 +195,8 @@ class LocalCaptioner:
         return probabilities.astype(np.float64)
 
     def _scene(self, rgb: Image.Image) -> np.ndarray:
-        probabilities = self._scenes.run(None, {places.INPUT_NAME: places.preprocess(rgb)})[0][0]
+        session = _session(self.scene_path, self.threads)  # built by load(); opened once per process
+        probabilities = session.run(None, {places.INPUT_NAME: places.preprocess(rgb)})[0][0]
         return probabilities.astype(np.float64)
 
     def _detect(self, rgb: Image.Image) -> tuple[Detection, ...]:
@@ -233,9 +236,10 @@ class LocalCaptioner:
             self._detector = face_detectors.load(self.faces)  # first: it fails fast on a bad setting
             self._session = _session(self.model_path, self.threads)
             self._objects = _session(self.detector_path, self.threads)
-            if weights.installed(weights.PLACES365) is not None:
-                self._scenes = _session(self.scene_path, self.threads)
-            else:
+            self._scenes = weights.installed(weights.PLACES365) is not None
+            if self._scenes and not self.scene_path.is_file():
+                build_model_file(self.scene_path)  # now, not at the first caption that needs it
+            elif not self._scenes:
                 log.warning(
                     "no scene classifier: its weights are not at %s (`tailorset models fetch`); captions name no "
                     "places",
@@ -281,7 +285,9 @@ def _open_session(path: Path, threads: int):
     # classifier keeps them: 2.5x faster with them), and its memory pattern: planned per run, it holds one more
     # block of the input's size. Both together: -20 MB peak. Turning off the arena instead (either model)
     # made the peak higher and erratic: freed run buffers fragment the heap.
-    if path.name == DETECTOR_FILE:
+    # The scene classifier likewise: the NCHWc copy of its 45 MB of weights took 90 MB more at its peak, for a
+    # speed within the noise of the runs (62-115 ms with, 86-97 ms without).
+    if path.name in (DETECTOR_FILE, SCENE_FILE):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
         options.enable_mem_pattern = False
     try:
