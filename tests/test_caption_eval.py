@@ -15,7 +15,7 @@ from tailorset.captioners.fusion import COCO_PHRASES
 
 EVAL_SET = Path(__file__).parents[1] / "bench" / "caption_eval.toml"
 # as the header of caption_eval.toml describes them
-SPLITS = ("tune", "holdout", "fresh", "blind", *(f"blind{n}" for n in range(2, 11)))  # blind2 … blind10
+SPLITS = ("tune", "holdout", "fresh", "blind", *(f"blind{n}" for n in range(2, 12)))  # blind2 … blind11
 FIELDS = {"id", "source", "path", "sha256", "split", "note", "greyscale", "subject"}
 OPTIONAL = {"also", "exposure", "objects"}
 COCO_WORDS = set(LABELS) | set(COCO_PHRASES.values())  # as a FIBO caption describes them: "sports ball" is "ball"
