@@ -363,16 +363,26 @@ def test_a_sure_place_is_named_where_nothing_else_is():
 
 
 def test_the_classifiers_landscape_backs_a_natural_place():
-    """Places365's "a canyon" at 0.5 is withheld alone; with ImageNet's "a landscape" at 0.4 it is 0.7."""
-    canyon = [place("a canyon", 0.5)]
+    """Places365's "a canyon" at 0.75 is withheld alone; with ImageNet's "a landscape" at 0.4 it is 0.85."""
+    canyon = [place("a canyon", 0.75)]
     alone = subject(places=canyon)
     backed = subject(hypernyms=[hypernym(LANDSCAPE, 0.4, 10, kind="scene")], places=canyon)
     assert alone.phrase == "" and alone.kind == "withheld" and alone.guess == "a canyon"
     assert backed.phrase == "a canyon" and backed.evidence == ("scene", "classifier")
-    assert backed.confidence == pytest.approx(1 - 0.5 * 0.6)
+    assert backed.confidence == pytest.approx(1 - 0.25 * 0.6)
     # A building backs no canyon, and a backing below AGREE_MIN is none.
     assert subject(hypernyms=[hypernym("a building", 0.4, 30, kind="scene")], places=canyon).phrase == ""
     assert subject(hypernyms=[hypernym(LANDSCAPE, 0.2, 10, kind="scene")], places=canyon).phrase == ""
+
+
+def test_a_place_is_written_only_at_the_scene_floor():
+    """The scene classifier's own probability is not the fusion's calibrated confidence: a place needs SCENE_MIN,
+    not CAPTION_MIN; below it the guess is withheld for review, as any."""
+    assert fusion.CAPTION_MIN < fusion.SCENE_MIN
+    at = subject(places=[place("a stadium", fusion.SCENE_MIN, "place")])
+    below = subject(places=[place("a stadium", fusion.SCENE_MIN - 0.01, "place")])
+    assert at.phrase == "a stadium" and at.kind == "scene"
+    assert below.phrase == "" and below.kind == "withheld" and below.guess == "a stadium"
 
 
 def test_a_field_needs_the_classifiers_landscape():
@@ -393,8 +403,8 @@ def test_a_thing_is_the_subject_before_any_place():
 
 def test_a_surer_place_replaces_the_classifiers_unsure_one():
     landscape = hypernym(LANDSCAPE, 0.45, 10, kind="scene")
-    found = subject(hypernyms=[landscape], places=[place("a stream", 0.6)])
-    assert found.phrase == "a stream" and found.confidence == pytest.approx(1 - 0.4 * 0.55)
+    found = subject(hypernyms=[landscape], places=[place("a stream", 0.8)])
+    assert found.phrase == "a stream" and found.confidence == pytest.approx(1 - 0.2 * 0.55)
     # Below the classifier's own guess the place changes nothing.
     valley = label("landscape", 0.55, kind="scene", phrase="a valley")
     assert picked(subject([valley], places=[place("a desert", 0.3)])) == "a valley"
