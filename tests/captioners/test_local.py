@@ -282,3 +282,17 @@ def test_without_its_weights_the_captioner_names_no_place_and_says_why(model_dir
     found = bare.describe(sky)
     assert found.places == () and found.subject.kind != "scene"
     assert bare.caption(rocket, LEGACY).text  # everything else still captions
+
+
+def test_damaged_scene_weights_leave_the_rest_of_the_captioner_working(tmp_path, photos, monkeypatch, caplog):
+    """The scene classifier is optional: weights that are not the ones expected are refused when its model is
+    built, the log says so, and everything else still captions."""
+    damaged = tmp_path / "places.pth.tar"
+    damaged.write_bytes(b"not the Places365 weights")
+    monkeypatch.setenv(weights.PLACES365.env, str(damaged))
+    with caplog.at_level("ERROR", logger="tailorset.captioners.local"):
+        captioner = support.new_captioner(tmp_path / "models")
+    assert "not the Places365 weights expected" in caplog.text
+    sky = photos["rocket.jpg"].crop((210, 0, 430, 110))
+    assert captioner.describe(sky).places == ()
+    assert "cat" in captioner.caption(photos["chelsea.png"], LEGACY).text

@@ -226,6 +226,23 @@ class LocalCaptioner:
     def scene_path(self) -> Path:
         return self.cache_dir / SCENE_FILE
 
+    def _scene_model_ready(self) -> bool:
+        """Whether the scene classifier can run: its weights fetched and its model built (now, not at the first
+        caption that needs it). It is optional: without it captions name no places, and the log says why."""
+        if weights.installed(weights.PLACES365) is None:
+            log.warning(
+                "no scene classifier: its weights are not at %s (`tailorset models fetch`); captions name no places",
+                weights.path(weights.PLACES365),
+            )
+            return False
+        if not self.scene_path.is_file():
+            try:
+                build_model_file(self.scene_path)
+            except CaptionerError as exc:
+                log.error("no scene classifier: %s; captions name no places", exc)
+                return False
+        return True
+
     def load(self) -> None:
         """Load the models now (otherwise the first caption does). Raises CaptionerError."""
         if self._loaded:
@@ -236,15 +253,7 @@ class LocalCaptioner:
             self._detector = face_detectors.load(self.faces)  # first: it fails fast on a bad setting
             self._session = _session(self.model_path, self.threads)
             self._objects = _session(self.detector_path, self.threads)
-            self._scenes = weights.installed(weights.PLACES365) is not None
-            if self._scenes and not self.scene_path.is_file():
-                build_model_file(self.scene_path)  # now, not at the first caption that needs it
-            elif not self._scenes:
-                log.warning(
-                    "no scene classifier: its weights are not at %s (`tailorset models fetch`); captions name no "
-                    "places",
-                    weights.path(weights.PLACES365),
-                )
+            self._scenes = self._scene_model_ready()
             _release_heap()  # what the sessions' graph optimisers allocated and freed
             self._loaded = True
 
