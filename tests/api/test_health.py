@@ -168,3 +168,28 @@ def test_the_health_report_is_walled_off(api, other_api):
         other_api.post(f"/tailored-gen/datasets/{dataset['id']}/captions/lint", json={"caption": "x"}).status_code
         == 404
     )
+
+
+def test_the_report_points_at_the_automatic_captions_the_captioner_doubts_until_they_are_reviewed(api):
+    """rocket.jpg's subject is withheld for doubt (its confidence is below review.SURE), the cat and the cup are
+    named surely: only the rocket is listed. Approving it, or writing its caption by hand, takes it off."""
+    dataset = api.dataset()
+    url = f"/tailored-gen/datasets/{dataset['id']}"
+    rocket, cat, cup = (api.upload(dataset["id"], name) for name in ("rocket.jpg", "chelsea.png", "coffee.png"))
+    shown = {
+        i["id"]: i["caption_confidence"] for i in api.get(f"{url}/images", params={"include": "confidence"}).json()
+    }
+    assert shown[rocket["id"]] < 0.8 <= min(shown[cat["id"]], shown[cup["id"]]), shown
+
+    doubtful = problem(health(api, dataset["id"]), "doubtful_captions")
+    assert (doubtful["severity"], doubtful["count"], doubtful["image_ids"]) == ("warning", 1, [rocket["id"]])
+    assert doubtful["message"] == (
+        "1 automatic caption not reviewed yet the captioner is unsure of (confidence below 80%): review it first."
+    )
+
+    api.post(f"{url}/images/{rocket['id']}/review", json={"state": "approved"})
+    assert problem(health(api, dataset["id"]), "doubtful_captions") is None
+    api.post(f"{url}/images/{rocket['id']}/review", json={"state": "unreviewed"})
+    assert problem(health(api, dataset["id"]), "doubtful_captions")["image_ids"] == [rocket["id"]]
+    api.put(f"{url}/images/{rocket['id']}", json={"caption": "a rocket on its launch pad at dusk"})
+    assert problem(health(api, dataset["id"]), "doubtful_captions") is None

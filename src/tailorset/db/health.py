@@ -72,7 +72,7 @@ async def save_measurements(session: AsyncSession, measured: Mapping[int, dict])
 REPORT_COLUMNS = (
     Image.id, Image.width, Image.height, Image.turned, Image.sharpness, Image.brightness, Image.dark_fraction,
     Image.bright_fraction, Image.transparent, Image.measured_at.is_not(None), Image.lint_issues, Image.lint_tokens,
-    Image.lint_terms, Image.review_state, Image.caption_source, Image.phash, Image.sha256,
+    Image.lint_terms, Image.review_state, Image.caption_source, Image.phash, Image.sha256, Image.caption_confidence,
 )  # fmt: skip
 
 

@@ -14,6 +14,11 @@ REVIEW_STATES = (UNREVIEWED, APPROVED, FLAGGED)
 # The review queue: what needs a look first.
 QUEUE_RANK = {UNREVIEWED: 0, FLAGGED: 1, APPROVED: 2}
 MAX_NOTE_CHARS = 2000
+# An automatic caption whose captioner's confidence is below this is doubtful: the health report lists those not yet
+# reviewed, least sure first (the workbench's badge turns from green to amber here too, ui/static/confidence.js).
+# On the evaluation set (bench/caption_quality.py) subjects named at 0.8 or more were right 93% of the time,
+# those below it 84%, and below it lie every withheld guess and every caption that names no subject.
+SURE = 0.8
 
 
 def state_after_caption_write(caption_source: str | None, chosen_by_person: bool = False) -> str:

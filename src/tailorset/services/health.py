@@ -298,6 +298,16 @@ def _assemble(dataset: Dataset, rows: list, caption_groups: list, max_images: in
     if counts["unreviewed_automatic"]:
         message = f"{_plural(counts['unreviewed_automatic'], 'automatic caption has', 'automatic captions have')} "
         problems.append(_problem("unreviewed", False, counts["unreviewed_automatic"], message + "not been reviewed."))
+    # Of those, the ones the captioner itself doubts (a captioner that gives no confidence says nothing here).
+    confidence = numbers(17)
+    unsure = (states == review.UNREVIEWED) & (sources == captions.AUTOMATIC) & (confidence < review.SURE)
+    if unsure.any():
+        doubtful = ids[unsure][np.argsort(confidence[unsure], kind="stable")]  # least sure first
+        message = (
+            f"{_plural(doubtful.size, 'automatic caption')} not reviewed yet the captioner is unsure of "
+            f"(confidence below {review.SURE:.0%}): review {'it' if doubtful.size == 1 else 'them'} first."
+        )
+        problems.append(_problem("doubtful_captions", False, doubtful.size, message, doubtful))
     pending = {"measurements": int((~measured).sum()), "lint": int(np.isnan(issues).sum())}
     if any(pending.values()):
         message = (
