@@ -72,7 +72,18 @@ def test_new_user_makes_a_dataset_fit_to_train(page, shot, server, ui_env, tmp_p
     expect(page.locator('.health-problems [data-rule="token_limit"]')).to_contain_text("Blocking")
     expect(page.locator(".verdict")).to_have_text("Not ready: 1 blocking problem")
     expect(page.locator(".chart")).to_have_count(3)
+    # The rocket's subject was withheld for doubt: the report says where to start, and its link opens the queue.
+    doubtful = page.locator('.health-problems [data-rule="doubtful_captions"]')
+    expect(doubtful).to_contain_text("the captioner is unsure of (confidence below 80%)")
     shot("health-before")
+    doubtful.get_by_role("link", name="Open the review queue").click()
+    expect(page).to_have_url(re.compile(rf"#/datasets/{dataset_id}/review$"))
+    expect(page.get_by_label("Order")).to_have_value("review")
+    expect(page.get_by_label("Review", exact=True)).to_have_value("unreviewed")
+    expect(page.locator(".grid .card").first).to_contain_text("05_rocket.jpg")  # least sure first
+    page.go_back()
+    near = page.locator(".dup-group.near-duplicate")
+    expect(near).to_have_count(1)
 
     near.get_by_role("button", name="Delete all but one").click()
     page.get_by_role("dialog").get_by_role("button", name="Delete 1").click()

@@ -32,6 +32,8 @@ async function route() {
   if ((match = hash.match(/^#\/projects\/(\d+)$/))) return render(projectView, Number(match[1]));
   if ((match = hash.match(/^#\/datasets\/(\d+)$/))) return render(datasetView, Number(match[1]));
   if ((match = hash.match(/^#\/datasets\/(\d+)\/health$/))) return render(healthView, Number(match[1]));
+  // The review queue: the dataset's unreviewed images, least sure first (the health report links here).
+  if ((match = hash.match(/^#\/datasets\/(\d+)\/review$/))) return render(datasetView, Number(match[1]), { queue: true });
   setCrumbs({ text: "Projects", href: "#/projects" }, { text: "Not found" });
   fill(main, h("h1", {}, "No such page"), h("p", {}, h("a", { href: "#/projects" }, "Back to your projects")));
 }

@@ -16,7 +16,8 @@ import { transferButtons } from "./transfer.js";
 
 const PAGE = 48;
 
-export async function datasetView(root, datasetId) {
+/** options.queue: open on the review queue (unreviewed images, least sure first), as #/datasets/ID/review does. */
+export async function datasetView(root, datasetId, options = {}) {
   let dataset = await api.get(`/datasets/${datasetId}`, { max_images: 1 });
   const project = await api.get(`/projects/${dataset.project_id}`).catch(() => null);
   setCrumbs(
@@ -96,6 +97,7 @@ export async function datasetView(root, datasetId) {
     move: (delta) => move(delta),
     updateImage: (image) => updateImage(image),
     filterQuery: () => filterQuery(),
+    queue: Boolean(options.queue),
   });
   filters.append(...review.controls);
   const replace = replaceButtons({

@@ -119,7 +119,13 @@ export async function healthView(root, datasetId) {
       "ul",
       { class: "health-problems" },
       [...report.problems].sort((a, b) => (a.severity === "blocking" ? 0 : 1) - (b.severity === "blocking" ? 0 : 1)).map((p) =>
-        h("li", { class: `problem ${p.severity === "blocking" ? "error" : "warning"}`, dataset: { rule: p.rule } }, `${p.severity === "blocking" ? "Blocking" : "Warning"}: ${p.message}`),
+        h(
+          "li",
+          { class: `problem ${p.severity === "blocking" ? "error" : "warning"}`, dataset: { rule: p.rule } },
+          `${p.severity === "blocking" ? "Blocking" : "Warning"}: ${p.message}`,
+          // Where to start reviewing: the queue puts the captioner's least sure captions first.
+          p.rule === "doubtful_captions" ? [" ", h("a", { href: `#/datasets/${datasetId}/review` }, "Open the review queue")] : null,
+        ),
       ),
     );
     const review = report.review;

@@ -14,7 +14,8 @@ export function reviewBadge(image) {
 }
 
 /**
- * hooks: {datasetId, getDataset, selectedId(), reload(), move(delta), updateImage(image), filterQuery()}
+ * hooks: {datasetId, getDataset, selectedId(), reload(), move(delta), updateImage(image), filterQuery(), queue}
+ * (queue: start on the unreviewed images in the review queue's order).
  * Returns {controls, bar, query(), decorate(li, image), onKey(key) → bool, counts(), refresh(), selected()}.
  */
 export function createReview(hooks) {
@@ -37,6 +38,10 @@ export function createReview(hooks) {
     h("option", { value: "upload" }, "Upload order"),
     h("option", { value: "review" }, "Review queue"),
   );
+  if (hooks.queue) {
+    stateSelect.value = "unreviewed";
+    order.value = "review";
+  }
   const controls = [
     h("div", { class: "field" }, h("label", { for: "review-state" }, "Review"), stateSelect),
     h("div", { class: "field" }, h("label", { for: "review-only" }, "Show only"), only),
