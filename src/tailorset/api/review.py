@@ -189,7 +189,8 @@ async def lint_image(dataset_id: PathId, image_id: PathId, org: Org, services: S
     "/health", responses=errors(400, 404, 410), summary="Dataset Health Report",
     description="Duplicates (exact and near), image issues (blur, exposure, size, aspect ratio, transparency), "
     "the aspect-ratio buckets a trainer forms at 1024² with 64-px steps, caption lint totals, token lengths and "
-    "frequent words, review progress, and readiness against Bria's rules. `problems` lists every finding, "
+    "frequent words, review progress, the automatic captions the captioner doubts (`doubtful_captions`, least sure "
+    "first), and readiness against Bria's rules. `problems` lists every finding, "
     "`blocking` counts those that should stop a training run. Computed from measurements stored per image; "
     "`complete` is false while the background job is still measuring or linting (see `pending`). `images` gives "
     "the name and thumbnail of every image in a duplicate group or an image issue.",
