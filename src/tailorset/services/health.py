@@ -294,13 +294,14 @@ def _assemble(dataset: Dataset, rows: list, caption_groups: list, max_images: in
             problems.append(_problem(name, False, found.size, message, found))
 
     counts = {state: int((states == state).sum()) for state in review.REVIEW_STATES}
-    counts["unreviewed_automatic"] = int(((states == review.UNREVIEWED) & (sources == captions.AUTOMATIC)).sum())
+    unreviewed_automatic = (states == review.UNREVIEWED) & (sources == captions.AUTOMATIC)
+    counts["unreviewed_automatic"] = int(unreviewed_automatic.sum())
     if counts["unreviewed_automatic"]:
         message = f"{_plural(counts['unreviewed_automatic'], 'automatic caption has', 'automatic captions have')} "
         problems.append(_problem("unreviewed", False, counts["unreviewed_automatic"], message + "not been reviewed."))
     # Of those, the ones the captioner itself doubts (a captioner that gives no confidence says nothing here).
     confidence = numbers(17)
-    unsure = (states == review.UNREVIEWED) & (sources == captions.AUTOMATIC) & (confidence < review.SURE)
+    unsure = unreviewed_automatic & (confidence < review.SURE)
     if unsure.any():
         doubtful = ids[unsure][np.argsort(confidence[unsure], kind="stable")]  # least sure first
         message = (
