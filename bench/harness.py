@@ -75,6 +75,15 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def captioner_pid(pid: int) -> int | None:
+    """The captioner's child process of the server `pid` (TAILORSET_CAPTIONER_PROCESS), while it runs."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()  # a child belongs to the thread that started it
+    for child in [child for task in tasks for child in (task / "children").read_text().split()]:
+        if b"tailorset.captioners.process" in Path(f"/proc/{child}/cmdline").read_bytes():
+            return int(child)
+    return None
+
+
 def copy_images(api: Server, source_ids: list[int], copies: int) -> list[int]:
     """More images in the sources' dataset, as copies of their rows, taken in turn (uploading and captioning
     hundreds of photos would take minutes and measure something else). Returns the new ids, in order."""

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
         True, description="Load the captioner's models in the background when the server starts, so that the "
         "first upload does not wait (the first start builds the classifier's ONNX model, 1–2 s)."
     )
+    captioner_process: bool = Field(
+        True, description="Run the local captioner in a child process of its own: its models (~200 MB) stay out of "
+        "the server's memory, and a crash in them cannot take the server down. false: in the server process."
+    )
     model_dir: Path | None = Field(None, description="Where model files are cached. Default: data_dir/models.")
     redis_url: str | None = Field(
         None, description="Redis, to share rate limits between several server processes (one budget)."

@@ -16,7 +16,12 @@ __all__ = ["ENTRY_POINT_GROUP", "load_captioner"]
 ENTRY_POINT_GROUP = "tailorset.captioners"
 
 
-def _local(settings: Settings) -> Captioner:
+def local(settings: Settings) -> Captioner:
+    """The offline captioner: in a child process (process.py) unless TAILORSET_CAPTIONER_PROCESS=false."""
+    if settings.captioner_process:
+        from tailorset.captioners import process
+
+        return process.shared(settings.resolved_model_dir)
     from tailorset.captioners.local import LocalCaptioner
 
     return LocalCaptioner(cache_dir=settings.resolved_model_dir)
@@ -34,7 +39,7 @@ def _transformers(settings: Settings) -> Captioner:
     return TransformersCaptioner.from_settings(settings)
 
 
-BUILTIN = {"local": _local, "openai": _openai, "transformers": _transformers}
+BUILTIN = {"local": local, "openai": _openai, "transformers": _transformers}
 
 
 def load_captioner(settings: Settings) -> Captioner:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -98,16 +97,18 @@ class Services:
         """The offline captioner, whatever the configured backend (for the suggestion endpoints)."""
         if self.captioner.name == "local":
             return self.captioner
-        from tailorset.captioners.local import LocalCaptioner
+        from tailorset.captioners import registry
 
-        return LocalCaptioner(cache_dir=self.settings.resolved_model_dir)
+        return registry.local(self.settings)
 
     @property
     def caption_limiter(self) -> anyio.CapacityLimiter:
         """Captioning is CPU-bound and each caption already runs on two threads: on a small machine,
         captions side by side only add latency."""
         if self._caption_limiter is None:
-            self._caption_limiter = anyio.CapacityLimiter(max(1, (os.cpu_count() or 1) // 2))
+            from tailorset.captioners.process import CAPTIONS_AT_ONCE
+
+            self._caption_limiter = anyio.CapacityLimiter(CAPTIONS_AT_ONCE)
         return self._caption_limiter
 
     @property
