@@ -83,7 +83,7 @@ def test_the_wal_is_checkpointed_behind_the_caption_writes(client, image, databa
     assert api.get(f"{url}/{image_id}").json()["caption"] == "edit 999"
 
 
-# Group commit (db/sqlite_loop.py): the writes of one turn of the event loop share a transaction and a commit.
+# Group commit (db/sqlite_loop.py): writes queue, and each batch of them shares a transaction and a commit.
 
 
 @pytest.fixture
@@ -154,9 +154,9 @@ def test_writes_of_one_turn_share_a_commit_that_readers_see_only_once_made(share
 
     outcomes = run_together(
         shared,
-        (shared.write_blocking, add, 1),  # opens the transaction, then lets the rest of the turn run
-        (shared.write_blocking, add, 2),  # joins it
-        (read,),  # reads while both writes are made but not committed
+        (shared.write_blocking, add, 1),  # queued; its batch runs after this turn of the loop
+        (shared.write_blocking, add, 2),  # queued with it
+        (read,),  # reads before the batch commits
         (shared.write_blocking, add, 3),
     )
     assert outcomes == [1, 2, None, 3]
@@ -186,3 +186,30 @@ def test_a_commit_that_fails_fails_every_write_of_its_group_and_keeps_none(share
     assert values(shared) == {1: 0, 2: 0, 3: 0}
     assert run_together(shared, (shared.write_blocking, add, 1)) == [1]  # the connection is usable again
     assert values(shared) == {1: 1, 2: 0, 3: 0}
+
+
+def test_writes_that_waited_for_their_turn_share_the_next_commit(shared):
+    """While another writer of this process (an ORM session) holds the write turn, writes queue; they then run as
+    one batch, not one transaction each: a commit that fails fails all of them, and keeps none."""
+    outcomes: list = []
+
+    async def main():
+        async def one(function, counter):
+            try:
+                outcomes.append(await shared.write_blocking(function, counter))
+            except Exception as exc:
+                outcomes.append(exc)
+
+        async with anyio.create_task_group() as group:
+            async with shared.write():  # the ORM's write turn: the writes below wait for it
+                group.start_soon(one, add, 1)
+                await anyio.sleep(0.05)  # a later turn of the loop, then another
+                group.start_soon(one, add_with_a_note_that_fails_at_commit, 2)
+                await anyio.sleep(0.05)
+                group.start_soon(one, add, 3)
+                await anyio.sleep(0.05)
+        await shared.dispose()
+
+    anyio.run(main)
+    assert len(outcomes) == 3 and all(isinstance(outcome, sqlite3.IntegrityError) for outcome in outcomes), outcomes
+    assert values(shared) == {1: 0, 2: 0, 3: 0}

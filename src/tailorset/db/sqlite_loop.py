@@ -5,14 +5,15 @@ theirs on the event loop itself, on two connections of this process's own: one t
 Neither ever waits there (busy_timeout=0): while another process holds the file's write lock, `Busy` sends the
 work to a thread that may wait its turn.
 
-Group commit: the writes that are ready to run in the same turn of the event loop share one transaction and
-one commit. The first opens it (BEGIN IMMEDIATE) and runs its work, then lets the loop run the rest of its turn;
-a writer that comes meanwhile runs its work inside the open transaction, in a savepoint of its own, so that its
-failure takes back its own statements only. Then the first commits, and every writer of the group answers
-after that commit: a 2xx still means committed. One commit writes each page the group changed once, where one
-commit per write would write the shared pages (the table's, its indexes') again for each.
+Group commit: writes queue up, and one task commits them in batches. Each batch is every write queued when the
+task gets its turn: the writes of one turn of the event loop, and those that came while the last batch committed
+or the WAL was checkpointed. It runs them in one transaction (BEGIN IMMEDIATE), each in a savepoint of its own so
+that its failure takes back its own statements only, commits once, and only then answers each write: a 2xx still
+means committed. One commit writes each page the batch changed once, where one commit per write would write the
+shared pages (the table's, its indexes') again for each; and a write that had to wait joins the next batch instead
+of waiting for a turn of its own behind every other that waited.
 
-Reads run on the other connection, so that they never see a group's writes before their commit.
+Reads run on the other connection, so that they never see a batch's writes before their commit.
 The WAL is never checkpointed by these commits (an fsync on the loop): every CHECKPOINT_EVERY writes, a
 thread does (`checkpoint`)."""
 
@@ -40,13 +41,6 @@ class Busy(Exception):
     """SQLite's file is locked by another process: the work goes where it may wait. Nothing was written."""
 
 
-class _Group:
-    def __init__(self) -> None:
-        self.open = True  # writers may still join
-        self.size = 1
-        self.committed = asyncio.get_running_loop().create_future()
-
-
 class LoopConnections:
     def __init__(self, url: str, tune: Callable, info: dict, compiled: dict, lock: anyio.Lock, checkpoint: Callable):
         """`tune(engine)`: the pragmas every SQLite connection gets; `lock`: this process's writers' turn (the
@@ -56,7 +50,8 @@ class LoopConnections:
         self._connections: list = []  # SQLAlchemy Connections, kept open to be closed at the end
         self._reader: DirectConnection | None = None
         self._writer: DirectConnection | None = None
-        self._group: _Group | None = None
+        self._queue: list[tuple[Callable, tuple, asyncio.Future]] = []  # writes waiting for their batch
+        self._committer: asyncio.Future | None = None  # the task committing them, while there are any
         self._writes = 0
 
     def read(self, work: Callable[..., T], args: tuple) -> T:
@@ -67,54 +62,66 @@ class LoopConnections:
             return work(self._reader, *args)
 
     async def write(self, work: Callable[..., T], args: tuple) -> T:
-        """`work` in a write transaction, committed (with the group's) before this returns. Raises Busy."""
-        group = self._group
-        if group is not None and group.open:
-            return await self._join(group, work, args)
-        async with self._lock:  # after this process's other writers, without holding up the loop
-            if self._writer is None:
-                self._writer = self._connect()
-            driver = self._writer.driver
-            group = self._group = _Group()
-            try:
-                with _busy_is_raised():
-                    driver.execute("BEGIN IMMEDIATE")
-                    result = work(self._writer, *args)
-                with anyio.CancelScope(shield=True):  # the joiners' writes are committed or rolled back, not left
-                    await asyncio.sleep(0)  # the rest of this turn of the loop: its writers join (_join)
-                group.open = False
-                driver.execute("COMMIT")
-            except BaseException as exc:
-                group.open = False
-                if driver.in_transaction:
-                    driver.execute("ROLLBACK")
-                group.committed.set_exception(exc if isinstance(exc, Exception) else RuntimeError("not committed"))
-                group.committed.exception()  # retrieved: a group without joiners must not log it as lost
-                raise
-            finally:
-                self._group = None
-            group.committed.set_result(None)
-            self._writes += group.size
-            if self._writes >= CHECKPOINT_EVERY:
-                # What SQLite's autocheckpoint would do in a commit, on a thread. This process's writers wait
-                # meanwhile, so the checkpoint catches up with the WAL and the next write starts it over.
-                self._writes = 0
-                await anyio.to_thread.run_sync(self._checkpoint)
-        return result
+        """`work` in a write transaction, committed (with its batch's) before this returns. Raises Busy."""
+        answer = asyncio.get_running_loop().create_future()
+        self._queue.append((work, args, answer))
+        if self._committer is None:
+            self._committer = asyncio.ensure_future(self._commit_queued())
+        return await answer  # cancelled before its batch runs: never run; after: committed with its batch
 
-    async def _join(self, group: _Group, work: Callable[..., T], args: tuple) -> T:
-        driver = self._writer.driver
-        driver.execute("SAVEPOINT joined")
+    async def _commit_queued(self) -> None:
         try:
-            result = work(self._writer, *args)
-        except BaseException:
-            driver.execute("ROLLBACK TO joined")
-            driver.execute("RELEASE joined")
-            raise
-        driver.execute("RELEASE joined")
-        group.size += 1
-        await asyncio.shield(group.committed)  # cancelled or not, the group commits (or fails) as one
-        return result
+            while self._queue:
+                async with self._lock:  # after this process's other writers (the ORM's), without holding up the loop
+                    batch, self._queue = self._queue, []
+                    with anyio.CancelScope(shield=True):  # a batch is committed or rolled back, never left open
+                        await self._commit(batch)
+        finally:
+            self._committer = None
+
+    async def _commit(self, batch: list) -> None:
+        if self._writer is None:
+            self._writer = self._connect()
+        driver = self._writer.driver
+        outcomes = []
+        try:
+            with _busy_is_raised():
+                driver.execute("BEGIN IMMEDIATE")
+            for work, args, answer in batch:
+                if answer.done():
+                    continue  # its caller is gone
+                driver.execute("SAVEPOINT write")
+                try:
+                    outcomes.append((answer, work(self._writer, *args), None))
+                except Exception as exc:
+                    driver.execute("ROLLBACK TO write")
+                    outcomes.append((answer, None, exc))
+                driver.execute("RELEASE write")
+            driver.execute("COMMIT")
+        except BaseException as exc:  # Busy, or the commit failed: the whole batch did nothing
+            if driver.in_transaction:
+                driver.execute("ROLLBACK")
+            failure = exc if isinstance(exc, Exception) else RuntimeError("the batch was not committed")
+            for _, _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(failure)
+            if failure is not exc:
+                raise
+            return
+        for answer, result, exc in outcomes:
+            if answer.done():
+                continue
+            if exc is None:
+                answer.set_result(result)
+            else:
+                answer.set_exception(exc)
+        self._writes += len(outcomes)
+        if self._writes >= CHECKPOINT_EVERY:
+            # What SQLite's autocheckpoint would do in a commit, on a thread. This process's writers wait
+            # meanwhile (they queue for the next batch), so the checkpoint catches up with the WAL and the next
+            # write starts it over.
+            self._writes = 0
+            await anyio.to_thread.run_sync(self._checkpoint)
 
     def _connect(self) -> DirectConnection:
         engine = create_engine(self._url, poolclass=StaticPool)
