@@ -197,12 +197,13 @@ def test_garbage_never_raises(text: str) -> None:
 # -- the fast check never changes a decision ------------------------------------------------------------
 
 # Text at the edges of what the fast check (fast.py) must refuse: whitespace that str.strip removes and
-# pydantic-core's strip does not, controls, characters the two serialisers escape differently, word limits.
+# pydantic-core's strip does not, controls, characters the two serialisers escape differently, a backslash before
+# what reads as an escape, word limits.
 _edge_text = st.one_of(
     text,
-    st.sampled_from(["\x1c", "\x1f", "\x7f", "\x85", "\u00a0", "\u2028", "\u3000", "\\", '"', "é", "😀"]).flatmap(
-        lambda c: st.sampled_from([c + "word", "word" + c, "a" + c + "b"])
-    ),
+    st.sampled_from(
+        ["\x1c", "\x1f", "\x7f", "\x85", "\u00a0", "\u2028", "\u3000", "\\", '"', "é", "😀", "\\u00e9"]
+    ).flatmap(lambda c: st.sampled_from([c + "word", "word" + c, "a" + c + "b"])),
     st.lists(st.sampled_from(["word", "answer"]), min_size=1, max_size=260).map(" ".join),
 )
 _EDGED_KEYS = ["short_description", "context", "artistic_style", "style_medium", "background_setting"]
@@ -228,3 +229,14 @@ def test_the_fast_check_takes_the_canonical_fixtures() -> None:
     """Else the equivalence above would hold trivially."""
     for name in FIXTURES:
         assert fast.canonical_and_clean(canonical(name)), name
+
+
+def test_del_sent_as_it_is_is_escaped_as_the_canonical_form_escapes_it() -> None:
+    """DEL (0x7f) is ASCII, but the canonical form writes it as \\u007f: a caption holding it as it is takes the
+    full check and is stored re-serialised, with a correction; written \\u007f, it takes the fast check as it is."""
+    edged = {**json.loads(canonical(FIXTURES[0])), "short_description": "a frame\x7f of film"}
+    raw = json.dumps(edged, ensure_ascii=False, separators=(",", ":"))
+    assert "\x7f" in raw and raw.isascii()
+    result = check_caption(raw)
+    assert result.valid and result.caption == canonical_json(edged) != raw and result.corrections
+    assert "\\u007f" in canonical_json(edged) and fast.canonical_and_clean(canonical_json(edged))

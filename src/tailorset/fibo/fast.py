@@ -12,6 +12,7 @@ the full check decides and explains (check.py).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, NotRequired, Required
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
@@ -81,14 +82,32 @@ def _within_word_limits(caption: dict[str, Any]) -> bool:
 def canonical_and_clean(text: str) -> bool:
     """Whether `text` is a valid caption in canonical form that the full check would leave as it is, with
     no correction and no warning. False means only: ask the full check."""
-    if not text.isascii():  # the canonical form escapes everything else
-        return False
-    escaped = "\\" in text
-    if escaped and "\\u001" in text:  # \x1c-\x1f are whitespace to str.strip, not to pydantic-core
+    if not text.isascii() or "\x7f" in text:  # the canonical form escapes everything else, and DEL
         return False
     try:
         caption = _CAPTION.validate_json(text)
     except ValidationError:
         return False
-    # Serialising with escapes takes twice as long: only when the text has some (the same for \" either way).
-    return to_json(caption, ensure_ascii=escaped) == text.encode() and _within_word_limits(caption)
+    # pydantic-core writes what the canonical form writes, escapes included (\", \\, \n, \u0001…), except that it
+    # leaves DEL and non-ASCII characters as they are: the text's \u escapes of those are undone to compare (faster
+    # than serialising with ensure_ascii). A one-character search first: "\\u" in text takes 1.6 µs, "\\" 0.04.
+    expected = _SPELLED_OUT.sub(_character, text) if "\\" in text and "\\u" in text else text
+    return to_json(caption) == expected.encode() and _within_word_limits(caption)
+
+
+# An escaped backslash (left as it is, so that "\\u00e9" is not read as an escape), a surrogate pair, or one \u escape,
+# in the canonical form's lowercase hex.
+_SPELLED_OUT = re.compile(r"\\\\|\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})|\\u([0-9a-f]{4})")
+
+
+def _character(escape: re.Match) -> str:
+    """The character the canonical form escapes as `escape`; any other escape stays as it is, so it differs."""
+    if escape[1]:
+        return chr(0x10000 + ((int(escape[1], 16) - 0xD800) << 10) + int(escape[2], 16) - 0xDC00)
+    if escape[3]:
+        code = int(escape[3], 16)
+        if code >= 0x7F and not 0xD800 <= code <= 0xDFFF:
+            return chr(code)
+        if 0x1C <= code <= 0x1F:  # whitespace to str.strip, not to pydantic-core's: the full check decides
+            return "\0"  # which pydantic-core never writes as it is
+    return escape[0]
