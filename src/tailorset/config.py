@@ -44,8 +44,9 @@ class Settings(BaseSettings):
         "first upload does not wait (the first start builds the classifier's ONNX model, 1–2 s)."
     )
     captioner_process: bool = Field(
-        True, description="Run the local captioner in a child process of its own: its models (~200 MB) stay out of "
-        "the server's memory, and a crash in them cannot take the server down. false: in the server process."
+        True, description="Run the local captioner in a child process of its own (Linux, macOS): its models "
+        "(~200 MB) stay out of the server's memory, and a crash in them cannot take the server down. false: in the "
+        "server process."
     )
     model_dir: Path | None = Field(None, description="Where model files are cached. Default: data_dir/models.")
     redis_url: str | None = Field(

@@ -5,6 +5,7 @@ Built-in backends are listed here; a separate package can add one through the
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import entry_points
 
 from tailorset.captioners.base import Captioner, CaptionerError
@@ -17,8 +18,9 @@ ENTRY_POINT_GROUP = "tailorset.captioners"
 
 
 def local(settings: Settings) -> Captioner:
-    """The offline captioner: in a child process (process.py) unless TAILORSET_CAPTIONER_PROCESS=false."""
-    if settings.captioner_process:
+    """The offline captioner: in a child process (process.py) unless TAILORSET_CAPTIONER_PROCESS=false, or where
+    a child cannot be handed its sockets (process.py passes them as file descriptors: POSIX only)."""
+    if settings.captioner_process and os.name == "posix":
         from tailorset.captioners import process
 
         return process.shared(settings.resolved_model_dir)
