@@ -200,14 +200,14 @@ def test_writes_that_waited_for_their_turn_share_the_next_commit(shared):
             except Exception as exc:
                 outcomes.append(exc)
 
-        async with anyio.create_task_group() as group:
-            async with shared.write():  # the ORM's write turn: the writes below wait for it
-                group.start_soon(one, add, 1)
-                await anyio.sleep(0.05)  # a later turn of the loop, then another
-                group.start_soon(one, add_with_a_note_that_fails_at_commit, 2)
-                await anyio.sleep(0.05)
-                group.start_soon(one, add, 3)
-                await anyio.sleep(0.05)
+        # The ORM's write turn, released before the task group waits: the writes below wait for it.
+        async with anyio.create_task_group() as group, shared.write():
+            group.start_soon(one, add, 1)
+            await anyio.sleep(0.05)  # a later turn of the loop, then another
+            group.start_soon(one, add_with_a_note_that_fails_at_commit, 2)
+            await anyio.sleep(0.05)
+            group.start_soon(one, add, 3)
+            await anyio.sleep(0.05)
         await shared.dispose()
 
     anyio.run(main)
