@@ -48,6 +48,10 @@ class Settings(BaseSettings):
         "(~200 MB) stay out of the server's memory, and a crash in them cannot take the server down. false: in the "
         "server process."
     )
+    captioner_idle_seconds: float = Field(
+        0, ge=0, description="Stop the captioner's process after this many seconds without a caption, giving its "
+        "memory (~220 MB) back; the next caption starts it again (1–2 s). 0: keep it running."
+    )
     model_dir: Path | None = Field(None, description="Where model files are cached. Default: data_dir/models.")
     redis_url: str | None = Field(
         None, description="Redis, to share rate limits between several server processes (one budget)."

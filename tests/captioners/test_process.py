@@ -93,7 +93,8 @@ def test_a_child_killed_mid_caption_fails_that_caption_and_the_next_one_works(ch
 
     waiting = threading.Thread(target=caption)
     waiting.start()
-    time.sleep(0.5)
+    pipes = child._child.free  # the pipes no call is using: the caption took one once it is empty
+    wait_until(lambda: pipes.qsize() < child.slots, 10, "the caption took a pipe")
     os.kill(stopped, signal.SIGKILL)
     waiting.join(30)
     assert failed == ["The captioner's process stopped (killed by signal 9) while it worked."]
@@ -136,3 +137,29 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+def test_an_idle_child_is_stopped_and_the_next_caption_starts_another(model_dir, photos, caplog):
+    """TAILORSET_CAPTIONER_IDLE_SECONDS: the child's memory is given back after that long without a caption; a
+    caption under way (here one the child cannot answer yet: it is stopped) keeps it, however long it takes."""
+    idle = process.ProcessCaptioner(process.local_options(model_dir), idle_seconds=1)
+    try:
+        first = idle.caption(photos["chelsea.png"], LEGACY)
+        started = idle.pid
+        caplog.set_level("INFO", logger="tailorset.captioners.process")
+        wait_until(lambda: idle.pid is None, 20, "the idle child was stopped")
+        assert "after 1 s without a caption" in caplog.text
+        assert idle.caption(photos["chelsea.png"], LEGACY) == first
+        busy = idle.pid
+        assert busy not in (None, started)
+        os.kill(busy, signal.SIGSTOP)
+        answered: list = []
+        waiting = threading.Thread(target=lambda: answered.append(idle.caption(photos["chelsea.png"], LEGACY)))
+        waiting.start()
+        time.sleep(3)  # three idle periods, with a caption under way
+        assert idle.pid == busy
+        os.kill(busy, signal.SIGCONT)
+        waiting.join(30)
+        assert answered == [first]
+    finally:
+        idle.close()

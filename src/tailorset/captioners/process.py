@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -47,11 +48,15 @@ class ProcessCaptioner:
 
     name = "local"
 
-    def __init__(self, options: dict[str, Any], slots: int = CAPTIONS_AT_ONCE) -> None:
+    def __init__(self, options: dict[str, Any], slots: int = CAPTIONS_AT_ONCE, idle_seconds: float = 0) -> None:
         self.options = options  # LocalCaptioner's arguments (picklable), plus its scene weights' path
         self.slots = slots
+        self.idle_seconds = idle_seconds  # > 0: the child is stopped after this long without a call
         self._lock = threading.Lock()
         self._child: _Child | None = None
+        self._busy = 0  # calls under way (the idle watch never stops a child they use)
+        self._last_used = time.monotonic()
+        self._watching = False
 
     # -- the Captioner interface -------------------------------------------------------------------
     def caption(self, image: Image.Image, context: CaptionContext) -> Caption:
@@ -82,6 +87,16 @@ class ProcessCaptioner:
     # -- the conversation --------------------------------------------------------------------------
     def _call(self, method: str, images: list[Image.Image], *args: Any) -> Any:
         images = [_upright_rgb(image) for image in images]
+        with self._lock:
+            self._busy += 1
+        try:
+            return self._exchange(method, images, args)
+        finally:
+            with self._lock:
+                self._busy -= 1
+                self._last_used = time.monotonic()
+
+    def _exchange(self, method: str, images: list[Image.Image], args: tuple) -> Any:
         while True:  # a free pipe of a running child (several servers' calls may share one child)
             child = self._running()
             with contextlib.suppress(queue.Empty):
@@ -116,7 +131,23 @@ class ProcessCaptioner:
                 self._lost(self._child)
             if self._child is None:
                 self._child = _Child.start(self.options, self.slots)
+                if self.idle_seconds > 0 and not self._watching:
+                    self._watching = True
+                    threading.Thread(target=self._stop_when_idle, name="captioner-idle", daemon=True).start()
             return self._child
+
+    def _stop_when_idle(self) -> None:
+        """Give the child's memory back after idle_seconds without a call; the next call starts another."""
+        while True:
+            time.sleep(min(self.idle_seconds / 4, 5.0))
+            with self._lock:
+                idle = self._child is not None and not self._busy
+                if not idle or time.monotonic() - self._last_used < self.idle_seconds:
+                    continue
+                child, self._child = self._child, None
+            child.stop()
+            log.info("The captioner's process stopped after %g s without a caption; the next one starts it.",
+                     self.idle_seconds)  # fmt: skip
 
     def _lost(self, child: _Child) -> None:  # under self._lock
         if self._child is not child:
@@ -291,13 +322,13 @@ _shared: dict[tuple, ProcessCaptioner] = {}
 _shared_lock = threading.Lock()
 
 
-def shared(cache_dir: Path, faces: str = "opencv") -> ProcessCaptioner:
+def shared(cache_dir: Path, idle_seconds: float = 0, faces: str = "opencv") -> ProcessCaptioner:
     """One child per captioner configuration and server process, as models are loaded once per process."""
     options = local_options(Path(cache_dir).resolve(), faces)
-    key = tuple(sorted(options.items()))
+    key = (*sorted(options.items()), idle_seconds)
     with _shared_lock:
         if key not in _shared:
-            _shared[key] = ProcessCaptioner(options)
+            _shared[key] = ProcessCaptioner(options, idle_seconds=idle_seconds)
         return _shared[key]
 
 

@@ -23,7 +23,7 @@ def local(settings: Settings) -> Captioner:
     if settings.captioner_process and os.name == "posix":
         from tailorset.captioners import process
 
-        return process.shared(settings.resolved_model_dir)
+        return process.shared(settings.resolved_model_dir, settings.captioner_idle_seconds)
     from tailorset.captioners.local import LocalCaptioner
 
     return LocalCaptioner(cache_dir=settings.resolved_model_dir)
