@@ -33,20 +33,26 @@ def sky_b64() -> str:
     return base64.b64encode(out.getvalue()).decode()
 
 
-def peaks(pid: int) -> str:
+def peaks(pid: int) -> tuple[float, float | None]:
+    """Peak RSS of the API process `pid` and of its captioner's child process (None while it has none)."""
     child = captioner_pid(pid)
-    captioner = f", its captioner's process {peak_rss_mb(child):.0f} MB" if child else ""
-    return f"the API process {peak_rss_mb(pid):.0f} MB{captioner} (peaks)"
+    return peak_rss_mb(pid), peak_rss_mb(child) if child else None
 
 
-def peak_while_serving(storage: str) -> tuple[float, float]:
+def described(pid: int) -> str:
+    api, child = peaks(pid)
+    captioner = f", its captioner's process {child:.0f} MB" if child is not None else ""
+    return f"the API process {api:.0f} MB{captioner} (peaks)"
+
+
+def peak_while_serving(storage: str) -> tuple[float, float | None]:
     with server("sqlite", storage) as api:
         dataset_id = api.dataset()
         ids = [
             api.http.post(f"/datasets/{dataset_id}/images", json={"file": photo_b64(PHOTOS[n % 6])}).json()["id"]
             for n in range(60)
         ]
-        print(f"{storage}: after 60 uploads: {peaks(api.process.pid)}")
+        print(f"{storage}: after 60 uploads: {described(api.process.pid)}")
         paths = [f"/tailored-gen/datasets/{dataset_id}/images/{i}" for i in ids]
         with tempfile.TemporaryDirectory() as tmp:
             lua = Path(tmp, "bench.lua")
@@ -54,16 +60,15 @@ def peak_while_serving(storage: str) -> tuple[float, float]:
             wrk(api.base, paths, "PUT", api.token, 20, 16, lua)  # as fast as the server takes them
         for image_id in ids[:10]:
             api.http.put(f"/datasets/{dataset_id}/images/{image_id}", json={"regenerate_caption": True})
-        print(f"{storage}: after caption PUTs: {peaks(api.process.pid)}")
+        print(f"{storage}: after caption PUTs: {described(api.process.pid)}")
         for _ in range(5):
             api.http.post(f"/datasets/{dataset_id}/images", json={"file": sky_b64()}).raise_for_status()
-        print(f"{storage}: after frames of sky (the scene classifier): {peaks(api.process.pid)}")
+        print(f"{storage}: after frames of sky (the scene classifier): {described(api.process.pid)}")
         grow(api.env["TAILORSET_DATABASE_URL"], dataset_id, 5000)
         for _ in range(20):
             api.http.get(f"/datasets/{dataset_id}").raise_for_status()
         walk(api.http, dataset_id)
-        child = captioner_pid(api.process.pid)
-        return peak_rss_mb(api.process.pid), peak_rss_mb(child) if child else 0.0
+        return peaks(api.process.pid)
 
 
 def main() -> None:
@@ -73,7 +78,7 @@ def main() -> None:
     ensure_wrk()
     measured = {storage: peak_while_serving(storage) for storage in args.storage}
     figures = ", ".join(
-        f"{api:.0f} MB with files in {storage} (its captioner's process {child:.0f} MB)"
+        f"{api:.0f} MB with files in {storage} (its captioner's process {child or 0:.0f} MB)"
         for storage, (api, child) in measured.items()
     )
     print(f"peak RSS of one API process: {figures} (goal < 300 MB)")

@@ -116,7 +116,7 @@ class LocalCaptioner:
         self._session = None
         self._objects = None  # the COCO object detector's session
         # The scene classifier's weights are fetched apart (weights.py); its session opens at its first use, as
-        # most photos never ask for it and it holds ~75 MB (bench/memory.py).
+        # most photos never ask for it and it holds ~50 MB (bench/memory.py).
         self._scenes = False
         self._detector: face_detectors.OpenCvFaces | face_detectors.NudeNetFaces | None = None
         self._loaded = False

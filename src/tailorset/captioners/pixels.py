@@ -34,7 +34,8 @@ MONOCHROME_PERCENTILE = 99
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """Any Pillow image as 8-bit RGB: upright, transparency composited on black (as Bria does),
-    16-bit and float greyscale scaled down rather than clipped."""
+    16-bit and float greyscale scaled down rather than clipped. An upright RGB image is returned as it is, not
+    copied (callers only read it)."""
     if image.getexif().get(0x0112, 1) != 1:  # EXIF orientation; exif_transpose copies even when upright
         image = ImageOps.exif_transpose(image)
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
@@ -50,7 +51,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
         background = Image.new("RGB", rgba.size, (0, 0, 0))
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def shrink(image: Image.Image, max_side: int) -> Image.Image:

@@ -34,6 +34,7 @@ from typing import Any
 
 from PIL import Image
 
+from tailorset.captioners import pixels
 from tailorset.captioners.base import Caption, CaptionContext, CaptionerError
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class ProcessCaptioner:
 
     # -- the conversation --------------------------------------------------------------------------
     def _call(self, method: str, images: list[Image.Image], *args: Any) -> Any:
-        images = [_upright_rgb(image) for image in images]
+        images = [pixels.to_rgb(image) for image in images]  # what crosses: upright RGB (the server's already is)
         with self._lock:
             self._busy += 1
         try:
@@ -206,15 +207,6 @@ class _Child:
         return f"killed by signal {-code}" if code < 0 else f"exit status {code}"
 
 
-def _upright_rgb(image: Image.Image) -> Image.Image:
-    """What crosses to the child: RGB pixels, upright (the server's images already are; then no copy is made)."""
-    if image.mode == "RGB" and image.getexif().get(0x0112, 1) == 1:
-        return image
-    from tailorset.captioners.pixels import to_rgb
-
-    return to_rgb(image)
-
-
 def _send_pixels(conn: Connection, image: Image.Image) -> None:
     width, height = image.size
     rows = max(1, BAND_BYTES // (3 * width))
@@ -225,11 +217,11 @@ def _send_pixels(conn: Connection, image: Image.Image) -> None:
 
 def _receive_pixels(conn: Connection, size: tuple[int, int]) -> Image.Image:
     width, height = size
-    pixels = bytearray(3 * width * height)
-    view, filled = memoryview(pixels), 0
-    while filled < len(pixels):
+    buffer = bytearray(3 * width * height)
+    view, filled = memoryview(buffer), 0
+    while filled < len(buffer):
         filled += conn.recv_bytes_into(view[filled:])
-    return Image.frombuffer("RGB", (width, height), pixels, "raw", "RGB", 0, 1)
+    return Image.frombuffer("RGB", (width, height), buffer, "raw", "RGB", 0, 1)
 
 
 # -- the child -------------------------------------------------------------------------------------
@@ -311,20 +303,20 @@ class _Collector(logging.Handler):
         records.append(record)
 
 
-def local_options(cache_dir: Path, faces: str = "opencv") -> dict[str, Any]:
+def local_options(cache_dir: Path) -> dict[str, Any]:
     """The child's LocalCaptioner arguments, with the scene weights this process would use."""
     from tailorset.captioners import weights
 
-    return {"cache_dir": str(cache_dir), "faces": faces, "scene_weights": str(weights.path(weights.PLACES365))}
+    return {"cache_dir": str(cache_dir), "scene_weights": str(weights.path(weights.PLACES365))}
 
 
 _shared: dict[tuple, ProcessCaptioner] = {}
 _shared_lock = threading.Lock()
 
 
-def shared(cache_dir: Path, idle_seconds: float = 0, faces: str = "opencv") -> ProcessCaptioner:
+def shared(cache_dir: Path, idle_seconds: float = 0) -> ProcessCaptioner:
     """One child per captioner configuration and server process, as models are loaded once per process."""
-    options = local_options(Path(cache_dir).resolve(), faces)
+    options = local_options(Path(cache_dir).resolve())
     key = (*sorted(options.items()), idle_seconds)
     with _shared_lock:
         if key not in _shared:

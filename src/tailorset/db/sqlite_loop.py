@@ -108,9 +108,7 @@ class LoopConnections:
             if failure is not exc:
                 raise
             return
-        for answer, result, exc in outcomes:
-            if answer.done():
-                continue
+        for answer, result, exc in outcomes:  # none was cancelled since its work ran: nothing else ran meanwhile
             if exc is None:
                 answer.set_result(result)
             else:
