@@ -50,6 +50,33 @@ def test_with_the_lookup_cache_off_revocation_is_immediate(env, monkeypatch):
         assert client.get("/tailored-gen/projects", headers={"api_token": token}).status_code == 401
 
 
+def test_requests_that_find_their_token_not_remembered_share_one_lookup(client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import anyio
+
+    from tailorset.db import repository as repo
+
+    headers = {"api_token": create_token("initech")}
+    db = client.app.state.services.db
+    lookups, read_blocking = [], db.read_blocking
+
+    async def slow_lookups(work, *args):  # a lookup that takes a while, as a database round trip under load does
+        if work is repo.token_owner:
+            lookups.append(args)
+            await anyio.sleep(0.2)
+        return await read_blocking(work, *args)
+
+    db.read_blocking = slow_lookups
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: client.get("/tailored-gen/projects", headers=headers), range(8)))
+    finally:
+        db.read_blocking = read_blocking
+    assert [a.status_code for a in answers] == [200] * 8
+    assert len(lookups) == 1
+
+
 def test_tokens_are_stored_hashed(client, settings):
     from sqlalchemy import create_engine, text
 

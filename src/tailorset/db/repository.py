@@ -49,16 +49,22 @@ def _deleted(session: AsyncSession | Connection, kind: str, ident: int, when: da
 # --- organizations and tokens -------------------------------------------------------------
 
 
-async def token_owner(session: AsyncSession, token_hash: str) -> tuple[Organization, ApiToken] | None:
-    """A live token and its organization, by the token's hash: the token itself is never stored nor
-    compared character by character."""
-    query = (
-        select(Organization, ApiToken)
-        .join(ApiToken, ApiToken.organization_id == Organization.id)
-        .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
+def _token_owner():
+    tokens, organizations = ApiToken.__table__, Organization.__table__
+    return (
+        select(organizations.c.id.label("org_id"), organizations.c.rate_limit, tokens.c.name, tokens.c.token_prefix)
+        .join(tokens, tokens.c.organization_id == organizations.c.id)
+        .where(tokens.c.token_hash == bindparam("token_hash"), tokens.c.revoked_at.is_(None))
     )
-    row = (await session.execute(query)).one_or_none()
-    return (row[0], row[1]) if row else None
+
+
+_TOKEN_OWNER = _token_owner()
+
+
+def token_owner(connection: Connection, token_hash: str):
+    """A live token's organization (org_id, rate_limit) and its name and token_prefix, by the token's hash: the
+    token itself is never stored nor compared character by character. Core: Database.read_blocking."""
+    return connection.execute(_TOKEN_OWNER, {"token_hash": token_hash}).one_or_none()
 
 
 async def url_signing_key(session: AsyncSession) -> str:
