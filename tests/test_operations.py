@@ -37,6 +37,16 @@ def test_not_ready_when_the_database_is_unreachable(client):
     assert response.json()["checks"]["database"].startswith("error: ")
 
 
+def test_what_startup_built_is_out_of_the_collectors_full_passes(client):
+    import gc
+
+    # Frozen once per process, at the first startup: the app, its services and every module imported by then.
+    frozen = gc.get_freeze_count()
+    assert frozen > 50_000
+    with TestClient(create_app(Settings())):  # a second startup freezes nothing more
+        assert gc.get_freeze_count() <= frozen  # (fewer: frozen objects freed by their reference count)
+
+
 def test_request_ids(client):
     generated = client.get("/healthz").headers["x-request-id"]
     assert len(generated) == 32
