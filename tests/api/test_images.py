@@ -46,6 +46,22 @@ def test_files_are_served_by_signed_url(api, client):
     assert image["image_url"].startswith("http://testserver/files/images/")
 
 
+def test_file_urls_follow_the_host_and_scheme_the_client_used(api, client, monkeypatch):
+    from tailorset.api import present
+
+    image = api.upload(api.dataset()["id"], "astronaut.png")
+    path = f"/tailored-gen/datasets/{image['dataset_id']}/images/{image['id']}"
+    monkeypatch.setattr(present, "_BASE_URLS", {})
+    monkeypatch.setattr(present, "_MAX_BASE_URLS", 3)  # more names than the service keeps: each still gets its own
+    bases = ["http://a.example:8443", "https://a.example:8443", *(f"http://host-{n}.example:8080" for n in range(4))]
+    for base in bases:
+        for _ in range(2):
+            got = client.get(base + path, headers={"api_token": api.token}).json()
+            assert got["image_url"].startswith(f"{base}/files/images/"), (base, got["image_url"])
+            assert got["thumbnail_url"].startswith(f"{base}/files/"), (base, got["thumbnail_url"])
+    assert client.get(got["image_url"].removeprefix(base)).status_code == 200
+
+
 @pytest.mark.parametrize(("database_url", "storage_backend"), [("postgresql", "s3")], indirect=True)
 def test_files_in_s3_come_with_presigned_urls_of_the_configured_lifetime(env, monkeypatch, s3_server):
     monkeypatch.setenv("TAILORSET_S3_URL_LIFETIME_SECONDS", "600")
