@@ -202,9 +202,13 @@ def test_garbage_never_raises(text: str) -> None:
 _edge_text = st.one_of(
     text,
     st.sampled_from(
-        ["\x1c", "\x1f", "\x7f", "\x85", "\u00a0", "\u2028", "\u3000", "\\", '"', "é", "😀", "\\u00e9"]
+        ["\x1c", "\x1f", "\x7f", "\x85", "\u00a0", "\u2028", "\u3000", "\\", '"', "é", "😀", "\\u00e9", "\ud83d"]
     ).flatmap(lambda c: st.sampled_from([c + "word", "word" + c, "a" + c + "b"])),
     st.lists(st.sampled_from(["word", "answer"]), min_size=1, max_size=260).map(" ".join),
+    # The captioner artifact in any case, and with ſ, which a case-blind match reads as s: both checks screen it alike.
+    st.sampled_from(["end of the answer", "END OF THE ANSWER", "End of Answer", "end of the anſwer", "the anſwer"]).map(
+        "A cup on a table. {}".format
+    ),
 )
 _EDGED_KEYS = ["short_description", "context", "artistic_style", "style_medium", "background_setting"]
 
@@ -229,6 +233,19 @@ def test_the_fast_check_takes_the_canonical_fixtures() -> None:
     """Else the equivalence above would hold trivially."""
     for name in FIXTURES:
         assert fast.canonical_and_clean(canonical(name)), name
+
+
+@SETTINGS
+@given(st.text())
+def test_the_fast_check_reads_the_canonical_escapes_as_pydantic_core_writes_them(value: str) -> None:
+    """fast._unescaped undoes exactly the escapes of the canonical form (json.dumps, ASCII) that pydantic-core does not
+    write; the characters it leaves for the full check (what str.strip takes for whitespace and pydantic-core does not)
+    make the texts differ."""
+    from pydantic_core import to_json
+
+    left_to_the_full_check = any(c in value for c in "\x1c\x1d\x1e\x1f")
+    written = to_json(value).decode() if not any(0xD800 <= ord(c) <= 0xDFFF for c in value) else None
+    assert (fast._unescaped(json.dumps(value)) == written) is (written is not None and not left_to_the_full_check)
 
 
 def test_del_sent_as_it_is_is_escaped_as_the_canonical_form_escapes_it() -> None:
