@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import logging
@@ -80,19 +81,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-_heap_frozen = False
-
-
+@functools.cache
 def _freeze_startup_heap() -> None:
     """Exempt what the process has built by the end of its startup (modules, the app, its services: ~180,000
     objects, all living as long as the process) from the garbage collector's full passes, once per process. Under
     load a full pass came every few seconds and, walking all of it, stalled the event loop ~90 ms: that was the
     caption PUT's p99 at 16 connections (58 ms; 9 ms frozen, bench/api_overhead.py)."""
-    global _heap_frozen
-    if not _heap_frozen:
-        _heap_frozen = True
-        gc.collect()  # what is garbage now is collected, not frozen
-        gc.freeze()
+    gc.collect()  # what is garbage now is collected, not frozen
+    gc.freeze()
 
 
 def _opentelemetry_configured() -> bool:

@@ -107,9 +107,8 @@ def _unescaped(text: str) -> str:
     while at >= 0:
         end = at + 2  # past the escaped character: "\\\\" is one escape
         if text[at + 1] == "u":
-            if (known := _ESCAPES.get(text[at + 2 : at + 6])) is None:
-                known = _escaped_character(text, at)
-            end, character = at + known[0], known[1]
+            length, character = _escaped_character(text, at)
+            end = at + length
             if character is not None:
                 parts += (text[done:at], character)
                 done = end
@@ -129,6 +128,8 @@ _MAX_ESCAPES = 4096
 
 def _escaped_character(text: str, at: int) -> tuple[int, str | None]:
     """The length of the \\u escape at `at`, and the character the canonical form escapes as it, if it does."""
+    if (known := _ESCAPES.get(text[at + 2 : at + 6])) is not None:
+        return known
     if (digits := _HEX.match(text, at + 2)) is None:
         return 2, None
     code = int(digits[0], 16)
